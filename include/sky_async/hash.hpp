@@ -1,0 +1,124 @@
+// Hashing files: one, or many at once with bounded concurrency and memory.
+#pragma once
+
+#include <sky_async/detail/operation.hpp>
+#include <sky_async/runtime.hpp>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace sky_async {
+
+namespace asio = boost::asio;
+
+enum class hash_algorithm { md5, sha1, sha224, sha256, sha384, sha512 };
+
+// Case-insensitive, as hashlib accepts "SHA256"; std::nullopt for anything else.
+std::optional<hash_algorithm> parse_hash_algorithm(std::string_view name) noexcept;
+std::string_view to_string(hash_algorithm algorithm) noexcept;
+// Bytes of the raw digest (the hex form is twice as long).
+std::size_t digest_size(hash_algorithm algorithm) noexcept;
+
+struct hash_options {
+  // Files open at once for this call; 0 means the default (64). Memory is about
+  // concurrency x 128 KiB whatever the number of files.
+  std::size_t concurrency = 0;
+  // Stop opening further files after the first failure (the rest report operation_aborted).
+  bool stop_on_error = false;
+};
+
+struct hash_result {
+  std::string digest;  // lower-case hex; empty when error is set
+  std::error_code error;
+  bool ok() const noexcept { return !error; }
+};
+
+// Asio's error_code, so that use_awaitable throws on cancellation.
+using hash_signature = void(boost::system::error_code, std::vector<hash_result>);
+
+namespace detail {
+// Called once with whether the operation was cancelled, and the results.
+using hash_completion = unique_function<void(bool, std::vector<hash_result>)>;
+
+class hash_operation : public operation {
+ public:
+  // Must be called once; the completion runs on a runtime worker thread.
+  virtual void start(hash_completion completion) = 0;
+};
+
+// Throws std::invalid_argument for an empty algorithm table entry (never for paths:
+// per-file problems are reported in the results).
+std::shared_ptr<hash_operation> make_hash_operation(runtime& rt, std::vector<std::filesystem::path> paths,
+                                                    hash_algorithm algorithm, hash_options options);
+}  // namespace detail
+
+// Hashes every path, concurrently, and completes with one result per path in input
+// order: a failure of one file never loses the others' digests. Completion signature:
+// void(boost::system::error_code, std::vector<hash_result>); the error is operation_aborted
+// when the operation was cancelled through the token's cancellation slot (results
+// then hold what finished before). Files are read to EOF, not to st_size, so files
+// under /proc hash correctly; FIFOs, sockets and devices fail at once with
+// errc::not_a_regular_file instead of blocking.
+template <typename CompletionToken>
+auto async_hash_files(runtime& rt, std::vector<std::filesystem::path> paths, hash_algorithm algorithm,
+                      hash_options options, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, hash_signature>(
+      [&rt, algorithm, options](auto handler, std::vector<std::filesystem::path> paths) {
+        auto op = detail::make_hash_operation(rt, std::move(paths), algorithm, options);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) {
+          slot.assign([op](asio::cancellation_type) { op->cancel(); });
+        }
+        auto work = asio::make_work_guard(asio::get_associated_executor(handler));
+        op->start([handler = std::move(handler), work = std::move(work), slot](
+                      bool cancelled, std::vector<hash_result> results) mutable {
+          auto executor = work.get_executor();
+          const boost::system::error_code ec =
+              cancelled ? boost::system::error_code(asio::error::operation_aborted) : boost::system::error_code();
+          // The handler runs on its own executor, never on a worker thread, and the
+          // slot is cleared there, where cancellation is emitted.
+          asio::post(executor, [handler = std::move(handler), work = std::move(work), slot, ec,
+                                results = std::move(results)]() mutable {
+            if (slot.is_connected()) slot.clear();
+            std::move(handler)(ec, std::move(results));
+          });
+        });
+      },
+      token, std::move(paths));
+}
+
+inline asio::awaitable<std::vector<hash_result>> hash_files(runtime& rt, std::vector<std::filesystem::path> paths,
+                                                            hash_algorithm algorithm = hash_algorithm::sha256,
+                                                            hash_options options = {}) {
+  co_return co_await async_hash_files(rt, std::move(paths), algorithm, options, asio::use_awaitable);
+}
+
+// On the process-wide runtime.
+inline asio::awaitable<std::vector<hash_result>> hash_files(std::vector<std::filesystem::path> paths,
+                                                            hash_algorithm algorithm = hash_algorithm::sha256,
+                                                            hash_options options = {}) {
+  return hash_files(runtime::global(), std::move(paths), algorithm, options);
+}
+
+// The lower-case hex digest of one file; throws std::filesystem::filesystem_error
+// naming the path on failure.
+asio::awaitable<std::string> hash_file(runtime& rt, std::filesystem::path path,
+                                       hash_algorithm algorithm = hash_algorithm::sha256);
+asio::awaitable<std::string> hash_file(std::filesystem::path path, hash_algorithm algorithm = hash_algorithm::sha256);
+
+}  // namespace sky_async

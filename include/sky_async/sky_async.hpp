@@ -1,0 +1,7 @@
+// Everything public in one include.
+#pragma once
+
+#include <sky_async/error.hpp>
+#include <sky_async/hash.hpp>
+#include <sky_async/runtime.hpp>
+#include <sky_async/version.hpp>

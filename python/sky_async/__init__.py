@@ -1,0 +1,62 @@
+"""sky-async: system utilities for cloud orchestration, as asyncio coroutines.
+
+    digests = await sky_async.hash_files(paths)
+
+The work runs on a native io_uring (or thread-pool) runtime. Set
+``SKY_ASYNC_BACKEND=python`` to use the pure-Python implementation of the same
+API; it is also used, with a warning, when the native module cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import os as _os
+import warnings as _warnings
+
+from ._api import SUPPORTED_ALGORITHMS, Api
+from ._version import __version__
+
+
+def _load_api() -> Api:
+    choice = _os.environ.get("SKY_ASYNC_BACKEND", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "native", "python"):
+        _warnings.warn(
+            f"SKY_ASYNC_BACKEND={choice!r} is not one of auto, native, python; using auto",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        choice = "auto"
+    if choice != "python":
+        try:
+            from ._native_backend import NativeBackend
+        except ImportError as exc:
+            if choice == "native":
+                raise
+            _warnings.warn(
+                f"sky_async: the native module could not be loaded ({exc}); "
+                "using the pure-Python backend",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        else:
+            return Api(NativeBackend())
+    from ._fallback import PythonBackend
+
+    return Api(PythonBackend())
+
+
+_default_api = _load_api()
+
+hash_file = _default_api.hash_file
+hash_files = _default_api.hash_files
+get_backend_info = _default_api.get_backend_info
+
+from . import sync  # noqa: E402  (needs _default_api)
+
+__all__ = [
+    "SUPPORTED_ALGORITHMS",
+    "__version__",
+    "get_backend_info",
+    "hash_file",
+    "hash_files",
+    "sync",
+]

@@ -1,0 +1,92 @@
+"""The native backend: the C++ runtime, bridged to asyncio.
+
+Native completions never touch Python on the worker threads. Each event loop gets
+one ``CompletionQueue``: workers append finished operations to it and write its
+eventfd only when it goes from empty to non-empty; the loop's reader callback then
+drains every finished operation under a single GIL acquisition. So a burst of
+10,000 completions costs one wakeup, not 10,000 ``call_soon_threadsafe`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from typing import Any
+
+from . import _native
+
+# Worker threads must be stopped before the interpreter finalizes, not after.
+atexit.register(_native.shutdown)
+
+
+class NativeBackend:
+    name = "native"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[asyncio.AbstractEventLoop, _native.CompletionQueue] = {}
+        self._local = threading.local()
+        os.register_at_fork(after_in_child=self._forget_loops)
+
+    def _forget_loops(self) -> None:
+        # The parent's loops and eventfds are not ours to use in a child; the native
+        # side abandons its runtime at fork too and starts a fresh one on demand.
+        self._queues = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    def _queue_for(self, loop: asyncio.AbstractEventLoop) -> _native.CompletionQueue:
+        cached = getattr(self._local, "entry", None)
+        if cached is not None and cached[0] is loop and not loop.is_closed():
+            return cached[1]
+        with self._lock:
+            for old_loop in [old for old in self._queues if old.is_closed()]:
+                # Operations still running for a closed loop complete into a queue
+                # nobody drains; closing it drops their results with the GIL held.
+                self._queues.pop(old_loop).close()
+            queue = self._queues.get(loop)
+            if queue is None:
+                queue = _native.CompletionQueue()
+                loop.add_reader(queue.fileno(), queue.drain)
+                self._queues[loop] = queue
+        self._local.entry = (loop, queue)
+        return queue
+
+    async def hash_files(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        operation = _native.hash_files(
+            self._queue_for(loop), paths, algorithm, concurrency, stop_on_error, future
+        )
+        try:
+            return await future
+        except asyncio.CancelledError:
+            await _cancel_and_wait(loop, operation)
+            raise
+
+    def hash_files_blocking(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Any]:
+        return _native.hash_files_blocking(paths, algorithm, concurrency, stop_on_error)
+
+    def info(self) -> dict[str, Any]:
+        info = dict(_native.build_info())
+        info.update(_native.runtime_info())
+        info["backend"] = self.name
+        return info
+
+
+async def _cancel_and_wait(loop: asyncio.AbstractEventLoop, operation: Any) -> None:
+    """Stop the native work and wait until it has closed its files."""
+    finished = loop.create_future()
+    operation.cancel(finished)
+    while not finished.done():
+        try:
+            await asyncio.shield(finished)
+        except asyncio.CancelledError:
+            # Cancelled again while waiting: keep waiting, the work stops within one chunk.
+            continue

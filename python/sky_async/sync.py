@@ -1,0 +1,15 @@
+"""Blocking twins of the ``sky_async`` coroutines, for code without an event loop.
+
+Same names, signatures, results and errors; the call blocks the calling thread
+(not the GIL) until the work is done. Ctrl-C cancels the work and raises
+KeyboardInterrupt once every file is closed.
+"""
+
+from __future__ import annotations
+
+from . import _default_api
+
+hash_file = _default_api.sync.hash_file
+hash_files = _default_api.sync.hash_files
+
+__all__ = ["hash_file", "hash_files"]

@@ -1,0 +1,68 @@
+#include "file_reader.hpp"
+
+#include "digest.hpp"
+
+#include <sky_async/error.hpp>
+
+#include <cerrno>
+
+#include <unistd.h>
+
+namespace sky_async::detail {
+
+std::error_code check_regular_file(const struct stat& st) noexcept {
+  if (S_ISREG(st.st_mode)) return {};
+  if (S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::is_a_directory);
+  return make_error_code(errc::not_a_regular_file);
+}
+
+namespace {
+
+std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+class scoped_fd {
+ public:
+  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
+  ~scoped_fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  scoped_fd(const scoped_fd&) = delete;
+  scoped_fd& operator=(const scoped_fd&) = delete;
+  int get() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
+                                   unsigned char* buffer, const std::atomic<bool>& cancelled,
+                                   std::string& hex) {
+  scoped_fd fd(::open(path, read_open_flags));
+  if (fd.get() < 0) return last_error();
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return last_error();
+  if (auto ec = check_regular_file(st)) return ec;
+
+  digest.start(algorithm);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t offset = 0;
+  for (;;) {
+    if (cancelled.load(std::memory_order_relaxed)) {
+      return std::make_error_code(std::errc::operation_canceled);
+    }
+    const ssize_t got = ::read(fd.get(), buffer, chunk_size);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return last_error();
+    }
+    digest.update(buffer, static_cast<std::size_t>(got));
+    offset += static_cast<std::uint64_t>(got);
+    if (reached_eof(static_cast<std::size_t>(got), chunk_size, offset, size)) break;
+  }
+  hex = digest.finish_hex();
+  return {};
+}
+
+}  // namespace sky_async::detail

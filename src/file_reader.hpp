@@ -1,0 +1,44 @@
+// What reading one file means, shared by the io_uring and the thread backends so
+// that both open, check and stop at EOF by the same rules.
+#pragma once
+
+#include <sky_async/hash.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+namespace sky_async::detail {
+
+class digest;
+
+// 128 KiB stays in L2 while it is hashed; larger buffers only cost page faults.
+inline constexpr std::size_t chunk_size = 128 * 1024;
+
+// O_NONBLOCK: opening a FIFO must not wait for a writer (it is then rejected by
+// check_regular_file). It changes nothing for regular files.
+inline constexpr int read_open_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+
+// EISDIR for a directory, not_a_regular_file for FIFOs, sockets and devices.
+std::error_code check_regular_file(const struct stat& st) noexcept;
+
+// Whether a read that returned `got` of `wanted` bytes, leaving the offset at
+// `offset`, reached EOF. Files are read until a read returns 0, except that a short
+// read at or past the size seen at open is EOF already: this saves the extra read
+// per small file, and files under /proc (size 0) still read to their real end.
+inline bool reached_eof(std::size_t got, std::size_t wanted, std::uint64_t offset, std::uint64_t size) noexcept {
+  return got == 0 || (got < wanted && size != 0 && offset >= size);
+}
+
+// The whole open/check/read/hash/close sequence with blocking syscalls, for the
+// threads backend. Returns operation_canceled when `cancelled` became true.
+std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
+                                   unsigned char* buffer, const std::atomic<bool>& cancelled,
+                                   std::string& hex);
+
+}  // namespace sky_async::detail

@@ -1,0 +1,114 @@
+// The runtime's insides: its workers, and the registry of running operations that
+// lets destruction cancel them and wait for their files to close.
+#pragma once
+
+#include "uring.hpp"
+
+#include <sky_async/detail/operation.hpp>
+#include <sky_async/runtime.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace sky_async::detail {
+
+namespace asio = boost::asio;
+
+class hash_worker;
+
+// Something waiting for a ring completion; the ring's user_data points at it.
+class uring_request {
+ public:
+  virtual void on_complete(int result) = 0;
+
+ protected:
+  ~uring_request() = default;
+};
+
+// One thread running one io_context, and in io_uring mode one ring used only from
+// that thread: no locks on the hot path, and submissions batch naturally.
+class worker {
+ public:
+  worker(unsigned index, io_backend backend);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void start();
+  // Stops the thread once its queued handlers have run; call after every operation finished.
+  void stop_and_join();
+
+  unsigned index() const noexcept { return index_; }
+  asio::io_context& context() noexcept { return context_; }
+  uring* ring() noexcept { return ring_.get(); }
+  // The hashing state of this worker, created on first use on the worker thread.
+  hash_worker& hashing();
+
+  // Call after queueing ring submissions from outside the completion loop.
+  void request_pump();
+
+ private:
+  void pump();
+  void wait_for_ring();
+
+  unsigned index_;
+  asio::io_context context_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running_;
+  std::unique_ptr<uring> ring_;
+  std::optional<asio::posix::stream_descriptor> ring_signal_;
+  std::unique_ptr<hash_worker> hashing_;
+  bool pump_posted_ = false;
+  bool in_pump_ = false;
+  std::thread thread_;
+};
+
+class runtime_impl {
+ public:
+  explicit runtime_impl(const runtime_options& options);
+  ~runtime_impl();
+
+  io_backend backend() const noexcept { return backend_; }
+  const std::string& backend_reason() const noexcept { return backend_reason_; }
+  unsigned thread_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  worker& worker_at(std::size_t i) noexcept { return *workers_[i % workers_.size()]; }
+  // Spreads small operations over the workers.
+  std::size_t next_worker() noexcept { return next_worker_.fetch_add(1, std::memory_order_relaxed); }
+
+  // False once shutdown began: the operation must then complete as aborted at once.
+  bool register_operation(operation* op);
+  void unregister_operation(operation* op);
+
+  // Cancels every running operation, waits for them, stops the workers. Idempotent.
+  void shutdown();
+
+ private:
+  void create_workers(io_backend backend, unsigned threads);
+
+  io_backend backend_ = io_backend::threads;
+  std::string backend_reason_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::atomic<std::size_t> next_worker_{0};
+
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::unordered_set<operation*> running_;
+  bool shutting_down_ = false;
+  bool stopped_ = false;
+};
+
+// Destroys the process-wide runtime (if this process created it); for atexit hooks.
+void shutdown_global_runtime();
+
+}  // namespace sky_async::detail

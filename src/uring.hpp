@@ -1,0 +1,53 @@
+// A liburing ring owned by one worker thread, with an eventfd that Asio watches.
+#pragma once
+
+#include <liburing.h>
+
+#include <string>
+
+namespace sky_async::detail {
+
+// Empty when this process can create a ring that supports every operation we
+// submit; otherwise why not (seccomp EPERM, kernel.io_uring_disabled, ENOSYS, an
+// old kernel without IORING_OP_OPENAT/READ/CLOSE).
+std::string io_uring_unavailable_reason();
+
+class uring {
+ public:
+  // Throws std::system_error when the ring or its eventfd cannot be created.
+  explicit uring(unsigned entries);
+  ~uring();
+  uring(const uring&) = delete;
+  uring& operator=(const uring&) = delete;
+
+  // A free submission entry; submits what is queued first when the queue is full.
+  io_uring_sqe* next_sqe();
+  // Submits queued entries; page-cache reads, cached opens and closes complete
+  // inside this call, so their completions are ready right after it.
+  void submit();
+  bool has_unsubmitted() const noexcept;
+
+  // Calls f(user_data, res) for every ready completion and consumes them.
+  template <typename F>
+  unsigned drain_completions(F&& f) {
+    unsigned count = 0;
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++count;
+      f(io_uring_cqe_get_data64(cqe), cqe->res);
+    }
+    io_uring_cq_advance(&ring_, count);
+    return count;
+  }
+
+  // Signalled only for completions that did not happen inside submit() (async
+  // opens, reads that missed the page cache); the others are drained after submit.
+  int event_fd() const noexcept { return event_fd_; }
+
+ private:
+  io_uring ring_{};
+  int event_fd_ = -1;
+};
+
+}  // namespace sky_async::detail
