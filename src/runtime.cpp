@@ -77,12 +77,18 @@ void worker::request_pump() {
 void worker::pump() {
   pump_posted_ = false;
   in_pump_ = true;
+  ring_->notify(false);
   for (;;) {
     if (ring_->has_unsubmitted()) ring_->submit();
     const unsigned done = ring_->drain_completions([](std::uint64_t user_data, int result) {
       reinterpret_cast<uring_request*>(static_cast<std::uintptr_t>(user_data))->on_complete(result);
     });
-    if (done == 0 && !ring_->has_unsubmitted()) break;
+    if (done != 0 || ring_->has_unsubmitted()) continue;
+    // Re-enable notifications, then look once more: a completion that landed in
+    // between would otherwise wait for the next unrelated wakeup.
+    ring_->notify(true);
+    if (!ring_->has_completions()) break;
+    ring_->notify(false);
   }
   in_pump_ = false;
 }

@@ -43,10 +43,12 @@ uring::uring(unsigned entries) {
     io_uring_queue_exit(&ring_);
     throw std::system_error(err, std::system_category(), "eventfd");
   }
-  if (int rc = io_uring_register_eventfd_async(&ring_, event_fd_); rc < 0) {
+  // Not the _async variant: it signals only completions posted by io-wq threads, and
+  // recent kernels post those through task work on this thread instead, unsignalled.
+  if (int rc = io_uring_register_eventfd(&ring_, event_fd_); rc < 0) {
     ::close(event_fd_);
     io_uring_queue_exit(&ring_);
-    throw std::system_error(-rc, std::system_category(), "io_uring_register_eventfd_async");
+    throw std::system_error(-rc, std::system_category(), "io_uring_register_eventfd");
   }
 }
 
@@ -75,5 +77,12 @@ void uring::submit() {
 }
 
 bool uring::has_unsubmitted() const noexcept { return io_uring_sq_ready(&ring_) > 0; }
+
+bool uring::has_completions() const noexcept { return io_uring_cq_ready(&ring_) > 0; }
+
+void uring::notify(bool enabled) noexcept {
+  // Kernels before 5.8 cannot switch it off; they only cost spurious wakeups.
+  io_uring_cq_eventfd_toggle(&ring_, enabled);
+}
 
 }  // namespace sky_async::detail

@@ -26,6 +26,10 @@ class uring {
   // inside this call, so their completions are ready right after it.
   void submit();
   bool has_unsubmitted() const noexcept;
+  bool has_completions() const noexcept;
+  // Whether completions write the eventfd. Off while the owner is draining anyway,
+  // which saves a write per completion and a spurious wakeup per batch.
+  void notify(bool enabled) noexcept;
 
   // Calls f(user_data, res) for every ready completion and consumes them.
   template <typename F>
@@ -41,8 +45,7 @@ class uring {
     return count;
   }
 
-  // Signalled only for completions that did not happen inside submit() (async
-  // opens, reads that missed the page cache); the others are drained after submit.
+  // Readable when completions arrived while notifications were on.
   int event_fd() const noexcept { return event_fd_; }
 
  private:

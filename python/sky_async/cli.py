@@ -1,0 +1,98 @@
+"""The ``sky-async`` command line (also ``python -m sky_async``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+from . import SUPPORTED_ALGORITHMS, get_backend_info, sync
+
+
+def _walk_files(root: str, errors: list[OSError]) -> Iterator[str]:
+    """Regular files and symlinks below *root*, sorted, without following directory links."""
+    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+
+
+def _targets(paths: Sequence[str], recursive: bool, errors: list[OSError]) -> list[str]:
+    targets: list[str] = []
+    for path in paths:
+        if recursive and os.path.isdir(path) and not os.path.islink(path):
+            targets.extend(_walk_files(path, errors))
+        else:
+            targets.append(path)
+    return targets
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
+def checksum_line(digest: str, path: str) -> str:
+    """A line as sha256sum prints it, escaping names with a backslash or newline as it does."""
+    if "\\" in path or "\n" in path:
+        return "\\" + digest + "  " + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    return f"{digest}  {path}\n"
+
+
+def _hash_command(args: argparse.Namespace) -> int:
+    walk_errors: list[OSError] = []
+    targets = _targets(args.paths, args.recursive, walk_errors)
+    started = time.perf_counter()
+    results = sync.hash_files(targets, args.algorithm, concurrency=args.concurrency, return_exceptions=True)
+    elapsed = time.perf_counter() - started
+
+    failed = len(walk_errors)
+    out = sys.stdout
+    for error in walk_errors:
+        print(f"sky-async: {error.filename}: {_describe(error)}", file=sys.stderr)
+    for path, result in zip(targets, results):
+        if isinstance(result, BaseException):
+            failed += 1
+            print(f"sky-async: {path}: {_describe(result)}", file=sys.stderr)
+        else:
+            out.write(checksum_line(result, path))
+    if args.summary:
+        total = sum(1 for r in results if isinstance(r, str))
+        print(
+            f"sky-async: hashed {total} files with {args.algorithm} in {elapsed:.3f} s"
+            f" ({get_backend_info()['backend']} backend), {failed} failed",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sky-async", description="System utilities for cloud orchestration.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {get_backend_info()['version']}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    hash_parser = commands.add_parser(
+        "hash", help="print checksums of files, like sha256sum", description="Hash files concurrently."
+    )
+    hash_parser.add_argument("paths", nargs="+", metavar="PATH")
+    hash_parser.add_argument("-a", "--algorithm", default="sha256", choices=SUPPORTED_ALGORITHMS)
+    hash_parser.add_argument("-r", "--recursive", action="store_true", help="hash every file below directories")
+    hash_parser.add_argument("--concurrency", type=int, default=None, help="files open at once")
+    hash_parser.add_argument("--summary", action="store_true", help="print a timing line on stderr at the end")
+    hash_parser.set_defaults(handler=_hash_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"sky-async: {exc}", file=sys.stderr)
+        return 2
