@@ -39,7 +39,7 @@ void hash_batch::start(hash_completion completion) {
   completion_ = std::move(completion);
   const std::size_t count = paths_.size();
   outstanding_.store(count, std::memory_order_relaxed);
-  if (!runtime_.register_operation(this)) {
+  if (!runtime_.register_operation(shared_from_this())) {
     // The runtime is shutting down: nothing may start.
     cancelled_ = true;
     stopping_ = true;

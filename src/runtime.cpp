@@ -167,10 +167,10 @@ void runtime_impl::create_workers(io_backend backend, unsigned threads) {
 
 runtime_impl::~runtime_impl() { shutdown(); }
 
-bool runtime_impl::register_operation(operation* op) {
+bool runtime_impl::register_operation(const std::shared_ptr<operation>& op) {
   std::lock_guard lock(mutex_);
   if (shutting_down_) return false;
-  running_.insert(op);
+  running_.emplace(op.get(), op);
   return true;
 }
 
@@ -181,12 +181,18 @@ void runtime_impl::unregister_operation(operation* op) {
 }
 
 void runtime_impl::shutdown() {
+  std::vector<std::weak_ptr<operation>> running;
   {
-    std::unique_lock lock(mutex_);
+    std::lock_guard lock(mutex_);
     if (stopped_) return;
     shutting_down_ = true;
-    // Operations unregister before they complete, so each one here is still alive.
-    for (operation* op : running_) op->cancel();
+    for (auto& [raw, op] : running_) running.push_back(op);
+  }
+  for (auto& weak : running) {
+    if (auto op = weak.lock()) op->cancel();
+  }
+  {
+    std::unique_lock lock(mutex_);
     idle_.wait(lock, [this] { return running_.empty(); });
     stopped_ = true;
   }

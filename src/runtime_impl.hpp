@@ -19,7 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace sky_async::detail {
@@ -87,7 +87,7 @@ class runtime_impl {
   std::size_t next_worker() noexcept { return next_worker_.fetch_add(1, std::memory_order_relaxed); }
 
   // False once shutdown began: the operation must then complete as aborted at once.
-  bool register_operation(operation* op);
+  bool register_operation(const std::shared_ptr<operation>& op);
   void unregister_operation(operation* op);
 
   // Cancels every running operation, waits for them, stops the workers. Idempotent.
@@ -103,7 +103,9 @@ class runtime_impl {
 
   std::mutex mutex_;
   std::condition_variable idle_;
-  std::unordered_set<operation*> running_;
+  // Weak: cancelling happens outside the lock (a cancel may complete the operation,
+  // which unregisters it), so the registry must not be what keeps it alive or not.
+  std::unordered_map<operation*, std::weak_ptr<operation>> running_;
   bool shutting_down_ = false;
   bool stopped_ = false;
 };
