@@ -13,7 +13,7 @@ namespace {
 
 struct algorithm_entry {
   hash_algorithm algorithm;
-  std::string_view name;        // ours, as hashlib spells it
+  std::string_view name;  // ours, as hashlib spells it
   const char* openssl_name;
   std::size_t size;
 };

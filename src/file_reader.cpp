@@ -41,7 +41,7 @@ std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, d
                                    std::string& hex) {
   scoped_fd fd(::open(path, read_open_flags));
   if (fd.get() < 0) return last_error();
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return last_error();
   if (auto ec = check_regular_file(st)) return ec;
 

@@ -31,7 +31,8 @@ std::error_code check_regular_file(const struct stat& st) noexcept;
 // `offset`, reached EOF. Files are read until a read returns 0, except that a short
 // read at or past the size seen at open is EOF already: this saves the extra read
 // per small file, and files under /proc (size 0) still read to their real end.
-inline bool reached_eof(std::size_t got, std::size_t wanted, std::uint64_t offset, std::uint64_t size) noexcept {
+inline bool reached_eof(std::size_t got, std::size_t wanted, std::uint64_t offset,
+                        std::uint64_t size) noexcept {
   return got == 0 || (got < wanted && size != 0 && offset >= size);
 }
 

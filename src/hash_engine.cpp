@@ -179,7 +179,7 @@ class hash_slot final : public uring_request {
   void opened(int result) {
     if (result < 0) return finish(system_error_code(-result), {});
     fd_ = result;
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd_, &st) != 0) return close_with(system_error_code(errno));
     if (auto ec = check_regular_file(st)) return close_with(ec);
     size_ = static_cast<std::uint64_t>(st.st_size);

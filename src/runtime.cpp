@@ -226,9 +226,8 @@ void shut_down_global() {
 }
 
 // Another thread may hold the mutex at fork(); the child must not inherit it locked.
-[[maybe_unused]] const int fork_handlers = ::pthread_atfork([] { global_mutex.lock(); },
-                                                            [] { global_mutex.unlock(); },
-                                                            [] { global_mutex.unlock(); });
+[[maybe_unused]] const int fork_handlers = ::pthread_atfork(
+    [] { global_mutex.lock(); }, [] { global_mutex.unlock(); }, [] { global_mutex.unlock(); });
 
 }  // namespace
 

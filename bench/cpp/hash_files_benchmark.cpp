@@ -6,9 +6,9 @@
 #include <sky_async/hash.hpp>
 
 #include <benchmark/benchmark.h>
+#include <openssl/evp.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <openssl/evp.h>
 
 #include <cstdlib>
 #include <filesystem>

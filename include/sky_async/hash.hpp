@@ -7,8 +7,8 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/error.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -88,8 +88,9 @@ auto async_hash_files(runtime& rt, std::vector<std::filesystem::path> paths, has
         op->start([handler = std::move(handler), work = std::move(work), slot](
                       bool cancelled, std::vector<hash_result> results) mutable {
           auto executor = work.get_executor();
-          const boost::system::error_code ec =
-              cancelled ? boost::system::error_code(asio::error::operation_aborted) : boost::system::error_code();
+          const boost::system::error_code ec = cancelled
+                                                   ? boost::system::error_code(asio::error::operation_aborted)
+                                                   : boost::system::error_code();
           // The handler runs on its own executor, never on a worker thread, and the
           // slot is cleared there, where cancellation is emitted.
           asio::post(executor, [handler = std::move(handler), work = std::move(work), slot, ec,
@@ -102,7 +103,8 @@ auto async_hash_files(runtime& rt, std::vector<std::filesystem::path> paths, has
       token, std::move(paths));
 }
 
-inline asio::awaitable<std::vector<hash_result>> hash_files(runtime& rt, std::vector<std::filesystem::path> paths,
+inline asio::awaitable<std::vector<hash_result>> hash_files(runtime& rt,
+                                                            std::vector<std::filesystem::path> paths,
                                                             hash_algorithm algorithm = hash_algorithm::sha256,
                                                             hash_options options = {}) {
   co_return co_await async_hash_files(rt, std::move(paths), algorithm, options, asio::use_awaitable);
@@ -119,6 +121,7 @@ inline asio::awaitable<std::vector<hash_result>> hash_files(std::vector<std::fil
 // naming the path on failure.
 asio::awaitable<std::string> hash_file(runtime& rt, std::filesystem::path path,
                                        hash_algorithm algorithm = hash_algorithm::sha256);
-asio::awaitable<std::string> hash_file(std::filesystem::path path, hash_algorithm algorithm = hash_algorithm::sha256);
+asio::awaitable<std::string> hash_file(std::filesystem::path path,
+                                       hash_algorithm algorithm = hash_algorithm::sha256);
 
 }  // namespace sky_async

@@ -9,9 +9,9 @@ inline constexpr const char* version = "0.1.0";
 
 struct build_info {
   std::string version;
-  std::string boost;    // e.g. "1.81.0"
-  std::string openssl;  // the runtime library's version text
-  std::string liburing; // e.g. "2.3"
+  std::string boost;     // e.g. "1.81.0"
+  std::string openssl;   // the runtime library's version text
+  std::string liburing;  // e.g. "2.3"
 };
 
 build_info get_build_info();

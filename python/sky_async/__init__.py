@@ -32,8 +32,7 @@ def _load_api() -> Api:
             if choice == "native":
                 raise
             _warnings.warn(
-                f"sky_async: the native module could not be loaded ({exc}); "
-                "using the pure-Python backend",
+                f"sky_async: the native module could not be loaded ({exc}); using the pure-Python backend",
                 RuntimeWarning,
                 stacklevel=3,
             )

@@ -91,7 +91,7 @@ def _as_path_list(paths: object) -> list[Any]:
 class _Request:
     """Validated input of one batch call, and the mapping of backend items back to results."""
 
-    __slots__ = ("originals", "encoded", "positions", "results")
+    __slots__ = ("encoded", "originals", "positions", "results")
 
     def __init__(self, paths: object) -> None:
         self.originals = _as_path_list(paths)

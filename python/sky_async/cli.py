@@ -70,7 +70,9 @@ def _hash_command(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sky-async", description="System utilities for cloud orchestration.")
+    parser = argparse.ArgumentParser(
+        prog="sky-async", description="System utilities for cloud orchestration."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {get_backend_info()['version']}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -79,9 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_parser.add_argument("paths", nargs="+", metavar="PATH")
     hash_parser.add_argument("-a", "--algorithm", default="sha256", choices=SUPPORTED_ALGORITHMS)
-    hash_parser.add_argument("-r", "--recursive", action="store_true", help="hash every file below directories")
+    hash_parser.add_argument(
+        "-r", "--recursive", action="store_true", help="hash every file below directories"
+    )
     hash_parser.add_argument("--concurrency", type=int, default=None, help="files open at once")
-    hash_parser.add_argument("--summary", action="store_true", help="print a timing line on stderr at the end")
+    hash_parser.add_argument(
+        "--summary", action="store_true", help="print a timing line on stderr at the end"
+    )
     hash_parser.set_defaults(handler=_hash_command)
     return parser
 

@@ -262,7 +262,8 @@ py::dict runtime_info() {
   runtime& rt = runtime::global();
   py::dict info;
   info["io_backend"] = std::string(to_string(rt.backend()));
-  info["io_backend_reason"] = rt.backend_reason().empty() ? py::object(py::none()) : py::str(rt.backend_reason());
+  info["io_backend_reason"] =
+      rt.backend_reason().empty() ? py::object(py::none()) : py::str(rt.backend_reason());
   info["threads"] = rt.threads();
   return info;
 }
