@@ -16,6 +16,14 @@ std::error_code check_regular_file(const struct stat& st) noexcept {
   return make_error_code(errc::not_a_regular_file);
 }
 
+std::error_code open_error(const char* path, int error) noexcept {
+  struct stat st{};
+  if (error == ENXIO && ::stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    return make_error_code(errc::not_a_regular_file);
+  }
+  return {error, std::system_category()};
+}
+
 namespace {
 
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
@@ -40,7 +48,7 @@ std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, d
                                    unsigned char* buffer, const std::atomic<bool>& cancelled,
                                    std::string& hex) {
   scoped_fd fd(::open(path, read_open_flags));
-  if (fd.get() < 0) return last_error();
+  if (fd.get() < 0) return open_error(path, errno);
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return last_error();
   if (auto ec = check_regular_file(st)) return ec;

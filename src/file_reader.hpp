@@ -27,6 +27,10 @@ inline constexpr int read_open_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOC
 // EISDIR for a directory, not_a_regular_file for FIFOs, sockets and devices.
 std::error_code check_regular_file(const struct stat& st) noexcept;
 
+// The error to report for a failed open: a socket (and a device without a driver)
+// fails with ENXIO, which says less than "not a regular file".
+std::error_code open_error(const char* path, int error) noexcept;
+
 // Whether a read that returned `got` of `wanted` bytes, leaving the offset at
 // `offset`, reached EOF. Files are read until a read returns 0, except that a short
 // read at or past the size seen at open is EOF already: this saves the extra read

@@ -177,7 +177,7 @@ class hash_slot final : public uring_request {
   }
 
   void opened(int result) {
-    if (result < 0) return finish(system_error_code(-result), {});
+    if (result < 0) return finish(open_error(batch_->path(index_).c_str(), -result), {});
     fd_ = result;
     struct stat st{};
     if (::fstat(fd_, &st) != 0) return close_with(system_error_code(errno));

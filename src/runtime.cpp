@@ -150,7 +150,7 @@ runtime_impl::runtime_impl(const runtime_options& options) {
       wanted = io_backend::threads;
     }
   } else {
-    backend_reason_ = "requested";
+    backend_reason_ = "forced";
   }
   if (wanted == io_backend::threads) {
     // Each thread blocks on its read, so more threads than cores keep cold reads overlapping.

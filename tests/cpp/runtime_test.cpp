@@ -1,0 +1,156 @@
+// The runtime: which I/O backend it picks (options, SKY_ASYNC_IO_BACKEND, fallback)
+// and how many worker threads it starts.
+#include <sky_async/runtime.hpp>  // first: the header must compile on its own
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace {
+
+using sky_async::io_backend;
+using sky_async::runtime;
+using sky_async::runtime_options;
+using sky_async_test::scoped_env;
+
+constexpr const char* backend_env = "SKY_ASYNC_IO_BACKEND";
+
+// Whether io_uring can be used here, and if not why: asks the library itself by
+// forcing it, which is documented to throw std::system_error when it is unavailable.
+std::optional<std::string> io_uring_unavailable_reason() {
+  try {
+    runtime rt({.threads = 1, .backend = io_backend::io_uring});
+    return std::nullopt;
+  } catch (const std::system_error& e) {
+    return std::string(e.what());
+  }
+}
+
+TEST(RuntimeBackend, ForcedThreadsGivesThreads) {
+  runtime rt({.backend = io_backend::threads});
+  EXPECT_EQ(rt.backend(), io_backend::threads);
+  EXPECT_EQ(rt.backend_reason(), "forced");
+  EXPECT_GT(rt.threads(), 0u);
+}
+
+TEST(RuntimeBackend, ForcedIoUringGivesIoUringWhenAvailable) {
+  try {
+    runtime rt({.backend = io_backend::io_uring});
+    EXPECT_EQ(rt.backend(), io_backend::io_uring);
+    EXPECT_TRUE(rt.backend_reason().empty()) << rt.backend_reason();
+    EXPECT_GT(rt.threads(), 0u);
+  } catch (const std::system_error& e) {
+    GTEST_SKIP() << "io_uring unavailable here: " << e.what();
+  }
+}
+
+TEST(RuntimeBackend, ExplicitOptionIgnoresEnvironment) {
+  // Only std::nullopt consults the environment, so even a bad value is irrelevant.
+  scoped_env env(backend_env, "no-such-backend");
+  runtime rt({.backend = io_backend::threads});
+  EXPECT_EQ(rt.backend(), io_backend::threads);
+}
+
+TEST(RuntimeBackend, EnvironmentThreads) {
+  scoped_env env(backend_env, "threads");
+  runtime rt;
+  EXPECT_EQ(rt.backend(), io_backend::threads);
+  EXPECT_FALSE(rt.backend_reason().empty());
+}
+
+TEST(RuntimeBackend, EnvironmentIoUring) {
+  const auto unavailable = io_uring_unavailable_reason();
+  scoped_env env(backend_env, "io_uring");
+  if (unavailable) {
+    EXPECT_THROW(runtime rt, std::system_error);
+    GTEST_SKIP() << "io_uring unavailable here: " << *unavailable;
+  }
+  runtime rt;
+  EXPECT_EQ(rt.backend(), io_backend::io_uring);
+  EXPECT_TRUE(rt.backend_reason().empty()) << rt.backend_reason();
+}
+
+TEST(RuntimeBackend, EnvironmentAutoPrefersIoUringAndFallsBackToThreads) {
+  const auto unavailable = io_uring_unavailable_reason();
+  scoped_env env(backend_env, "auto");
+  runtime rt;
+  if (unavailable) {
+    EXPECT_EQ(rt.backend(), io_backend::threads);
+    // The fallback says why io_uring was ruled out.
+    EXPECT_FALSE(rt.backend_reason().empty());
+    EXPECT_NE(rt.backend_reason(), "forced");
+  } else {
+    EXPECT_EQ(rt.backend(), io_backend::io_uring);
+    EXPECT_TRUE(rt.backend_reason().empty()) << rt.backend_reason();
+  }
+}
+
+TEST(RuntimeBackend, UnsetEnvironmentMeansAuto) {
+  const auto unavailable = io_uring_unavailable_reason();
+  scoped_env env(backend_env, std::nullopt);
+  runtime rt;
+  EXPECT_EQ(rt.backend(), unavailable ? io_backend::threads : io_backend::io_uring);
+}
+
+TEST(RuntimeBackend, InvalidEnvironmentValueThrowsInvalidArgument) {
+  for (const char* value : {"bogus", "IO_URING", "thread", "uring"}) {
+    SCOPED_TRACE(value);
+    scoped_env env(backend_env, value);
+    EXPECT_THROW(runtime rt, std::invalid_argument);
+  }
+}
+
+TEST(RuntimeThreads, DefaultIsPositive) {
+  scoped_env env(backend_env, std::nullopt);
+  runtime rt;
+  EXPECT_GT(rt.threads(), 0u);
+}
+
+TEST(RuntimeThreads, ThreadsBackendDefaultsToAtLeastFour) {
+  // A threads worker blocks on each read, so there are more of them.
+  runtime rt({.backend = io_backend::threads});
+  EXPECT_GE(rt.threads(), 4u);
+}
+
+TEST(RuntimeThreads, ExplicitCountIsHonoured) {
+  runtime rt({.threads = 3, .backend = io_backend::threads});
+  EXPECT_EQ(rt.threads(), 3u);
+}
+
+TEST(RuntimeThreads, ExplicitCountIsHonouredWithIoUring) {
+  try {
+    runtime rt({.threads = 2, .backend = io_backend::io_uring});
+    EXPECT_EQ(rt.threads(), 2u);
+  } catch (const std::system_error& e) {
+    GTEST_SKIP() << "io_uring unavailable here: " << e.what();
+  }
+}
+
+TEST(RuntimeGlobal, IsOneInstance) {
+  runtime& a = runtime::global();
+  runtime& b = runtime::global();
+  EXPECT_EQ(&a, &b);
+  EXPECT_GT(a.threads(), 0u);
+}
+
+TEST(IoBackendNames, RoundTrip) {
+  for (io_backend backend : {io_backend::io_uring, io_backend::threads}) {
+    const auto name = sky_async::to_string(backend);
+    EXPECT_EQ(sky_async::parse_io_backend(name), backend) << name;
+  }
+  EXPECT_EQ(sky_async::to_string(io_backend::io_uring), "io_uring");
+  EXPECT_EQ(sky_async::to_string(io_backend::threads), "threads");
+}
+
+TEST(IoBackendNames, ParseRejectsEverythingElse) {
+  // "auto" is an environment setting, not a backend.
+  for (const char* name : {"", "auto", "bogus", "Threads", "IO_URING", "io_uring ", "uring"}) {
+    EXPECT_EQ(sky_async::parse_io_backend(name), std::nullopt) << '"' << name << '"';
+  }
+}
+
+}  // namespace
