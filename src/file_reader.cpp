@@ -45,7 +45,7 @@ class scoped_fd {
 }  // namespace
 
 std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
-                                   unsigned char* buffer, const std::atomic<bool>& cancelled,
+                                   unsigned char* buffer, const std::function<bool()>& abandoned,
                                    std::string& hex) {
   scoped_fd fd(::open(path, read_open_flags));
   if (fd.get() < 0) return open_error(path, errno);
@@ -57,7 +57,7 @@ std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, d
   const auto size = static_cast<std::uint64_t>(st.st_size);
   std::uint64_t offset = 0;
   for (;;) {
-    if (cancelled.load(std::memory_order_relaxed)) {
+    if (abandoned()) {
       return std::make_error_code(std::errc::operation_canceled);
     }
     const ssize_t got = ::read(fd.get(), buffer, chunk_size);

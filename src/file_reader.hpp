@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <system_error>
 
@@ -41,9 +42,10 @@ inline bool reached_eof(std::size_t got, std::size_t wanted, std::uint64_t offse
 }
 
 // The whole open/check/read/hash/close sequence with blocking syscalls, for the
-// threads backend. Returns operation_canceled when `cancelled` became true.
+// threads backend. Returns operation_canceled once `abandoned()` is true (asked
+// before every read).
 std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
-                                   unsigned char* buffer, const std::atomic<bool>& cancelled,
+                                   unsigned char* buffer, const std::function<bool()>& abandoned,
                                    std::string& hex);
 
 }  // namespace sky_async::detail

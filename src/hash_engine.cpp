@@ -56,10 +56,10 @@ void hash_batch::start(hash_completion completion) {
   const std::size_t concurrency = options_.concurrency ? options_.concurrency : default_hash_concurrency;
   share_count_ = std::min({static_cast<std::size_t>(runtime_.thread_count()), count, concurrency});
   shares_ = std::make_unique<share[]>(share_count_);
-  const std::size_t quota = (concurrency + share_count_ - 1) / share_count_;
-
   const std::size_t first = runtime_.next_worker();
   for (std::size_t home = 0; home < share_count_; ++home) {
+    // The quotas add up to exactly `concurrency` files open at once.
+    const std::size_t quota = concurrency / share_count_ + (home < concurrency % share_count_ ? 1 : 0);
     worker& w = runtime_.worker_at(first + home);
     boost::asio::post(w.context(), [self = shared_from_this(), &w, home, quota]() mutable {
       w.hashing().attach(std::move(self), home, quota);
@@ -94,13 +94,12 @@ std::optional<std::size_t> hash_batch::claim_raw(std::size_t home, bool steal) n
 }
 
 std::optional<std::size_t> hash_batch::claim(std::size_t home, bool steal) noexcept {
-  if (stopping()) return std::nullopt;
-  auto index = claim_raw(home, steal);
-  if (index && stopping()) {
+  for (;;) {
+    if (stopping()) return std::nullopt;
+    auto index = claim_raw(home, steal);
+    if (!index || !abandoned(*index)) return index;
     finish(*index, canceled);
-    return std::nullopt;
   }
-  return index;
 }
 
 bool hash_batch::exhausted() const noexcept {
@@ -116,7 +115,11 @@ bool hash_batch::exhausted() const noexcept {
 void hash_batch::finish(std::size_t index, std::error_code error, std::string digest) {
   results_[index].error = error;
   results_[index].digest = std::move(digest);
-  if (error && error != canceled && options_.stop_on_error) stop();
+  if (error && error != canceled && options_.stop_on_error) {
+    std::size_t first = first_failure_.load(std::memory_order_relaxed);
+    while (index < first && !first_failure_.compare_exchange_weak(first, index, std::memory_order_acq_rel)) {
+    }
+  }
   if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
 }
 
@@ -198,7 +201,7 @@ class hash_slot final : public uring_request {
   void read_done(int result) {
     if (result == -EINTR || result == -EAGAIN) return read_next();
     if (result < 0) return close_with(system_error_code(-result));
-    if (batch_->stopping()) return close_with(canceled);
+    if (batch_->abandoned(index_)) return close_with(canceled);
     const auto got = static_cast<std::size_t>(result);
     digest_.update(buffer_.get(), got);
     offset_ += got;
@@ -332,8 +335,9 @@ void hash_worker::run_blocking_slice() {
       continue;
     }
     std::string hex;
-    const auto ec = hash_path_blocking(batch.path(*index).c_str(), batch.algorithm(), *digest_, buffer_.get(),
-                                       batch.stop_flag(), hex);
+    const auto ec = hash_path_blocking(
+        batch.path(*index).c_str(), batch.algorithm(), *digest_, buffer_.get(),
+        [&batch, i = *index] { return batch.abandoned(i); }, hex);
     batch.finish(*index, ec, std::move(hex));
     attached_.splice(attached_.end(), attached_, it);
     if (std::chrono::steady_clock::now() >= deadline) break;

@@ -34,7 +34,12 @@ class hash_batch final : public hash_operation, public std::enable_shared_from_t
   const std::filesystem::path& path(std::size_t index) const noexcept { return paths_[index]; }
   hash_algorithm algorithm() const noexcept { return algorithm_; }
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
-  const std::atomic<bool>& stop_flag() const noexcept { return stopping_; }
+  // Whether file `index` is not wanted any more: the batch was cancelled, or with
+  // stop_on_error a file before it failed. Files before the first failure are still
+  // hashed, so the failure reported first in input order does not depend on timing.
+  bool abandoned(std::size_t index) const noexcept {
+    return stopping() || index > first_failure_.load(std::memory_order_acquire);
+  }
   // No file is left to claim (files may still be in flight).
   bool exhausted() const noexcept;
 
@@ -65,6 +70,7 @@ class hash_batch final : public hash_operation, public std::enable_shared_from_t
 
   std::atomic<std::size_t> outstanding_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> first_failure_{static_cast<std::size_t>(-1)};
   std::atomic<bool> cancelled_{false};
 };
 

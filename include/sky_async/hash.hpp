@@ -38,7 +38,9 @@ struct hash_options {
   // Files open at once for this call; 0 means the default (64). Memory is about
   // concurrency x 128 KiB whatever the number of files.
   std::size_t concurrency = 0;
-  // Stop opening further files after the first failure (the rest report operation_aborted).
+  // After a failure, skip the files that come after it in input order (they report
+  // operation_canceled); the files before it are still hashed, so the first failure
+  // in input order is always found, whatever the timing.
   bool stop_on_error = false;
 };
 
