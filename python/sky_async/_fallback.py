@@ -1,0 +1,359 @@
+"""The pure-Python backend: hashlib on a shared thread pool, with the native backend's semantics.
+
+A call runs as at most ``concurrency`` jobs on the pool. Each job takes the next
+unclaimed file of the call, hashes it, and repeats, so memory per call is the
+result list plus one future per job, whatever the number of files. hashlib
+releases the GIL while it digests a large buffer, so the jobs hash in parallel.
+
+The awaiting coroutine waits on a single asyncio future, settled from the worker
+thread that finishes the last job. Cancelling it stops the jobs (between chunks
+and before each file) and waits until every file they opened is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import hashlib
+import os
+import platform
+import ssl
+import stat
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from ._api import NOT_A_REGULAR_FILE, Item
+
+CHUNK_SIZE = 256 * 1024
+DEFAULT_CONCURRENCY = 16
+
+# O_NONBLOCK: opening a FIFO must not wait for a writer (it is then rejected as not a
+# regular file). It changes nothing for regular files.
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+
+
+def _pool_size() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    # At least the default concurrency, so one call with the default gets all its files in flight.
+    return max(DEFAULT_CONCURRENCY, min(32, cpus + 4))
+
+
+_POOL_SIZE = _pool_size()
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+_buffers = threading.local()
+# Set when the interpreter starts to exit, so that jobs nobody waits for any more (their
+# loop was closed under them) stop within a chunk instead of holding up the exit.
+_exiting = False
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    executor = _executor
+    if executor is None:
+        with _executor_lock:
+            executor = _executor
+            if executor is None:
+                executor = ThreadPoolExecutor(_POOL_SIZE, thread_name_prefix="sky_async-python")
+                _executor = executor
+    return executor
+
+
+def _after_fork_in_child() -> None:
+    # The parent's pool threads do not exist in the child; start a new pool on demand.
+    global _executor, _executor_lock
+    _executor = None
+    _executor_lock = threading.Lock()
+
+
+def _on_exit() -> None:
+    global _exiting
+    _exiting = True
+    executor = _executor
+    if executor is not None:
+        # Wakes every pool thread through the work queue, including one that concurrent.futures
+        # does not know of because a KeyboardInterrupt cut its registration short in submit()
+        # (its own exit hook would then wait forever for that thread).
+        executor.shutdown(wait=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+# threading's exit hooks run before concurrent.futures joins the pool threads (unlike
+# atexit's, which run after it), and in reverse order of registration, so before that join.
+_register_exit_hook = getattr(threading, "_register_atexit", None)
+if _register_exit_hook is not None:
+    _register_exit_hook(_on_exit)
+
+
+def _thread_buffer() -> bytearray:
+    buffer: bytearray | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = bytearray(CHUNK_SIZE)
+    return buffer
+
+
+class _Batch:
+    """The files of one call, shared by the jobs that work through them.
+
+    *on_done* is called once, on whichever thread gets there, when no job is working on the
+    batch any more and none will: every file is done, or the batch was stopped. Jobs count
+    themselves in when they start running, not when they are submitted, so the count stays
+    right even if a KeyboardInterrupt cuts ``start`` short anywhere in the caller's thread.
+    """
+
+    __slots__ = (
+        "_done",
+        "_exhausted",
+        "_futures",
+        "_lock",
+        "_next",
+        "_on_done",
+        "_running",
+        "algorithm",
+        "error",
+        "first_failure",
+        "loop",
+        "paths",
+        "results",
+        "stop",
+        "stop_on_error",
+    )
+
+    def __init__(
+        self,
+        paths: list[bytes],
+        algorithm: str,
+        stop_on_error: bool,
+        on_done: Callable[[], None],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.paths = paths
+        self.algorithm = algorithm
+        self.stop_on_error = stop_on_error
+        self.results: list[Item] = [None] * len(paths)
+        self.error: BaseException | None = None  # an unexpected failure of a job itself
+        # Set to stop every file: cancelled. Jobs read it before each file and between chunks.
+        self.stop = False
+        # With stop_on_error, the lowest index that failed: the files after it are skipped (or
+        # abandoned midway), those before it still finish, so the first failure in input order
+        # is known whatever the timing.
+        self.first_failure = len(paths)
+        # The loop of the awaiting coroutine: once it is closed, nobody can take the results.
+        self.loop = loop
+        self._on_done = on_done
+        self._lock = threading.Lock()
+        self._next = 0
+        self._running = 0
+        self._exhausted = False  # no file is left to start
+        self._done = False  # on_done was called
+        self._futures: list[Future[None]] = []
+
+    def start(self, executor: ThreadPoolExecutor, jobs: int) -> None:
+        for _ in range(jobs):
+            self._futures.append(executor.submit(self._run))
+
+    def cancel(self) -> None:
+        """Stop the batch; on_done follows once no job is working on it (at once if none is)."""
+        with self._lock:
+            self.stop = True
+            idle = self._running == 0
+            self._done = self._done or idle
+        for future in list(self._futures):
+            future.cancel()  # frees the pool of jobs that have not started; they would do nothing
+        if idle:
+            # Even if a job got there first: on_done is idempotent, and a cancel cut short by a
+            # second Ctrl-C is retried, so the waiter must not depend on who called it first.
+            self._on_done()
+
+    def outcome(self) -> list[Item]:
+        if self.error is not None:
+            raise self.error
+        return self.results
+
+    def stopping_at(self, index: int) -> bool:
+        """Whether the file at *index* is to be skipped, or abandoned if under way."""
+        loop = self.loop
+        return self.stop or index > self.first_failure or _exiting or (loop is not None and loop.is_closed())
+
+    def _finish_if_idle(self) -> bool:
+        # With the lock held. True if the caller is to call on_done.
+        if self._done or self._running or not (self._exhausted or self.stop):
+            return False
+        self._done = True
+        return True
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._done or self.stop:
+                return
+            self._running += 1
+        try:
+            self._work()
+        except BaseException as exc:  # a bug or MemoryError: report it rather than lose the job
+            if self.error is None:
+                self.error = exc
+            self.stop = True
+        finally:
+            with self._lock:
+                self._running -= 1
+                done = self._finish_if_idle()
+            if done:
+                self._on_done()
+
+    def _work(self) -> None:
+        paths = self.paths
+        count = len(paths)
+        buffer = _thread_buffer()
+        while True:
+            with self._lock:
+                index = self._next  # files are started in input order
+                self._next = index + 1
+            if index >= count or self.stopping_at(index):
+                break
+            item = _hash_path(paths[index], self.algorithm, buffer, self, index)
+            self.results[index] = item
+            if self.stop_on_error and isinstance(item, tuple):
+                with self._lock:
+                    self.first_failure = min(self.first_failure, index)
+        self._exhausted = True
+        if _exiting and self.error is None:
+            # Files were left out; a thread still waiting for them must not take the gaps for results.
+            self.error = RuntimeError("sky_async: the interpreter is exiting")
+
+
+def _hash_path(path: bytes, algorithm: str, buffer: bytearray, batch: _Batch, index: int) -> Item:
+    """The hex digest of one file, ``(errno, message)`` for a failure, None if stopped first."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO and _is_special_file(path):
+            return (errno.EINVAL, NOT_A_REGULAR_FILE)  # a socket, or a device without a driver
+        return (exc.errno or errno.EIO, None)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            return (errno.EISDIR, None)
+        if not stat.S_ISREG(mode):
+            return (errno.EINVAL, NOT_A_REGULAR_FILE)
+        digest = hashlib.new(algorithm)
+        view = memoryview(buffer)
+        buffers = (buffer,)
+        # To EOF, not to st_size: /proc and /sys files report a size that is not their length.
+        while True:
+            if batch.stopping_at(index):
+                return None
+            try:
+                got = os.readv(fd, buffers)
+            except BlockingIOError:  # O_NONBLOCK on a file system that honours it: block instead
+                os.set_blocking(fd, True)
+                continue
+            if got == 0:
+                return digest.hexdigest()
+            digest.update(view[:got] if got < CHUNK_SIZE else buffer)
+    except OSError as exc:
+        return (exc.errno or errno.EIO, None)
+    finally:
+        os.close(fd)
+
+
+def _is_special_file(path: bytes) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+        loop.call_soon_threadsafe(_settle, finished)
+
+
+def _settle(finished: asyncio.Future[None]) -> None:
+    if not finished.done():
+        finished.set_result(None)
+
+
+def _cancel_and_wait(batch: _Batch, finished: threading.Event) -> None:
+    """Stop *batch* and wait until its files are closed, even through further Ctrl-C presses."""
+    while True:
+        try:
+            batch.cancel()
+            break
+        except KeyboardInterrupt:
+            continue
+    while not finished.is_set():
+        try:
+            finished.wait()
+        except KeyboardInterrupt:
+            continue
+
+
+class PythonBackend:
+    name = "python"
+
+    async def hash_files(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Item]:
+        if not paths:
+            return []
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+        batch = _Batch(paths, algorithm, stop_on_error, functools.partial(_wake, loop, finished), loop)
+        try:
+            batch.start(_get_executor(), _jobs(concurrency, len(paths)))
+            await asyncio.shield(finished)
+        except GeneratorExit:
+            # The coroutine was closed without being awaited to the end: nothing can be awaited
+            # any more; the jobs stop within a chunk on their own.
+            batch.cancel()
+            raise
+        except BaseException:  # CancelledError above all
+            batch.cancel()
+            while not finished.done():
+                try:
+                    await asyncio.shield(finished)
+                except asyncio.CancelledError:
+                    # Cancelled again while waiting: keep waiting, the jobs stop within one chunk.
+                    continue
+            raise
+        return batch.outcome()
+
+    def hash_files_blocking(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Item]:
+        if not paths:
+            return []
+        finished = threading.Event()
+        batch = _Batch(paths, algorithm, stop_on_error, finished.set)
+        try:
+            batch.start(_get_executor(), _jobs(concurrency, len(paths)))
+            finished.wait()
+        except BaseException:  # KeyboardInterrupt (at any point), or a refusal of the pool
+            _cancel_and_wait(batch, finished)
+            raise
+        return batch.outcome()
+
+    def info(self) -> dict[str, Any]:
+        from ._version import __version__
+
+        return {
+            "backend": self.name,
+            "io_backend": None,
+            "version": __version__,
+            "threads": _POOL_SIZE,
+            "openssl": ssl.OPENSSL_VERSION,
+            "boost": None,
+            "python": platform.python_version(),
+        }
+
+
+def _jobs(concurrency: int, files: int) -> int:
+    return min(concurrency or DEFAULT_CONCURRENCY, files)
