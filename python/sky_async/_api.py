@@ -91,9 +91,11 @@ def _as_path_list(paths: object) -> list[Any]:
 class _Request:
     """Validated input of one batch call, and the mapping of backend items back to results."""
 
-    __slots__ = ("encoded", "originals", "positions", "results")
+    __slots__ = ("algorithm", "concurrency", "encoded", "originals", "positions", "results")
 
-    def __init__(self, paths: object) -> None:
+    def __init__(self, paths: object, algorithm: object, concurrency: object) -> None:
+        self.algorithm = check_algorithm(algorithm)
+        self.concurrency = check_concurrency(concurrency)
         self.originals = _as_path_list(paths)
         self.encoded: list[bytes] = []
         self.positions: list[int] = []
@@ -160,13 +162,12 @@ class Api:
         *concurrency* bounds the files open at once (default: chosen by the
         backend), which also bounds memory.
         """
-        name = check_algorithm(algorithm)
-        limit = check_concurrency(concurrency)
-        request = _Request(paths)
+        request = _Request(paths, algorithm, concurrency)
+        items = []
         if request.encoded:
-            items = await self._backend.hash_files(request.encoded, name, limit, not return_exceptions)
-        else:
-            items = []
+            items = await self._backend.hash_files(
+                request.encoded, request.algorithm, request.concurrency, not return_exceptions
+            )
         return request.finish(items, return_exceptions)
 
     def get_backend_info(self) -> dict[str, Any]:
@@ -194,13 +195,12 @@ class SyncApi:
         concurrency: int | None = None,
         return_exceptions: bool = False,
     ) -> list[Any]:
-        name = check_algorithm(algorithm)
-        limit = check_concurrency(concurrency)
-        request = _Request(paths)
+        request = _Request(paths, algorithm, concurrency)
+        items = []
         if request.encoded:
-            items = self._backend.hash_files_blocking(request.encoded, name, limit, not return_exceptions)
-        else:
-            items = []
+            items = self._backend.hash_files_blocking(
+                request.encoded, request.algorithm, request.concurrency, not return_exceptions
+            )
         return request.finish(items, return_exceptions)
 
 
