@@ -79,6 +79,45 @@ def test_environment_selects_the_threads_io_backend(sample: Path) -> None:
     assert info["io_backend"] == "threads"
 
 
+IO_URING_SYSCTL = Path("/proc/sys/kernel/io_uring_disabled")
+
+
+@pytest.fixture
+def io_uring_disabled() -> Any:
+    """io_uring blocked for new rings the way kernel.io_uring_disabled=2 does it (EPERM for all)."""
+    if os.geteuid() != 0 or not IO_URING_SYSCTL.exists():
+        pytest.skip("needs root and kernel.io_uring_disabled (Linux 6.6+) to block io_uring")
+    previous = IO_URING_SYSCTL.read_text()
+    IO_URING_SYSCTL.write_text("2")
+    try:
+        yield
+    finally:
+        IO_URING_SYSCTL.write_text(previous)
+
+
+def test_blocked_io_uring_falls_back_to_threads_silently(sample: Path, io_uring_disabled: None) -> None:
+    require_native()
+    info, stderr = _run_default_api(sample)
+    assert info["backend"] == "native"
+    assert info["io_backend"] == "threads"
+    assert "Operation not permitted" in info["io_backend_reason"]
+    assert stderr == ""
+
+
+def test_forcing_a_blocked_io_uring_is_a_clear_error(sample: Path, io_uring_disabled: None) -> None:
+    require_native()
+    result = run_python(
+        DEFAULT_API_SCRIPT,
+        os.fspath(sample),
+        env=clean_env(SKY_ASYNC_IO_BACKEND="io_uring"),
+        cwd=sample.parent,
+    )
+    assert result.returncode != 0
+    assert (
+        "io_uring was requested but is unavailable: io_uring_setup: Operation not permitted" in result.stderr
+    )
+
+
 def test_unknown_backend_name_warns_and_falls_back_to_auto(sample: Path) -> None:
     info, stderr = _run_default_api(sample, SKY_ASYNC_BACKEND="cobol")
     assert "is not one of auto, native, python" in stderr
