@@ -47,7 +47,14 @@ class scoped_fd {
 std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
                                    unsigned char* buffer, const std::function<bool()>& abandoned,
                                    std::string& hex) {
-  scoped_fd fd(::open(path, read_open_flags));
+  int raw = ::open(path, read_open_flags);
+  // Out of descriptors: other threads' files close soon, so wait (about 2 s at most).
+  for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
+    if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
+    ::usleep(1000);
+    raw = ::open(path, read_open_flags);
+  }
+  scoped_fd fd(raw);
   if (fd.get() < 0) return open_error(path, errno);
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return last_error();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <utility>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,10 @@ namespace sky_async::detail {
 namespace {
 
 const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
+
+// Opens refused for lack of descriptors are retried about this many times (roughly a
+// millisecond apart when no file of ours is about to close) before EMFILE is reported.
+constexpr std::size_t max_open_attempts = 2000;
 
 // A worker with fewer files of a batch in flight than this helps other workers' shares.
 constexpr std::size_t steal_below = 2;
@@ -140,11 +145,21 @@ class hash_slot final : public uring_request {
     attachment_ = attachment;
     batch_ = attachment->batch.get();
     index_ = index;
+    open_attempts_ = 0;
+    open();
+  }
+
+  // (Again) after waiting for a file descriptor.
+  void open() {
+    if (batch_->abandoned(index_)) return finish(canceled, {});
     state_ = state::opening;
+    ++open_attempts_;
     if (io_uring_sqe* sqe = next_sqe()) {
-      io_uring_prep_openat(sqe, AT_FDCWD, batch_->path(index).c_str(), read_open_flags, 0);
+      io_uring_prep_openat(sqe, AT_FDCWD, batch_->path(index_).c_str(), read_open_flags, 0);
     }
   }
+
+  std::size_t open_attempts() const noexcept { return open_attempts_; }
 
   hash_worker::attachment_ref attachment() const noexcept { return attachment_; }
 
@@ -180,6 +195,7 @@ class hash_slot final : public uring_request {
   }
 
   void opened(int result) {
+    if ((result == -EMFILE || result == -ENFILE) && owner_.retry_open_later(*this)) return;
     if (result < 0) return finish(open_error(batch_->path(index_).c_str(), -result), {});
     fd_ = result;
     struct stat st{};
@@ -233,6 +249,7 @@ class hash_slot final : public uring_request {
   hash_worker::attachment_ref attachment_{};
   hash_batch* batch_ = nullptr;
   std::size_t index_ = 0;
+  std::size_t open_attempts_ = 0;
   state state_ = state::idle;
   int fd_ = -1;
   std::uint64_t size_ = 0;
@@ -310,7 +327,32 @@ void hash_worker::fill_slots() {
   owner_.request_pump();
 }
 
+bool hash_worker::retry_open_later(hash_slot& slot) {
+  if (slot.open_attempts() > max_open_attempts) return false;
+  waiting_for_fd_.push_back(&slot);
+  const std::size_t busy = slots_.size() - idle_slots_.size() - waiting_for_fd_.size();
+  if (busy == 0 && !fd_retry_armed_) {
+    // Nothing of ours will close soon: the descriptors are held elsewhere.
+    fd_retry_armed_ = true;
+    if (!fd_retry_timer_) fd_retry_timer_.emplace(owner_.context());
+    fd_retry_timer_->expires_after(std::chrono::milliseconds(1));
+    fd_retry_timer_->async_wait([this](const boost::system::error_code&) {
+      fd_retry_armed_ = false;
+      auto waiting = std::exchange(waiting_for_fd_, {});
+      for (hash_slot* s : waiting) s->open();
+      owner_.request_pump();
+    });
+  }
+  return true;
+}
+
 void hash_worker::slot_done(hash_slot& slot) {
+  // The descriptor this slot just closed is free for a slot waiting for one.
+  if (!waiting_for_fd_.empty()) {
+    hash_slot* waiting = waiting_for_fd_.front();
+    waiting_for_fd_.erase(waiting_for_fd_.begin());
+    waiting->open();
+  }
   auto a = slot.attachment();
   --a->active;
   idle_slots_.push_back(&slot);

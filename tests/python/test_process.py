@@ -317,3 +317,53 @@ def test_multiprocessing_fork_pool_hashes_correctly(
         _pool_api.clear()
     assert results == [(digest, digest) for digest in expected]
     assert api.sync.hash_files(paths, "sha1") == expected
+
+
+# --- Descriptor limits -----------------------------------------------------------------------------
+
+LOW_FD_LIMIT_SCRIPT = """
+import asyncio, json, os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+import sky_async
+paths = [os.path.join(sys.argv[1], name) for name in sorted(os.listdir(sys.argv[1]))]
+def run():
+    results = asyncio.run(sky_async.hash_files(paths, concurrency=256, return_exceptions=True))
+    return [r if isinstance(r, str) else repr(r) for r in results]
+# The first call also starts the runtime, whose threads keep their rings and eventfds open.
+first = run()
+started = len(os.listdir("/proc/self/fd"))
+second = run()
+print(json.dumps({
+    "results": first,
+    "same_again": first == second,
+    "paths": paths,
+    "fds_leaked": len(os.listdir("/proc/self/fd")) - started,
+    "io_backend": sky_async.get_backend_info()["io_backend"],
+}))
+"""
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "io_uring"},
+        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "threads"},
+        {"SKY_ASYNC_BACKEND": "python"},
+    ],
+    ids=["native-io_uring", "native-threads", "python"],
+)
+def test_more_files_in_flight_than_descriptors_all_hash_correctly(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    if env["SKY_ASYNC_BACKEND"] == "native":
+        require_native()
+    for index in range(1500):
+        write_random(tmp_path / f"f{index:04d}", 3000 + index, seed=index)
+    result = run_python(LOW_FD_LIMIT_SCRIPT, os.fspath(tmp_path), env=clean_env(**env))
+    if "io_uring was requested but is unavailable" in result.stderr:
+        pytest.skip("io_uring is unavailable here")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["results"] == [hashlib_digest(Path(p)) for p in out["paths"]]
+    assert out["same_again"]
+    assert out["fds_leaked"] == 0
