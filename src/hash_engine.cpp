@@ -61,11 +61,13 @@ void hash_batch::start(hash_completion completion) {
   const std::size_t concurrency = options_.concurrency ? options_.concurrency : default_hash_concurrency;
   share_count_ = std::min({static_cast<std::size_t>(runtime_.thread_count()), count, concurrency});
   shares_ = std::make_unique<share[]>(share_count_);
-  const std::size_t first = runtime_.next_worker();
+  first_worker_ = runtime_.first_worker_for(share_count_);
+  const std::size_t first = first_worker_;
   for (std::size_t home = 0; home < share_count_; ++home) {
     // The quotas add up to exactly `concurrency` files open at once.
     const std::size_t quota = concurrency / share_count_ + (home < concurrency % share_count_ ? 1 : 0);
     worker& w = runtime_.worker_at(first + home);
+    w.load.fetch_add(1, std::memory_order_relaxed);
     boost::asio::post(w.context(), [self = shared_from_this(), &w, home, quota]() mutable {
       w.hashing().attach(std::move(self), home, quota);
     });
@@ -129,6 +131,11 @@ void hash_batch::finish(std::size_t index, std::error_code error, std::string di
 }
 
 void hash_batch::complete() {
+  // Released here rather than when each worker lets go of the batch, which may be a
+  // moment after the caller already has its result and makes its next call.
+  for (std::size_t home = 0; home < share_count_ && shares_; ++home) {
+    runtime_.worker_at(first_worker_ + home).load.fetch_sub(1, std::memory_order_relaxed);
+  }
   runtime_.unregister_operation(this);
   auto done = std::move(completion_);
   done(cancelled_.load(std::memory_order_acquire), std::move(results_));

@@ -69,6 +69,7 @@ class hash_batch final : public hash_operation, public std::enable_shared_from_t
   };
   std::unique_ptr<share[]> shares_;
   std::size_t share_count_ = 1;
+  std::size_t first_worker_ = 0;
 
   std::atomic<std::size_t> outstanding_{0};
   std::atomic<bool> stopping_{false};

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <system_error>
@@ -78,12 +79,20 @@ void worker::pump() {
   pump_posted_ = false;
   in_pump_ = true;
   ring_->notify(false);
+  // Page-cache reads complete inside submit(), so a large file could keep this loop
+  // busy until its end; yield now and then so other handlers (new batches) get in.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
   for (;;) {
     if (ring_->has_unsubmitted()) ring_->submit();
     const unsigned done = ring_->drain_completions([](std::uint64_t user_data, int result) {
       reinterpret_cast<uring_request*>(static_cast<std::uintptr_t>(user_data))->on_complete(result);
     });
-    if (done != 0 || ring_->has_unsubmitted()) continue;
+    if (done != 0 || ring_->has_unsubmitted()) {
+      if (std::chrono::steady_clock::now() < deadline) continue;
+      in_pump_ = false;
+      request_pump();
+      return;
+    }
     // Re-enable notifications, then look once more: a completion that landed in
     // between would otherwise wait for the next unrelated wakeup.
     ring_->notify(true);
@@ -166,6 +175,21 @@ void runtime_impl::create_workers(io_backend backend, unsigned threads) {
 }
 
 runtime_impl::~runtime_impl() { shutdown(); }
+
+std::size_t runtime_impl::first_worker_for(std::size_t count) noexcept {
+  const std::size_t start = next_worker_.fetch_add(1, std::memory_order_relaxed);
+  if (count >= workers_.size()) return start;
+  std::size_t best = start;
+  unsigned best_load = ~0U;
+  for (std::size_t i = 0; i < workers_.size() && best_load != 0; ++i) {
+    const unsigned load = worker_at(start + i).load.load(std::memory_order_relaxed);
+    if (load < best_load) {
+      best_load = load;
+      best = start + i;
+    }
+  }
+  return best;
+}
 
 bool runtime_impl::register_operation(const std::shared_ptr<operation>& op) {
   std::lock_guard lock(mutex_);

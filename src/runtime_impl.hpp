@@ -59,6 +59,9 @@ class worker {
   // Call after queueing ring submissions from outside the completion loop.
   void request_pump();
 
+  // Unfinished batches that have a share on this worker; any thread may read it.
+  std::atomic<unsigned> load{0};
+
  private:
   void pump();
   void wait_for_ring();
@@ -83,8 +86,9 @@ class runtime_impl {
   const std::string& backend_reason() const noexcept { return backend_reason_; }
   unsigned thread_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
   worker& worker_at(std::size_t i) noexcept { return *workers_[i % workers_.size()]; }
-  // Spreads small operations over the workers.
-  std::size_t next_worker() noexcept { return next_worker_.fetch_add(1, std::memory_order_relaxed); }
+  // Where a batch spread over `count` workers starts: after the least loaded worker,
+  // so that a small call does not queue behind a worker busy with a large file.
+  std::size_t first_worker_for(std::size_t count) noexcept;
 
   // False once shutdown began: the operation must then complete as aborted at once.
   bool register_operation(const std::shared_ptr<operation>& op);

@@ -17,8 +17,13 @@ from typing import Any
 
 from . import _native
 
-# Worker threads must be stopped before the interpreter finalizes, not after.
+# Worker threads must be stopped before the interpreter finalizes, not after. threading's
+# exit hooks run before non-daemon threads are joined: work still running then is
+# cancelled, as the pure-Python backend does, instead of holding up the exit.
 atexit.register(_native.shutdown)
+_register_thread_exit_hook = getattr(threading, "_register_atexit", None)
+if _register_thread_exit_hook is not None:
+    _register_thread_exit_hook(_native.shutdown)
 
 
 class NativeBackend:

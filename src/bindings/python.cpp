@@ -221,13 +221,15 @@ py::list hash_files_blocking(const py::list& paths, const std::string& algorithm
     std::mutex mutex;
     std::condition_variable cv;
     bool done = false;
+    bool cancelled = false;
     std::vector<hash_result> results;
   };
   auto state = std::make_shared<shared_state>();
   auto operation = detail::make_hash_operation(runtime::global(), to_paths(paths), to_algorithm(algorithm),
                                                hash_options{concurrency, stop_on_error});
-  operation->start([state](bool, std::vector<hash_result> results) {
+  operation->start([state](bool cancelled, std::vector<hash_result> results) {
     std::lock_guard lock(state->mutex);
+    state->cancelled = cancelled;
     state->results = std::move(results);
     state->done = true;
     state->cv.notify_all();
@@ -255,6 +257,10 @@ py::list hash_files_blocking(const py::list& paths, const std::string& algorithm
     }
   }
   if (interrupted) throw py::error_already_set();
+  if (state->cancelled) {
+    // Nobody but the runtime's shutdown (at interpreter exit) cancels a blocking call.
+    throw std::runtime_error("sky_async is shutting down: the operation was cancelled before it finished");
+  }
   return to_items(state->results);
 }
 

@@ -95,6 +95,21 @@ async def test_loop_keeps_running_while_a_big_file_is_hashed(api: Api, huge_spar
     await _cancel_and_time(task)
 
 
+async def test_small_calls_are_not_held_up_behind_huge_files(
+    api: Api, huge_sparse_file: Path, tmp_path: Path
+) -> None:
+    # Regression: a worker used to finish a whole large file before it looked at new
+    # calls (io_uring: reads completing inline kept its loop busy; threads: a small call
+    # could be given to a worker already busy with a large file).
+    small = write_random(tmp_path / "small.bin", 5000, seed=3)
+    busy = asyncio.ensure_future(api.hash_files([huge_sparse_file] * 3, "sha512"))
+    await wait_until_open(huge_sparse_file)
+    for _ in range(20):
+        assert await api.hash_file(small) == hashlib_digest(small)
+    assert not busy.done()
+    await _cancel_and_time(busy)
+
+
 async def test_cancelling_a_task_hashing_a_huge_file_ends_promptly_and_closes_it(
     api: Api, huge_sparse_file: Path, small_files: tuple[list[Path], list[str]]
 ) -> None:
