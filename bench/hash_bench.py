@@ -611,6 +611,25 @@ def io_backend_note(worker: Worker, wanted: str | None) -> str:
 # ---------------------------------------------------------------- case 1: many small files
 
 
+def hash_files_variants() -> list[dict[str, Any]]:
+    """sky_async.hash_files on each backend: the rows every throughput case measures."""
+    return [
+        {
+            "name": "sky_async.hash_files native, io_uring",
+            "w": "native io_uring",
+            "kind": "sky_hash_files",
+            "goal": True,
+        },
+        {
+            "name": "sky_async.hash_files native, threads",
+            "w": "native threads",
+            "kind": "sky_hash_files",
+            "goal": True,
+        },
+        {"name": "sky_async.hash_files python backend", "w": "python backend", "kind": "sky_hash_files"},
+    ]
+
+
 def case_small_files(cfg: dict[str, Any], report: Report, tmp_root: str) -> None:
     count, size = cfg["small_files"]
     reps = cfg["reps"]
@@ -641,19 +660,7 @@ def case_small_files(cfg: dict[str, Any], report: Report, tmp_root: str) -> None
                 "workers": 2 * CORES,
                 "pool": True,
             },
-            {
-                "name": "sky_async.hash_files native, io_uring",
-                "w": "native io_uring",
-                "kind": "sky_hash_files",
-                "goal": True,
-            },
-            {
-                "name": "sky_async.hash_files native, threads",
-                "w": "native threads",
-                "kind": "sky_hash_files",
-                "goal": True,
-            },
-            {"name": "sky_async.hash_files python backend", "w": "python backend", "kind": "sky_hash_files"},
+            *hash_files_variants(),
             {
                 "name": "sky_async.sync.hash_files native, io_uring",
                 "w": "native io_uring",
@@ -765,19 +772,7 @@ def case_large_files(cfg: dict[str, Any], report: Report, tmp_root: str) -> None
         settle_disk()
         warm_page_cache(directory)
         variants = [
-            {
-                "name": "sky_async.hash_files native, io_uring",
-                "w": "native io_uring",
-                "kind": "sky_hash_files",
-                "goal": True,
-            },
-            {
-                "name": "sky_async.hash_files native, threads",
-                "w": "native threads",
-                "kind": "sky_hash_files",
-                "goal": True,
-            },
-            {"name": "sky_async.hash_files python backend", "w": "python backend", "kind": "sky_hash_files"},
+            *hash_files_variants(),
             {"name": "hashlib.file_digest sequential loop", "w": "hashlib", "kind": "hashlib_seq"},
             {
                 "name": f"ThreadPoolExecutor {parallel} workers + file_digest",
