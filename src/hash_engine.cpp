@@ -44,30 +44,31 @@ void hash_batch::start(hash_completion completion) {
   completion_ = std::move(completion);
   const std::size_t count = paths_.size();
   outstanding_.store(count, std::memory_order_relaxed);
+  const std::size_t concurrency = options_.concurrency ? options_.concurrency : default_hash_concurrency;
+  if (count != 0) {
+    // Before the batch is registered: from then on shutdown may cancel it, and a cancel
+    // finishes the unclaimed files through the shares.
+    share_count_ = std::min({static_cast<std::size_t>(runtime_.thread_count()), count, concurrency});
+    shares_ = std::make_unique<share[]>(share_count_);
+    first_worker_ = runtime_.first_worker_for(share_count_);
+    for (std::size_t home = 0; home < share_count_; ++home) {
+      runtime_.worker_at(first_worker_ + home).load.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   if (!runtime_.register_operation(shared_from_this())) {
     // The runtime is shutting down: nothing may start.
-    cancelled_ = true;
-    stopping_ = true;
-    for (auto& r : results_) r.error = canceled;
-    auto done = std::move(completion_);
-    done(true, std::move(results_));
+    cancel();
+    if (count == 0) complete();
     return;
   }
   if (count == 0) {
     complete();
     return;
   }
-
-  const std::size_t concurrency = options_.concurrency ? options_.concurrency : default_hash_concurrency;
-  share_count_ = std::min({static_cast<std::size_t>(runtime_.thread_count()), count, concurrency});
-  shares_ = std::make_unique<share[]>(share_count_);
-  first_worker_ = runtime_.first_worker_for(share_count_);
-  const std::size_t first = first_worker_;
   for (std::size_t home = 0; home < share_count_; ++home) {
     // The quotas add up to exactly `concurrency` files open at once.
     const std::size_t quota = concurrency / share_count_ + (home < concurrency % share_count_ ? 1 : 0);
-    worker& w = runtime_.worker_at(first + home);
-    w.load.fetch_add(1, std::memory_order_relaxed);
+    worker& w = runtime_.worker_at(first_worker_ + home);
     boost::asio::post(w.context(), [self = shared_from_this(), &w, home, quota]() mutable {
       w.hashing().attach(std::move(self), home, quota);
     });
@@ -87,6 +88,7 @@ void hash_batch::stop() noexcept {
 }
 
 std::optional<std::size_t> hash_batch::claim_raw(std::size_t home, bool steal) noexcept {
+  if (!shares_) return std::nullopt;  // an empty batch
   const std::size_t count = paths_.size();
   const std::size_t shares = share_count_;
   for (std::size_t k = 0; k < (steal ? shares : 1); ++k) {
