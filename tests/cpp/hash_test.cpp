@@ -24,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -414,6 +415,28 @@ TEST_P(HashFiles, CancellationThroughSlotAbortsPromptlyAndClosesFiles) {
     EXPECT_TRUE(results[0].digest.empty()) << results[0].digest;
   }
   EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+}
+
+// Regression: a worker used to finish a whole large file before looking at new calls
+// (io_uring: reads completing inside submit kept its loop busy; threads: a small call
+// could be placed on a worker already busy with a large file).
+TEST_P(HashFiles, SmallCallsAreNotHeldUpBehindHugeFiles) {
+  const auto huge = make_sparse_file(dir_, huge_size);
+  const auto small = dir_.path() / "small.bin";
+  const std::string data = make_data(5000, 3);
+  write_file(small, data);
+
+  auto busy =
+      sky_async::async_hash_files(rt(), {huge, huge, huge}, hash_algorithm::sha512, {}, asio::use_future);
+  std::this_thread::sleep_for(50ms);  // the large files are being read
+  for (int i = 0; i < 20; ++i) {
+    auto one = sky_async::async_hash_files(rt(), {small}, hash_algorithm::sha256, {}, asio::use_future);
+    auto results = one.get();
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].digest, openssl_hex(hash_algorithm::sha256, data));
+  }
+  // Not a timing bound: the small calls must all finish while the large ones still run.
+  EXPECT_EQ(busy.wait_for(0s), std::future_status::timeout);
 }
 
 TEST_P(HashFiles, CancellationWithAwaitableOrOperator) {
