@@ -38,8 +38,8 @@ struct pending_call {
   std::shared_ptr<detail::hash_operation> operation;
   // Strong references, created and released only with the GIL on the loop thread.
   PyObject* future = nullptr;
-  PyObject* waiter = nullptr;
-  bool delivered = false;  // loop thread only
+  PyObject* waiters = nullptr;  // a list of futures, made by the first cancel
+  bool delivered = false;       // loop thread only
   // Written by the worker before the call is queued.
   bool cancelled = false;
   std::vector<hash_result> results;
@@ -91,7 +91,7 @@ class completion_queue {
   ~completion_queue() {
     // Calls still queued here keep their Python references: this destructor may
     // run without the GIL, where releasing them would be unsafe.
-    for (auto& call : ready_) call->future = call->waiter = nullptr;
+    for (auto& call : ready_) call->future = call->waiters = nullptr;
     if (fd_ >= 0) ::close(fd_);
   }
   completion_queue(const completion_queue&) = delete;
@@ -145,7 +145,7 @@ class completion_queue {
     for (auto& call : batch) {
       call->delivered = true;
       Py_CLEAR(call->future);
-      Py_CLEAR(call->waiter);
+      Py_CLEAR(call->waiters);
     }
     ::close(fd_);
     fd_ = -1;
@@ -155,7 +155,7 @@ class completion_queue {
   static void deliver(pending_call& call) {
     call.delivered = true;
     py::object future = py::reinterpret_steal<py::object>(std::exchange(call.future, nullptr));
-    py::object waiter = py::reinterpret_steal<py::object>(std::exchange(call.waiter, nullptr));
+    py::object waiters = py::reinterpret_steal<py::object>(std::exchange(call.waiters, nullptr));
     try {
       if (future && !future.attr("done")().cast<bool>()) {
         if (call.cancelled) {
@@ -164,7 +164,11 @@ class completion_queue {
           future.attr("set_result")(to_items(call.results));
         }
       }
-      if (waiter && !waiter.attr("done")().cast<bool>()) waiter.attr("set_result")(py::none());
+      if (waiters) {
+        for (py::handle waiter : waiters) {
+          if (!waiter.attr("done")().cast<bool>()) waiter.attr("set_result")(py::none());
+        }
+      }
     } catch (py::error_already_set& e) {
       // One call's broken future must not stop the others' delivery.
       e.discard_as_unraisable("sky_async: delivering a completion");
@@ -191,7 +195,8 @@ class operation_handle {
       if (!waiter.attr("done")().cast<bool>()) waiter.attr("set_result")(py::none());
       return;
     }
-    if (call_->waiter == nullptr) call_->waiter = waiter.release().ptr();
+    if (call_->waiters == nullptr) call_->waiters = py::list().release().ptr();
+    py::reinterpret_borrow<py::list>(call_->waiters).append(std::move(waiter));
     call_->operation->cancel();
   }
 
