@@ -14,6 +14,7 @@ import warnings as _warnings
 
 from ._api import SUPPORTED_ALGORITHMS, Api
 from ._version import __version__
+from .strings import base36_encode, format_float, truncate_long_string
 
 
 def _load_api() -> Api:
@@ -54,8 +55,11 @@ from . import sync  # noqa: E402  (needs _default_api)
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "__version__",
+    "base36_encode",
+    "format_float",
     "get_backend_info",
     "hash_file",
     "hash_files",
     "sync",
+    "truncate_long_string",
 ]
