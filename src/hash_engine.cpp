@@ -89,11 +89,10 @@ void hash_batch::stop() noexcept {
 
 std::optional<std::size_t> hash_batch::claim_raw(std::size_t home, bool steal) noexcept {
   if (!shares_) return std::nullopt;  // an empty batch
-  const std::size_t count = paths_.size();
   const std::size_t shares = share_count_;
   for (std::size_t k = 0; k < (steal ? shares : 1); ++k) {
     const std::size_t s = (home + k) % shares;
-    const std::size_t in_share = count > s ? (count - s + shares - 1) / shares : 0;
+    const std::size_t in_share = share_size(s);
     auto& taken = shares_[s].taken;
     if (taken.load(std::memory_order_relaxed) >= in_share) continue;
     const std::size_t t = taken.fetch_add(1, std::memory_order_relaxed);
@@ -111,12 +110,15 @@ std::optional<std::size_t> hash_batch::claim(std::size_t home, bool steal) noexc
   }
 }
 
+std::size_t hash_batch::share_size(std::size_t s) const noexcept {
+  const std::size_t count = paths_.size();
+  return count > s ? (count - s + share_count_ - 1) / share_count_ : 0;
+}
+
 bool hash_batch::exhausted() const noexcept {
   if (stopping()) return true;
-  const std::size_t count = paths_.size();
   for (std::size_t s = 0; s < share_count_; ++s) {
-    const std::size_t in_share = count > s ? (count - s + share_count_ - 1) / share_count_ : 0;
-    if (shares_[s].taken.load(std::memory_order_relaxed) < in_share) return false;
+    if (shares_[s].taken.load(std::memory_order_relaxed) < share_size(s)) return false;
   }
   return true;
 }

@@ -52,6 +52,8 @@ class hash_batch final : public hash_operation, public std::enable_shared_from_t
 
  private:
   std::optional<std::size_t> claim_raw(std::size_t home, bool steal) noexcept;
+  // How many files share `s` holds (indices s, s + shares, ...).
+  std::size_t share_size(std::size_t s) const noexcept;
   void stop() noexcept;
   void complete();
 

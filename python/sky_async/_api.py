@@ -9,7 +9,6 @@ backends behave the same by construction.
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 from collections.abc import Iterable
 from typing import Any, Protocol, Union
@@ -71,10 +70,6 @@ def encode_path(path: object) -> bytes:
 def make_os_error(code: int, message: str | None, path: object) -> OSError:
     # OSError's constructor returns the subclass for the errno (FileNotFoundError, ...).
     return OSError(code, message or os.strerror(code), path)
-
-
-def not_a_regular_file(path: object) -> OSError:
-    return make_os_error(_errno.EINVAL, NOT_A_REGULAR_FILE, path)
 
 
 NOT_A_REGULAR_FILE = "Not a regular file"
