@@ -1,16 +1,10 @@
 // Hashing files: one, or many at once with bounded concurrency and memory.
 #pragma once
 
-#include <sky_async/detail/operation.hpp>
+#include <sky_async/detail/async_operation.hpp>
 #include <sky_async/runtime.hpp>
 
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/error.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstddef>
@@ -20,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace sky_async {
@@ -51,17 +46,11 @@ struct hash_result {
 };
 
 // Asio's error_code, so that use_awaitable throws on cancellation.
-using hash_signature = void(boost::system::error_code, std::vector<hash_result>);
+using hash_signature = detail::operation_signature<std::vector<hash_result>>;
 
 namespace detail {
-// Called once with whether the operation was cancelled, and the results.
-using hash_completion = unique_function<void(bool, std::vector<hash_result>)>;
-
-class hash_operation : public operation {
- public:
-  // Must be called once; the completion runs on a runtime worker thread.
-  virtual void start(hash_completion completion) = 0;
-};
+using hash_operation = basic_operation<std::vector<hash_result>>;
+using hash_completion = hash_operation::completion;
 
 // Throws std::invalid_argument for an empty algorithm table entry (never for paths:
 // per-file problems are reported in the results).
@@ -79,30 +68,11 @@ std::shared_ptr<hash_operation> make_hash_operation(runtime& rt, std::vector<std
 template <typename CompletionToken>
 auto async_hash_files(runtime& rt, std::vector<std::filesystem::path> paths, hash_algorithm algorithm,
                       hash_options options, CompletionToken&& token) {
-  return asio::async_initiate<CompletionToken, hash_signature>(
-      [&rt, algorithm, options](auto handler, std::vector<std::filesystem::path> paths) {
-        auto op = detail::make_hash_operation(rt, std::move(paths), algorithm, options);
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        if (slot.is_connected()) {
-          slot.assign([op](asio::cancellation_type) { op->cancel(); });
-        }
-        auto work = asio::make_work_guard(asio::get_associated_executor(handler));
-        op->start([handler = std::move(handler), work = std::move(work), slot](
-                      bool cancelled, std::vector<hash_result> results) mutable {
-          auto executor = work.get_executor();
-          const boost::system::error_code ec = cancelled
-                                                   ? boost::system::error_code(asio::error::operation_aborted)
-                                                   : boost::system::error_code();
-          // The handler runs on its own executor, never on a worker thread, and the
-          // slot is cleared there, where cancellation is emitted.
-          asio::post(executor, [handler = std::move(handler), work = std::move(work), slot, ec,
-                                results = std::move(results)]() mutable {
-            if (slot.is_connected()) slot.clear();
-            std::move(handler)(ec, std::move(results));
-          });
-        });
+  return detail::async_run<std::vector<hash_result>>(
+      [&rt, paths = std::move(paths), algorithm, options]() mutable {
+        return detail::make_hash_operation(rt, std::move(paths), algorithm, options);
       },
-      token, std::move(paths));
+      std::forward<CompletionToken>(token));
 }
 
 inline asio::awaitable<std::vector<hash_result>> hash_files(runtime& rt,

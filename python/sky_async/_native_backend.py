@@ -59,19 +59,25 @@ class NativeBackend:
         self._local.entry = (loop, queue)
         return queue
 
-    async def hash_files(
-        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
-    ) -> list[Any]:
+    async def call(self, start: Any, *args: Any) -> Any:
+        """Await a native operation: ``start(queue, *args, future)`` returns its handle.
+
+        Cancelling the awaiting task cancels the native work and returns only once it
+        has released its files.
+        """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        operation = _native.hash_files(
-            self._queue_for(loop), paths, algorithm, concurrency, stop_on_error, future
-        )
+        operation = start(self._queue_for(loop), *args, future)
         try:
             return await future
         except asyncio.CancelledError:
             await _cancel_and_wait(loop, operation)
             raise
+
+    async def hash_files(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Any]:
+        return await self.call(_native.hash_files, paths, algorithm, concurrency, stop_on_error)
 
     def hash_files_blocking(
         self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool

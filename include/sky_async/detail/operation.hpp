@@ -1,6 +1,6 @@
-// The non-template seam between the header-only completion-token front ends and the
-// compiled engines in src/: a started operation that can be cancelled, and a
-// move-only completion callback (std::move_only_function is C++23).
+// The seam between the header-only completion-token front ends and the compiled
+// engines in src/: a started operation that can be cancelled and completes once with
+// a result, and a move-only completion callback (std::move_only_function is C++23).
 #pragma once
 
 #include <memory>
@@ -43,6 +43,17 @@ class unique_function<R(Args...)> {
     F fn;
   };
   std::unique_ptr<concept_t> impl_;
+};
+
+// An operation that completes once with whether it was cancelled, and its result
+// (what finished before the cancel, when it was).
+template <typename Result>
+class basic_operation : public operation {
+ public:
+  using result_type = Result;
+  using completion = unique_function<void(bool cancelled, Result result)>;
+  // Must be called once; the completion runs on a runtime worker thread.
+  virtual void start(completion done) = 0;
 };
 
 }  // namespace sky_async::detail

@@ -1,0 +1,147 @@
+// The bridge between native operations and Python: asyncio completion queues and
+// blocking waits.
+//
+// Worker threads never take the GIL. A finished operation is appended to the
+// completion queue of the event loop that started it, and the queue's eventfd is
+// written only when the queue was empty; the loop's reader then delivers every
+// finished operation in one pass. Python objects are only created and dropped with
+// the GIL held, on the loop's thread: a worker stores its C++ result in a closure
+// that builds the Python value at delivery.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <sky_async/detail/operation.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace sky_async::python {
+
+namespace py = pybind11;
+
+// One native operation started from an event loop.
+struct pending_call {
+  std::shared_ptr<detail::operation> operation;
+  // Strong references, created and released only with the GIL on the loop thread.
+  PyObject* future = nullptr;
+  PyObject* waiters = nullptr;  // a list of futures, made by the first cancel
+  bool delivered = false;       // loop thread only
+  // Written by the worker before the call is queued.
+  bool cancelled = false;
+  // Builds the future's result from the C++ result, with the GIL.
+  detail::unique_function<py::object()> make_result;
+};
+
+class completion_queue {
+ public:
+  completion_queue();
+  ~completion_queue();
+  completion_queue(const completion_queue&) = delete;
+  completion_queue& operator=(const completion_queue&) = delete;
+
+  int fileno() const;
+  // Any thread, no GIL.
+  void push(std::shared_ptr<pending_call> call);
+  // The loop's reader callback, with the GIL.
+  void drain();
+  // With the GIL, once the loop is closed: drop what is queued, stop accepting more.
+  void close();
+
+ private:
+  static void deliver(pending_call& call);
+
+  int fd_;
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<pending_call>> ready_;
+  bool signalled_ = false;
+  bool closed_ = false;
+};
+
+// What Python holds for a running operation: a way to cancel it.
+class operation_handle {
+ public:
+  explicit operation_handle(std::shared_ptr<pending_call> call) : call_(std::move(call)) {}
+
+  // Cancels the native work; `waiter` (a future of the same loop) gets its result
+  // once the operation has completed (every file closed).
+  void cancel(py::object waiter);
+
+ private:
+  std::shared_ptr<pending_call> call_;
+};
+
+// Starts `op` for an event loop: `future` gets `convert(result)` (called with the GIL
+// on the loop thread), or is cancelled if the operation was.
+template <typename Result, typename Convert>
+operation_handle start_for_loop(const std::shared_ptr<completion_queue>& queue,
+                                std::shared_ptr<detail::basic_operation<Result>> op, py::object future,
+                                Convert convert) {
+  auto call = std::make_shared<pending_call>();
+  call->operation = op;
+  call->future = future.release().ptr();
+  op->start([call, queue, convert = std::move(convert)](bool cancelled, Result result) mutable {
+    call->cancelled = cancelled;
+    call->make_result = [result = std::move(result), convert = std::move(convert)]() mutable -> py::object {
+      return convert(result);
+    };
+    queue->push(call);
+  });
+  return operation_handle(std::move(call));
+}
+
+// Polls for Ctrl-C (with the GIL) while waiting; true when a signal handler raised.
+bool check_signals();
+
+// Runs `op` to completion from a thread without an event loop, releasing the GIL.
+// Ctrl-C cancels it and raises once it has completed (every file closed).
+template <typename Result>
+Result run_blocking(std::shared_ptr<detail::basic_operation<Result>> op) {
+  struct shared_state {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+    bool cancelled = false;
+    std::optional<Result> result;
+  };
+  auto state = std::make_shared<shared_state>();
+  op->start([state](bool cancelled, Result result) {
+    std::lock_guard lock(state->mutex);
+    state->cancelled = cancelled;
+    state->result.emplace(std::move(result));
+    state->done = true;
+    state->cv.notify_all();
+  });
+
+  bool interrupted = false;
+  {
+    py::gil_scoped_release release;
+    std::unique_lock lock(state->mutex);
+    while (!state->done) {
+      if (state->cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return state->done; })) break;
+      lock.unlock();
+      interrupted = check_signals();
+      if (interrupted) op->cancel();
+      lock.lock();
+      if (interrupted) state->cv.wait(lock, [&] { return state->done; });
+    }
+  }
+  if (interrupted) throw py::error_already_set();
+  if (state->cancelled) {
+    // Nobody but the runtime's shutdown (at interpreter exit) cancels a blocking call.
+    throw std::runtime_error("sky_async is shutting down: the operation was cancelled before it finished");
+  }
+  return std::move(*state->result);
+}
+
+// Each feature registers its functions on the module.
+void register_bridge(py::module_& m);
+void register_hash(py::module_& m);
+
+}  // namespace sky_async::python
