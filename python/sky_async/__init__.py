@@ -50,8 +50,6 @@ hash_file = _default_api.hash_file
 hash_files = _default_api.hash_files
 get_backend_info = _default_api.get_backend_info
 
-from . import sync  # noqa: E402  (needs _default_api)
-
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "__version__",
@@ -63,3 +61,17 @@ __all__ = [
     "sync",
     "truncate_long_string",
 ]
+
+# Each feature adds its names below: __all__ += [...]
+
+# --- tail: read_last_n_lines, tail_files, follow ---
+
+# --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+# --- scan: scan_tree ---
+
+# --- system: cpu, memory, threads, fd estimates, ports ---
+
+# --- mounts: file_mounts_digest ---
+
+from . import sync  # noqa: E402  (needs _default_api)

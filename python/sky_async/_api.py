@@ -165,6 +165,16 @@ class Api:
             )
         return request.finish(items, return_exceptions)
 
+    # --- tail: read_last_n_lines, tail_files, follow ---
+
+    # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    # --- scan: scan_tree ---
+
+    # --- system: cpu, memory, threads, fd estimates, ports ---
+
+    # --- mounts: file_mounts_digest ---
+
     def get_backend_info(self) -> dict[str, Any]:
         """Which backend serves the calls, and with what (versions, threads, I/O backend)."""
         return self._backend.info()
@@ -197,6 +207,16 @@ class SyncApi:
                 request.encoded, request.algorithm, request.concurrency, not return_exceptions
             )
         return request.finish(items, return_exceptions)
+
+    # --- tail: read_last_n_lines, tail_files, follow ---
+
+    # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    # --- scan: scan_tree ---
+
+    # --- system: cpu, memory, threads, fd estimates, ports ---
+
+    # --- mounts: file_mounts_digest ---
 
 
 def _single(item: Item, path: object) -> str:

@@ -341,6 +341,16 @@ class PythonBackend:
             raise
         return batch.outcome()
 
+    # --- tail: read_last_n_lines, tail_files, follow ---
+
+    # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    # --- scan: scan_tree ---
+
+    # --- system: cpu, memory, threads, fd estimates, ports ---
+
+    # --- mounts: file_mounts_digest ---
+
     def info(self) -> dict[str, Any]:
         from ._version import __version__
 

@@ -84,6 +84,16 @@ class NativeBackend:
     ) -> list[Any]:
         return _native.hash_files_blocking(paths, algorithm, concurrency, stop_on_error)
 
+    # --- tail: read_last_n_lines, tail_files, follow ---
+
+    # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    # --- scan: scan_tree ---
+
+    # --- system: cpu, memory, threads, fd estimates, ports ---
+
+    # --- mounts: file_mounts_digest ---
+
     def info(self) -> dict[str, Any]:
         info = dict(_native.build_info())
         info.update(_native.runtime_info())

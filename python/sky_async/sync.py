@@ -13,3 +13,15 @@ hash_file = _default_api.sync.hash_file
 hash_files = _default_api.sync.hash_files
 
 __all__ = ["hash_file", "hash_files"]
+
+# Each feature adds its names below: __all__ += [...]
+
+# --- tail: read_last_n_lines, tail_files, follow ---
+
+# --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+# --- scan: scan_tree ---
+
+# --- system: cpu, memory, threads, fd estimates, ports ---
+
+# --- mounts: file_mounts_digest ---

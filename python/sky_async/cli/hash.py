@@ -1,4 +1,4 @@
-"""The ``sky-async`` command line (also ``python -m sky_async``)."""
+"""``sky-async hash``: checksums of files, in the format of sha256sum."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
-from . import SUPPORTED_ALGORITHMS, get_backend_info, sync
+from .. import SUPPORTED_ALGORITHMS, get_backend_info, sync
+from ._common import describe as _describe
 
 
 def _walk_files(root: str, errors: list[OSError]) -> Iterator[str]:
@@ -27,12 +28,6 @@ def _targets(paths: Sequence[str], recursive: bool, errors: list[OSError]) -> li
         else:
             targets.append(path)
     return targets
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)
 
 
 def checksum_line(digest: str, path: str) -> str:
@@ -69,13 +64,7 @@ def _hash_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sky-async", description="System utilities for cloud orchestration."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {get_backend_info()['version']}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     hash_parser = commands.add_parser(
         "hash", help="print checksums of files, like sha256sum", description="Hash files concurrently."
     )
@@ -89,16 +78,3 @@ def _parser() -> argparse.ArgumentParser:
         "--summary", action="store_true", help="print a timing line on stderr at the end"
     )
     hash_parser.set_defaults(handler=_hash_command)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:
-        return 130
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"sky-async: {exc}", file=sys.stderr)
-        return 2
