@@ -104,7 +104,11 @@ def _has_loop_factories_hook() -> bool:
 if _has_loop_factories_hook():
     # Every async test runs once on asyncio's loop and once on uvloop's.
     def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-        return loop_factories()
+        factories = loop_factories()
+        if item.get_closest_marker("single_loop"):
+            # A long stress case: the loop is not what it tests, so asyncio's alone.
+            return {"asyncio": factories["asyncio"]}
+        return factories
 
 
 # --- files ---------------------------------------------------------------------------------------
