@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KiB, fd_count, fds_open_on, wait_until_open, write_random
-from skypilot_mounts_oracle import skypilot_file_mounts_digest as oracle
-
 import sky_async
+from conftest import KiB, fd_count, fds_open_on, wait_until_open, write_random
 from sky_async import FileMountsError
 from sky_async._api import Api
+from skypilot_mounts_oracle import skypilot_file_mounts_digest as oracle
 
 
 class Caller:
