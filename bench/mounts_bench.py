@@ -185,7 +185,8 @@ def main() -> int:
         hashing = f"{row['hash_files_seconds'] * 1000:.0f} ms" if "hash_files_seconds" in row else ""
         label = row["variant"] + (f" ({row['io_backend']})" if row.get("io_backend") else "")
         lines.append(
-            f"| {label} | {row['median_seconds'] * 1000:.0f} ms | {row['speedup']:.2f}x | {walk} | {hashing} |"
+            f"| {label} | {row['median_seconds'] * 1000:.0f} ms | {row['speedup']:.2f}x"
+            f" | {walk} | {hashing} |"
         )
     lines += [
         "",
@@ -200,7 +201,8 @@ def main() -> int:
         (results / "mounts_bench.md").write_text(text)
         (results / "mounts_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(
-        f"{verdict}: best native speed-up {best_native:.2f}x (goal {GOAL:.0f}x); command: {shlex.quote(command)}"
+        f"{verdict}: best native speed-up {best_native:.2f}x (goal {GOAL:.0f}x);"
+        f" command: {shlex.quote(command)}"
     )
     return 0
 

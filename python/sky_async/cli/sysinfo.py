@@ -120,7 +120,8 @@ def render(info: dict[str, Any]) -> str:
     lines.append(f"RLIMIT_NOFILE:     soft {_limit(nofile['soft'])}, hard {_limit(nofile['hard'])}")
     threads = info["parallel_threads"]
     lines.append(
-        f"Parallel threads:  {threads['default']}  (get_parallel_threads; kubernetes: {threads['kubernetes']})"
+        f"Parallel threads:  {threads['default']}"
+        f"  (get_parallel_threads; kubernetes: {threads['kubernetes']})"
     )
     io = backend.get("io_backend") or "-"
     reason = backend.get("io_backend_reason")
