@@ -2,7 +2,7 @@
 """file_mounts_digest vs SkyPilot's serial procedure, side by side in one run.
 
     python3 bench/mounts_bench.py            # 20,000-file tree, 5 rounds; writes bench/results/
-    python3 bench/mounts_bench.py --quick    # 2,000 files, 3 rounds (smoke test)
+    python3 bench/mounts_bench.py --quick    # 2,000 files, 3 rounds (smoke test; writes *-quick.*)
     python3 bench/mounts_bench.py --no-write
 
 The tree: file sizes log-uniform between 1 KiB and 256 KiB plus a few MiB-sized files,
@@ -162,7 +162,12 @@ def main() -> int:
     report = {
         "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            # Other jobs on the machine take cores from the parallel variants, not from the serial one.
+            "load_average_1_5_15": os.getloadavg(),
+        },
         "tree": {"files": files, "bytes": total, "mounts": len(mounts)},
         "rounds": rounds,
         "digests_agree_with_oracle": digests_agree,
@@ -175,7 +180,8 @@ def main() -> int:
         "# file_mounts_digest vs SkyPilot's serial procedure",
         "",
         f"`{command}` — {report['date']}, {os.cpu_count()} CPUs, {files} files, {total / MiB:.0f} MiB,"
-        f" median of {rounds} interleaved rounds, page cache warm.",
+        f" median of {rounds} interleaved rounds, page cache warm;"
+        f" load average at the end {os.getloadavg()[0]:.2f} (shared machine).",
         "",
         "| variant | median | speed-up vs serial | walk alone | hash_files alone |",
         "|---|---|---|---|---|",
@@ -198,8 +204,10 @@ def main() -> int:
     if not args.no_write:
         results = HERE / "results"
         results.mkdir(exist_ok=True)
-        (results / "mounts_bench.md").write_text(text)
-        (results / "mounts_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+        # A smoke test must not overwrite the committed full-run results.
+        stem = "mounts_bench-quick" if args.quick else "mounts_bench"
+        (results / f"{stem}.md").write_text(text)
+        (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"{verdict}: best native speed-up {best_native:.2f}x (goal {GOAL:.0f}x);"
         f" command: {shlex.quote(command)}"
