@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS, require_native
-
 import sky_async
+from conftest import BACKENDS, require_native
 from sky_async import cli, system
 
 # The package under test, whatever the working directory of the child (PYTHONPATH may be relative).
@@ -255,10 +255,9 @@ def test_sysinfo_json_reports_the_system_helpers(cli_env: dict[str, str]) -> Non
         "default": system.get_parallel_threads(),
         "kubernetes": system.get_parallel_threads("kubernetes"),
     }
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert info["rlimit_nofile"]["soft"] == (None if soft == resource.RLIM_INFINITY else soft)
+    assert info["rlimit_nofile"]["hard"] == (None if hard == resource.RLIM_INFINITY else hard)
     assert info["cgroup"]["version"] in ("v1", "v2", None)
     assert info["backend"]["backend"] == cli_env["SKY_ASYNC_BACKEND"]
     assert info["version"] == sky_async.__version__
