@@ -73,5 +73,9 @@ __all__ = [
 # --- system: cpu, memory, threads, fd estimates, ports ---
 
 # --- mounts: file_mounts_digest ---
+from .mounts import FileMountsError  # noqa: E402
+
+file_mounts_digest = _default_api.file_mounts_digest
+__all__ += ["FileMountsError", "file_mounts_digest"]
 
 from . import sync  # noqa: E402  (needs _default_api)

@@ -25,3 +25,5 @@ __all__ = ["hash_file", "hash_files"]
 # --- system: cpu, memory, threads, fd estimates, ports ---
 
 # --- mounts: file_mounts_digest ---
+file_mounts_digest = _default_api.sync.file_mounts_digest
+__all__ += ["file_mounts_digest"]

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 
 from .. import SUPPORTED_ALGORITHMS, get_backend_info, sync
 from ._common import describe as _describe
+from .check import check_manifests
 
 
 def _walk_files(root: str, errors: list[OSError]) -> Iterator[str]:
@@ -37,7 +38,18 @@ def checksum_line(digest: str, path: str) -> str:
     return f"{digest}  {path}\n"
 
 
+_CHECK_ONLY = ("quiet", "status", "strict", "ignore_missing")
+
+
 def _hash_command(args: argparse.Namespace) -> int:
+    if args.check:
+        if args.recursive:
+            args.parser.error("--recursive cannot be used with --check")
+        return check_manifests(args, args.paths)
+    for option in _CHECK_ONLY:
+        if getattr(args, option):
+            args.parser.error(f"--{option.replace('_', '-')} is meaningful only with --check")
+    args.algorithm = args.algorithm or "sha256"
     walk_errors: list[OSError] = []
     targets = _targets(args.paths, args.recursive, walk_errors)
     started = time.perf_counter()
@@ -68,8 +80,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     hash_parser = commands.add_parser(
         "hash", help="print checksums of files, like sha256sum", description="Hash files concurrently."
     )
-    hash_parser.add_argument("paths", nargs="+", metavar="PATH")
-    hash_parser.add_argument("-a", "--algorithm", default="sha256", choices=SUPPORTED_ALGORITHMS)
+    hash_parser.add_argument("paths", nargs="+", metavar="PATH", help="files, or manifests with --check")
+    hash_parser.add_argument(
+        "-a",
+        "--algorithm",
+        choices=SUPPORTED_ALGORITHMS,
+        help="default sha256; with --check, inferred from each digest's length",
+    )
     hash_parser.add_argument(
         "-r", "--recursive", action="store_true", help="hash every file below directories"
     )
@@ -77,4 +94,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     hash_parser.add_argument(
         "--summary", action="store_true", help="print a timing line on stderr at the end"
     )
-    hash_parser.set_defaults(handler=_hash_command)
+    check = hash_parser.add_argument_group("verifying (like sha256sum -c)")
+    check.add_argument(
+        "-c", "--check", action="store_true", help="read checksums from the PATHs and check them"
+    )
+    check.add_argument(
+        "--ignore-missing", action="store_true", help="don't fail or report status for missing files"
+    )
+    check.add_argument(
+        "--quiet", action="store_true", help="don't print OK for each successfully verified file"
+    )
+    check.add_argument(
+        "--status", action="store_true", help="don't output anything, status code shows success"
+    )
+    check.add_argument(
+        "--strict", action="store_true", help="exit non-zero for improperly formatted checksum lines"
+    )
+    hash_parser.set_defaults(handler=_hash_command, parser=hash_parser)
