@@ -67,30 +67,42 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
   if (n == 0 || size == 0) return {};
 
   // Backwards, as SkyPilot does: stop once more than n LFs were seen, so that the
-  // first (possibly partial) piece is never one of the n selected.
-  std::vector<std::string> chunks;  // the last part of the file first
+  // first (possibly partial) piece is never one of the n selected. The bytes read fill
+  // `buffer` from its end towards its start, [begin, buffer.size()) holding them in file
+  // order; it grows geometrically, so even chunk_size 1 costs one byte per byte read.
+  std::string buffer;
+  std::size_t begin = 0;
   std::uint64_t cursor = size;
   std::size_t newlines = 0;
-  std::size_t total = 0;
   while (cursor > 0 && newlines <= n) {
     if (abandoned()) return canceled;
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, cursor));
     cursor -= want;
-    std::string chunk(want, '\0');
+    if (begin < want) {
+      const std::size_t held = buffer.size() - begin;
+      const std::size_t grown =
+          std::max(held + want, std::min<std::size_t>(2 * held + 4096, held + cursor + want));
+      std::string larger(grown, '\0');
+      std::copy(buffer.begin() + static_cast<std::ptrdiff_t>(begin), buffer.end(),
+                larger.end() - static_cast<std::ptrdiff_t>(held));
+      buffer.swap(larger);
+      begin = grown - held;
+    }
     std::size_t got = 0;
-    if (auto ec = pread_full(fd, chunk.data(), want, cursor, got)) return ec;
-    chunk.resize(got);
-    newlines += static_cast<std::size_t>(std::count(chunk.begin(), chunk.end(), '\n'));
-    total += got;
-    chunks.push_back(std::move(chunk));
+    if (auto ec = pread_full(fd, buffer.data() + begin - want, want, cursor, got)) return ec;
+    if (got < want) {
+      // Truncated meanwhile: what was read is followed directly by what was read before.
+      std::copy_backward(buffer.begin() + static_cast<std::ptrdiff_t>(begin - want),
+                         buffer.begin() + static_cast<std::ptrdiff_t>(begin - want + got),
+                         buffer.begin() + static_cast<std::ptrdiff_t>(begin));
+    }
+    begin -= got;
+    newlines +=
+        static_cast<std::size_t>(std::count(buffer.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            buffer.begin() + static_cast<std::ptrdiff_t>(begin + got), '\n'));
   }
-  std::string data;
-  data.reserve(total);
-  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) data += *it;
-  chunks.clear();
-
   // The last n pieces of data.split('\n'), less the empty piece after a final LF.
-  const std::string_view view(data);
+  const std::string_view view(buffer.data() + begin, buffer.size() - begin);
   if (view.empty()) return {};  // truncated to nothing while we read
   std::size_t stop = view.size();
   if (view.back() == '\n') {
