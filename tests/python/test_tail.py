@@ -191,6 +191,7 @@ def test_random_bytes_match_the_oracle_on_both_backends(data: bytes, n: int, chu
                 [file.name], n, chunk_size, "utf-8", "replace", None, False, raw=True
             )
             pieces, final_newline = raw
+            assert len(pieces) == len(expected), name
             assert final_newline == (n > 0 and data.endswith(b"\n")), name
 
 
