@@ -262,6 +262,12 @@ class Follow(AsyncIterator[str]):
         self._decode = None if raw else _decoder(encoding, errors)
         self._ready: deque[bytes] = deque(self._follower.poll())
 
+    def take_ready(self) -> list[Any]:
+        """The lines ready without waiting (right after opening: the last *lines* lines)."""
+        ready = [line if self._decode is None else self._decode(line) for line in self._ready]
+        self._ready.clear()
+        return ready
+
     def __aiter__(self) -> Follow:
         return self
 
