@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from ._api import NOT_A_REGULAR_FILE, make_os_error
 from ._tail import check_codec, check_line_count, read_tail_pieces
 
 _READ_SIZE = 64 * 1024
@@ -107,14 +108,20 @@ class _Inotify:
             self.fd = -1
 
 
-def _open_regular(path: bytes) -> int:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+def _open_regular(path: bytes, display: Any) -> int:
+    """A descriptor on the regular file *path*; errors name *display*, the path as passed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise make_os_error(errno.EINVAL, NOT_A_REGULAR_FILE, display) from None
+        raise make_os_error(exc.errno or errno.EIO, exc.strerror, display) from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fsdecode(path))
+            raise make_os_error(errno.EISDIR, None, display)
         if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, "Not a regular file", os.fsdecode(path))
+            raise make_os_error(errno.EINVAL, NOT_A_REGULAR_FILE, display)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -130,7 +137,7 @@ class _Follower:
         self._path = os.fsencode(path)
         self._fd = -1
         self._inotify: _Inotify | None = None
-        self._fd = _open_regular(self._path)
+        self._fd = _open_regular(self._path, path)
         try:
             st = os.fstat(self._fd)
             self._identity = (st.st_dev, st.st_ino)
@@ -177,7 +184,7 @@ class _Follower:
     def _switch(self, out: list[bytes]) -> None:
         """The name now refers to a new file: finish the old one, then start the new one."""
         try:
-            fd = _open_regular(self._path)
+            fd = _open_regular(self._path, self.display_path)
         except OSError:
             return  # gone again, or not a regular file (yet): try at the next wake-up
         self._read_new(out)
