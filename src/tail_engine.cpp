@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string_view>
@@ -42,6 +43,20 @@ std::error_code pread_full(int fd, char* buffer, std::size_t want, std::uint64_t
     got += static_cast<std::size_t>(r);
   }
   return {};
+}
+
+// LFs in [data, data + size), counting no further than `enough`: memchr is vectorised,
+// where a byte loop over every chunk cost more than the syscalls.
+std::size_t count_newlines(const char* data, std::size_t size, std::size_t enough) noexcept {
+  std::size_t count = 0;
+  const char* const end = data + size;
+  while (count < enough) {
+    const void* lf = std::memchr(data, '\n', static_cast<std::size_t>(end - data));
+    if (lf == nullptr) break;
+    ++count;
+    data = static_cast<const char*>(lf) + 1;
+  }
+  return count;
 }
 
 class scoped_fd {
@@ -97,9 +112,7 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
                          buffer.begin() + static_cast<std::ptrdiff_t>(begin));
     }
     begin -= got;
-    newlines +=
-        static_cast<std::size_t>(std::count(buffer.begin() + static_cast<std::ptrdiff_t>(begin),
-                                            buffer.begin() + static_cast<std::ptrdiff_t>(begin + got), '\n'));
+    newlines += count_newlines(buffer.data() + begin, got, n + 1 - newlines);
   }
   // The last n pieces of data.split('\n'), less the empty piece after a final LF.
   const std::string_view view(buffer.data() + begin, buffer.size() - begin);
@@ -111,11 +124,12 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
   }
   std::vector<std::string> reversed;
   while (reversed.size() < n) {
-    const std::size_t lf = stop == 0 ? std::string_view::npos : view.rfind('\n', stop - 1);
-    if (lf == std::string_view::npos) {
+    const void* found = stop == 0 ? nullptr : ::memrchr(view.data(), '\n', stop);
+    if (found == nullptr) {
       reversed.emplace_back(view.substr(0, stop));
       break;
     }
+    const auto lf = static_cast<std::size_t>(static_cast<const char*>(found) - view.data());
     reversed.emplace_back(view.substr(lf + 1, stop - lf - 1));
     stop = lf;
   }

@@ -217,7 +217,12 @@ class Api:
         items = []
         if request.encoded:
             items = await self._backend.tail_files(
-                request.encoded, request.n, request.chunk_size, request.concurrency
+                request.encoded,
+                request.n,
+                request.chunk_size,
+                request.concurrency,
+                request.encoding,
+                request.errors,
             )
         return request.finish(items, return_exceptions)
 
@@ -310,7 +315,12 @@ class SyncApi:
         items = []
         if request.encoded:
             items = self._backend.tail_files_blocking(
-                request.encoded, request.n, request.chunk_size, request.concurrency
+                request.encoded,
+                request.n,
+                request.chunk_size,
+                request.concurrency,
+                None if raw else request.encoding,
+                request.errors,
             )
         return request.finish(items, return_exceptions, raw)
 

@@ -148,9 +148,10 @@ def check_chunk_size(chunk_size: object) -> int:
     return min(chunk_size, MAX_COUNT)
 
 
-# Per file, a backend reports ``(pieces, final_newline)``, ``(errno, message or None)``, or
-# None for a file it never got to.
-TailItem = Union["tuple[list[bytes], bool]", "tuple[int, str | None]", None]
+# Per file, a backend reports ``(lines, final_newline)`` (decoded lines as read_last_n_lines
+# returns them, or with no encoding the raw pieces as bytes), the exception decoding raised,
+# ``(errno, message or None)``, or None for a file it never got to.
+TailItem = Union["tuple[list[str] | list[bytes], bool]", "tuple[int, str | None]", BaseException, None]
 
 
 class TailRequest:
@@ -198,20 +199,17 @@ class TailRequest:
     def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
         """Lines (or with *raw*, ``(pieces, final_newline)``) or the exception, per path."""
         results = self.results
-        encoding, errors = self.encoding, self.errors
         for index, item in zip(self.positions, items):
             if item is None:
+                continue
+            if isinstance(item, BaseException):
+                results[index] = item
                 continue
             first, second = item
             if isinstance(first, int):
                 results[index] = make_os_error(first, second, self.originals[index])  # type: ignore[arg-type]
-            elif raw:
-                results[index] = item
             else:
-                try:
-                    results[index] = decode_lines(first, encoding, errors)
-                except (UnicodeError, LookupError) as exc:  # errors='strict', or an unknown handler
-                    results[index] = exc
+                results[index] = item if raw else first
         if not return_exceptions:
             for result in results:
                 if isinstance(result, BaseException):

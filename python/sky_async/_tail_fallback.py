@@ -19,7 +19,7 @@ import time
 from . import _fallback
 from ._api import NOT_A_REGULAR_FILE
 from ._fallback import _OPEN_FLAGS, _Batch, _cancel_and_wait, _get_executor, _is_special_file, _wake
-from ._tail import TailItem, read_tail_pieces
+from ._tail import TailItem, decode_lines, read_tail_pieces
 
 DEFAULT_CONCURRENCY = 16
 # Opens refused for lack of descriptors are retried about this many times, a millisecond
@@ -28,12 +28,23 @@ _MAX_OPEN_ATTEMPTS = 2000
 
 
 class TailBatch(_Batch):
-    __slots__ = ("chunk_size", "n")
+    __slots__ = ("chunk_size", "encoding", "errors", "n")
 
-    def __init__(self, paths: list[bytes], n: int, chunk_size: int, on_done, loop=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        paths: list[bytes],
+        n: int,
+        chunk_size: int,
+        encoding: str | None,
+        errors: str,
+        on_done,
+        loop=None,
+    ) -> None:
         super().__init__(paths, "", False, on_done, loop)
         self.n = n
         self.chunk_size = chunk_size
+        self.encoding = encoding
+        self.errors = errors
 
     def _work(self) -> None:
         paths = self.paths
@@ -44,7 +55,13 @@ class TailBatch(_Batch):
                 self._next = index + 1
             if index >= count or self.stopping_at(index):
                 break
-            self.results[index] = _tail_path(paths[index], self.n, self.chunk_size, self, index)
+            item = _tail_path(paths[index], self.n, self.chunk_size, self, index)
+            if self.encoding is not None and item is not None and not isinstance(item[0], int):
+                try:
+                    item = (decode_lines(item[0], self.encoding, self.errors), item[1])  # type: ignore[arg-type]
+                except (UnicodeError, LookupError) as exc:  # errors='strict', or an unknown handler
+                    item = exc  # type: ignore[assignment]
+            self.results[index] = item
         self._exhausted = True
         if _fallback._exiting and self.error is None:
             self.error = RuntimeError("sky_async: the interpreter is exiting")
@@ -96,12 +113,14 @@ def _jobs(concurrency: int, files: int) -> int:
     return min(concurrency or DEFAULT_CONCURRENCY, files)
 
 
-async def tail_files(paths: list[bytes], n: int, chunk_size: int, concurrency: int) -> list[TailItem]:
+async def tail_files(
+    paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+) -> list[TailItem]:
     if not paths:
         return []
     loop = asyncio.get_running_loop()
     finished: asyncio.Future[None] = loop.create_future()
-    batch = TailBatch(paths, n, chunk_size, functools.partial(_wake, loop, finished), loop)
+    batch = TailBatch(paths, n, chunk_size, encoding, errors, functools.partial(_wake, loop, finished), loop)
     try:
         batch.start(_get_executor(), _jobs(concurrency, len(paths)))
         await asyncio.shield(finished)
@@ -119,11 +138,13 @@ async def tail_files(paths: list[bytes], n: int, chunk_size: int, concurrency: i
     return batch.outcome()  # type: ignore[return-value]
 
 
-def tail_files_blocking(paths: list[bytes], n: int, chunk_size: int, concurrency: int) -> list[TailItem]:
+def tail_files_blocking(
+    paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+) -> list[TailItem]:
     if not paths:
         return []
     finished = threading.Event()
-    batch = TailBatch(paths, n, chunk_size, finished.set)
+    batch = TailBatch(paths, n, chunk_size, encoding, errors, finished.set)
     try:
         batch.start(_get_executor(), _jobs(concurrency, len(paths)))
         finished.wait()
