@@ -53,7 +53,22 @@ except ImportError:  # optional
 N = 10
 GOAL = 5.0
 LEVELS = ["INFO", "INFO", "INFO", "DEBUG", "WARNING", "ERROR"]
-WORDS = "job cluster node launch sync mount upload status ready retry failed provisioning ray task".split()
+WORDS = [
+    "job",
+    "cluster",
+    "node",
+    "launch",
+    "sync",
+    "mount",
+    "upload",
+    "status",
+    "ready",
+    "retry",
+    "failed",
+    "provisioning",
+    "ray",
+    "task",
+]
 
 
 def make_logs(root: Path, files: int, lines: int) -> list[str]:
@@ -65,8 +80,8 @@ def make_logs(root: Path, files: int, lines: int) -> list[str]:
         for line in range(lines):
             words = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(5, 30)))
             out.append(
-                f"I 2024-05-0{index % 9 + 1} 12:{line % 60:02d}:{index % 60:02d}.{line:06d} {rng.choice(LEVELS)} "
-                f"sky.module{index % 7}:{line} {words}\n"
+                f"I 2024-05-0{index % 9 + 1} 12:{line % 60:02d}:{index % 60:02d}.{line:06d} "
+                f"{rng.choice(LEVELS)} sky.module{index % 7}:{line} {words}\n"
             )
         path = root / f"job-{index:04d}.log"
         path.write_text("".join(out))
@@ -158,9 +173,8 @@ def render(info: dict[str, Any]) -> str:
     for name in ("native_sync", "native_async"):
         ratio = info["variants"][name]["speedup_vs_skypilot_loop"]
         rows.append(f"- {name}: {ratio:.2f}x — {'PASS' if ratio >= GOAL else 'FAIL'}")
-    rows.append(
-        f"- results identical across the Python variants: {'yes' if not info['mismatches'] else info['mismatches']}"
-    )
+    agree = "yes" if not info["mismatches"] else info["mismatches"]
+    rows.append(f"- results identical across the Python variants: {agree}")
     return "\n".join(rows) + "\n"
 
 
