@@ -193,7 +193,7 @@ def main() -> int:
         "mode": "quick" if args.quick else "full",
         "command": "python3 bench/tail_bench.py" + (" --quick" if args.quick else ""),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
         "backend": sky_async.get_backend_info().get("io_backend"),
         "files": files,
         "lines": lines,
