@@ -122,14 +122,16 @@ def decode_lines(pieces: list[bytes], encoding: str, errors: str) -> list[str]:
     return lines
 
 
-def check_codec(encoding: object, errors: object) -> None:
-    """TypeError/LookupError now, for arguments that could only fail once lines are decoded."""
+def check_codec(encoding: object, errors: object) -> str:
+    """The codec's canonical name (``'utf-8'`` for ``'UTF8'``); TypeError/LookupError now, for
+    arguments that could otherwise only fail once lines are decoded."""
     if not isinstance(encoding, str):
         raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
     if not isinstance(errors, str):
         raise TypeError(f"errors must be a str, not {type(errors).__name__}")
-    codecs.lookup(encoding)
+    name = codecs.lookup(encoding).name
     b"".decode(encoding, errors)  # LookupError for a codec that is not a text encoding ('hex')
+    return name
 
 
 def check_line_count(n: object, name: str = "n") -> int:
@@ -180,8 +182,7 @@ class TailRequest:
     ) -> None:
         self.n = check_line_count(n)
         self.chunk_size = check_chunk_size(chunk_size)
-        check_codec(encoding, errors)
-        self.encoding: str = encoding  # type: ignore[assignment]
+        self.encoding = check_codec(encoding, errors)
         self.errors: str = errors  # type: ignore[assignment]
         self.concurrency = check_concurrency(concurrency)
         self.originals = paths

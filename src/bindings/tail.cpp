@@ -11,6 +11,7 @@
 #include <sky_async/runtime.hpp>
 #include <sky_async/tail.hpp>
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,8 +20,32 @@ namespace sky_async::python {
 
 namespace {
 
+// Whether every byte is ASCII: such a line decodes to the same characters in every
+// ASCII-compatible codec, and no error handler is ever called for it.
+bool is_ascii(const std::string& line) noexcept {
+  unsigned char any = 0;
+  for (const char c : line) any |= static_cast<unsigned char>(c);
+  return any < 0x80;
+}
+
+// What `line.decode(...)` gives for an ASCII line, trailing CRs stripped and "\n"
+// appended unless it is the last: built in one allocation (most log lines take this path).
+py::object ascii_line(const std::string& line, bool last) {
+  std::size_t kept = line.size();
+  while (kept > 0 && line[kept - 1] == '\r') --kept;
+  const std::size_t length = kept + (last ? 0 : 1);
+  auto text = py::reinterpret_steal<py::object>(PyUnicode_New(static_cast<Py_ssize_t>(length), 127));
+  if (!text) throw py::error_already_set();
+  Py_UCS1* out = PyUnicode_1BYTE_DATA(text.ptr());
+  std::memcpy(out, line.data(), kept);
+  if (!last) out[kept] = '\n';
+  return text;
+}
+
 // The last line, or every other line with "\n" appended: SkyPilot's strings.
-py::object decode_line(const std::string& line, const char* encoding, const char* errors, bool last) {
+py::object decode_line(const std::string& line, const char* encoding, const char* errors,
+                       bool ascii_compatible, bool last) {
+  if (ascii_compatible && is_ascii(line)) return ascii_line(line, last);
   auto text = py::reinterpret_steal<py::object>(
       PyUnicode_Decode(line.data(), static_cast<Py_ssize_t>(line.size()), encoding, errors));
   if (!text) throw py::error_already_set();
@@ -52,9 +77,12 @@ py::object to_item(const tail_result& result, const std::optional<std::string>& 
       lines[i] = py::bytes(line.data(), line.size());
     }
   } else {
+    // The codec names Python's codecs.lookup() gives (the Python layer passes those).
+    const bool ascii_compatible = *encoding == "utf-8" || *encoding == "ascii" || *encoding == "iso8859-1";
     try {
       for (std::size_t i = 0; i < count; ++i) {
-        lines[i] = decode_line(result.lines[i], encoding->c_str(), errors.c_str(), i + 1 == count);
+        lines[i] =
+            decode_line(result.lines[i], encoding->c_str(), errors.c_str(), ascii_compatible, i + 1 == count);
       }
     } catch (py::error_already_set& e) {
       // UnicodeDecodeError (errors='strict') or LookupError (an unknown handler): this

@@ -8,6 +8,7 @@ trailing CRs, end all but the last with a newline.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import errno
 import json
 import os
@@ -154,6 +155,20 @@ async def test_error_handlers_are_pythons(call: Caller, write: Any, errors: str)
     data = b"ok\n\xff\xfe\x80 tail \xe2\x82\n\xc3"
     path = write(data)
     assert await call.read_last_n_lines(path, 3, errors=errors) == oracle(data, 3, "utf-8", errors)
+
+
+async def test_custom_error_handler_is_called_like_bytes_decode(call: Caller, write: Any) -> None:
+    # A handler may return anything, CRs included: they are stripped after decoding, as in SkyPilot.
+    codecs.register_error("sky_async_test_cr", lambda exc: ("\r", exc.end))  # type: ignore[arg-type,return-value]
+    data = b"plain\r\nbad\xff\nlast\xfe"
+    path = write(data)
+    expected = oracle(data, 3, "utf-8", "sky_async_test_cr")
+    assert expected == ["plain\n", "bad\n", "last"]
+    assert await call.read_last_n_lines(path, 3, errors="sky_async_test_cr") == expected
+    for encoding in ("UTF8", "latin_1", "ASCII"):
+        assert await call.read_last_n_lines(path, 3, encoding=encoding, errors="sky_async_test_cr") == oracle(
+            data, 3, encoding, "sky_async_test_cr"
+        )
 
 
 async def test_strict_decoding_raises_unicode_decode_error(call: Caller, write: Any) -> None:
