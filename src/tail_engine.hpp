@@ -2,8 +2,9 @@
 // or two preads of the end, close), so a batch is worked through by a few jobs on the
 // runtime's workers with plain blocking syscalls, one file at a time per job: that
 // bounds the descriptors held to the number of jobs. Measured against openat/read/close
-// through the workers' io_uring rings for 1,000 small files, the ring gained nothing
-// worth a second code path (bench/cpp/tail_io_benchmark.cpp, bench/results/cpp_tail_io.txt).
+// through an io_uring ring for 1,000 small files, the ring saved 1-17 % of the I/O
+// (bench/results/cpp_tail_io.txt), under 5 % of a whole call from Python: not worth a
+// second per-file state machine beside this one, which the threads backend needs anyway.
 #pragma once
 
 #include "runtime_impl.hpp"
