@@ -5,4 +5,5 @@
 #include <sky_async/hash.hpp>
 #include <sky_async/mounts.hpp>
 #include <sky_async/runtime.hpp>
+#include <sky_async/tail.hpp>
 #include <sky_async/version.hpp>

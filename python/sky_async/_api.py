@@ -169,6 +169,65 @@ class Api:
 
     # --- tail: read_last_n_lines, tail_files, follow ---
 
+    async def read_last_n_lines(
+        self,
+        path: StrOrBytesPath,
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+    ) -> list[str]:
+        """The last *n* lines of the file at *path*, exactly as SkyPilot's read_last_n_lines.
+
+        Lines are split on LF only and decoded one by one with (*encoding*, *errors*);
+        trailing CRs are stripped; every line but the last ends with ``'\\n'``; a final
+        LF does not start an empty line. The file is read backwards in *chunk_size*
+        blocks and only until the lines are found.
+
+        Errors are the standard ones rather than SkyPilot's asserts: ValueError for a
+        negative *n* or a non-positive *chunk_size*, TypeError for a non-int,
+        FileNotFoundError, IsADirectoryError, PermissionError (errno and filename set),
+        OSError(EINVAL) at once for FIFOs, sockets and devices (where SkyPilot blocks),
+        LookupError for an unknown *encoding*, UnicodeDecodeError with ``errors='strict'``.
+        """
+        (result,) = await self.tail_files(
+            [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
+        )
+        return result  # type: ignore[no-any-return]
+
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        """read_last_n_lines for many files concurrently; one result per path, in input order.
+
+        Without *return_exceptions* the first failure (in input order) is raised; with
+        it, a failed file's slot holds its exception and every other file still gets
+        its lines. *concurrency* bounds the files open at once.
+        """
+        from ._tail import TailRequest
+
+        request = TailRequest(_as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
+        items = []
+        if request.encoded:
+            items = await self._backend.tail_files(
+                request.encoded,
+                request.n,
+                request.chunk_size,
+                request.concurrency,
+                request.encoding,
+                request.errors,
+            )
+        return request.finish(items, return_exceptions)
+
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
     # --- scan: scan_tree ---
@@ -238,6 +297,61 @@ class SyncApi:
         return request.finish(items, return_exceptions)
 
     # --- tail: read_last_n_lines, tail_files, follow ---
+
+    def read_last_n_lines(
+        self,
+        path: StrOrBytesPath,
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+    ) -> list[str]:
+        (result,) = self.tail_files(
+            [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
+        )
+        return result  # type: ignore[no-any-return]
+
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        return self._tail_files(paths, n, chunk_size, encoding, errors, concurrency, return_exceptions)
+
+    def _tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        chunk_size: int,
+        encoding: str,
+        errors: str,
+        concurrency: int | None,
+        return_exceptions: bool,
+        raw: bool = False,
+    ) -> list[Any]:
+        """With *raw*, ``(lines as bytes without LF, whether the data ended with LF)`` per
+        path, undecoded: what the command line prints byte for byte like tail."""
+        from ._tail import TailRequest
+
+        request = TailRequest(_as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
+        items = []
+        if request.encoded:
+            items = self._backend.tail_files_blocking(
+                request.encoded,
+                request.n,
+                request.chunk_size,
+                request.concurrency,
+                None if raw else request.encoding,
+                request.errors,
+            )
+        return request.finish(items, return_exceptions, raw)
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
 

@@ -343,6 +343,20 @@ class PythonBackend:
 
     # --- tail: read_last_n_lines, tail_files, follow ---
 
+    async def tail_files(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[Any]:
+        from . import _tail_fallback
+
+        return await _tail_fallback.tail_files(paths, n, chunk_size, concurrency, encoding, errors)
+
+    def tail_files_blocking(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[Any]:
+        from . import _tail_fallback
+
+        return _tail_fallback.tail_files_blocking(paths, n, chunk_size, concurrency, encoding, errors)
+
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
     # --- scan: scan_tree ---

@@ -23,6 +23,19 @@ def hash_files(
 def hash_files_blocking(
     paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
 ) -> list[str | tuple[int, str | None] | None]: ...
+def tail_files(
+    queue: CompletionQueue,
+    paths: list[bytes],
+    n: int,
+    chunk_size: int,
+    concurrency: int,
+    encoding: str | None,
+    errors: str,
+    future: Any,
+) -> Operation: ...
+def tail_files_blocking(
+    paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+) -> list[tuple[list[str] | list[bytes], bool] | tuple[int, str | None] | BaseException | None]: ...
 def runtime_info() -> dict[str, Any]: ...
 def build_info() -> dict[str, str]: ...
 def shutdown() -> None: ...

@@ -86,6 +86,16 @@ class NativeBackend:
 
     # --- tail: read_last_n_lines, tail_files, follow ---
 
+    async def tail_files(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[Any]:
+        return await self.call(_native.tail_files, paths, n, chunk_size, concurrency, encoding, errors)
+
+    def tail_files_blocking(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[Any]:
+        return _native.tail_files_blocking(paths, n, chunk_size, concurrency, encoding, errors)
+
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
     # --- scan: scan_tree ---

@@ -18,6 +18,12 @@ __all__ = ["hash_file", "hash_files"]
 
 # --- tail: read_last_n_lines, tail_files, follow ---
 
+from ._follow import follow_blocking as follow  # noqa: E402
+
+read_last_n_lines = _default_api.sync.read_last_n_lines
+tail_files = _default_api.sync.tail_files
+__all__ += ["follow", "read_last_n_lines", "tail_files"]
+
 # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
 # --- scan: scan_tree ---

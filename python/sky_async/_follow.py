@@ -1,0 +1,384 @@
+"""``follow``: the lines appended to a file, as they arrive, like ``tail -F``.
+
+One implementation serves both backends: it is event-loop work (a few reads per wake-up),
+not bulk I/O. A ``_Follower`` holds the state and does the reading; ``Follow`` waits for
+it on the event loop and ``follow_blocking`` in a plain thread.
+
+Waking up: inotify (through ctypes, as the standard library has no binding) watches the
+file and its directory, and the loop watches the inotify descriptor; every wake-up, and
+every *poll_interval* seconds in any case (events can be missed on network file systems),
+the follower reads what is new and checks for truncation and rotation. Where inotify is
+unavailable it simply polls every *poll_interval*.
+
+Semantics:
+- First the last *lines* lines, then every line appended afterwards. A partial line is
+  held until its LF arrives. With ``lines=0`` reading starts at the end of the file, in the
+  middle of a partial line if the file ends with one (as ``tail -n 0 -f``).
+- Truncation (the size drops below what was read): reading restarts at offset 0; a held
+  partial line is dropped.
+- Rotation (the name now refers to another file, after a rename or a delete and a new
+  file): the old file is read to its end first, its held partial line (which can never be
+  completed) is delivered as a line, then the new file is read from its start. While the
+  name is missing the old file keeps being read.
+- Each line is decoded with (*encoding*, *errors*), its trailing CRs stripped and ``'\\n'``
+  appended: read_last_n_lines's normalisation, with every line terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import select
+import stat
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ._api import NOT_A_REGULAR_FILE, make_os_error
+from ._tail import check_codec, check_line_count, read_tail_pieces
+
+_READ_SIZE = 64 * 1024
+
+# Forces the polling path (for tests, and for file systems where inotify misleads).
+_FORCE_POLLING = False
+
+_IN_NONBLOCK = os.O_NONBLOCK
+_IN_CLOEXEC = os.O_CLOEXEC
+_IN_MODIFY = 0x002
+_IN_ATTRIB = 0x004
+_IN_CLOSE_WRITE = 0x008
+_IN_MOVED_FROM = 0x040
+_IN_MOVED_TO = 0x080
+_IN_CREATE = 0x100
+_IN_DELETE = 0x200
+_IN_DELETE_SELF = 0x400
+_IN_MOVE_SELF = 0x800
+_FILE_EVENTS = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_DELETE_SELF | _IN_MOVE_SELF
+_DIR_EVENTS = _IN_CREATE | _IN_MOVED_TO | _IN_MOVED_FROM | _IN_DELETE | _IN_ATTRIB
+
+_libc: Any = None
+
+
+def _load_libc() -> Any:
+    global _libc
+    if _libc is None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc.inotify_init1.argtypes = [ctypes.c_int]
+        libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+        _libc = libc
+    return _libc
+
+
+class _Inotify:
+    """An inotify instance watching one file and its directory; readable after an event."""
+
+    def __init__(self) -> None:
+        self._libc = _load_libc()
+        fd = self._libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        if fd < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        self.fd: int = fd
+        self._file_watch = -1
+
+    def watch_directory(self, directory: bytes) -> None:
+        if self._libc.inotify_add_watch(self.fd, directory, _DIR_EVENTS) < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), directory)
+
+    def watch_file(self, path: bytes) -> None:
+        """Watch the file *path* names now (a rotated-away file is not watched any more)."""
+        if self._file_watch >= 0:
+            self._libc.inotify_rm_watch(self.fd, self._file_watch)  # EINVAL if already gone: fine
+        self._file_watch = self._libc.inotify_add_watch(self.fd, path, _FILE_EVENTS)
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.fd, 65536):
+                pass
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _open_regular(path: bytes, display: Any) -> int:
+    """A descriptor on the regular file *path*; errors name *display*, the path as passed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise make_os_error(errno.EINVAL, NOT_A_REGULAR_FILE, display) from None
+        raise make_os_error(exc.errno or errno.EIO, exc.strerror, display) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise make_os_error(errno.EISDIR, None, display)
+        if not stat.S_ISREG(mode):
+            raise make_os_error(errno.EINVAL, NOT_A_REGULAR_FILE, display)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class _Follower:
+    """The reading side of follow: new complete lines (bytes, with their LF) per ``poll()``."""
+
+    def __init__(self, path: Any, lines: int, use_inotify: bool) -> None:
+        self.display_path = path
+        self._path = os.fsencode(path)
+        self._fd = -1
+        self._inotify: _Inotify | None = None
+        self._fd = _open_regular(self._path, path)
+        try:
+            st = os.fstat(self._fd)
+            self._identity = (st.st_dev, st.st_ino)
+            self._offset = _backlog_start(self._fd, st.st_size, lines)
+            self._partial = b""
+            if use_inotify and not _FORCE_POLLING:
+                self._inotify = _start_inotify(self._path)
+        except BaseException:
+            self.close()
+            raise
+
+    def fileno(self) -> int | None:
+        """The descriptor that becomes readable on a change, or None when polling."""
+        return self._inotify.fd if self._inotify is not None else None
+
+    def poll(self) -> list[bytes]:
+        """The complete lines that arrived since the last call, each ending with LF."""
+        if self._inotify is not None:
+            self._inotify.drain()
+        out: list[bytes] = []
+        self._read_new(out)
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return out  # deleted or moved away: keep reading the old file until a new one appears
+        if (st.st_dev, st.st_ino) != self._identity:
+            self._switch(out)
+        return out
+
+    def _read_new(self, out: list[bytes]) -> None:
+        size = os.fstat(self._fd).st_size
+        if size < self._offset:  # truncated: start again from the top
+            self._offset = 0
+            self._partial = b""
+        while True:
+            data = os.pread(self._fd, _READ_SIZE, self._offset)
+            if not data:
+                return
+            self._offset += len(data)
+            pieces = (self._partial + data).split(b"\n")
+            self._partial = pieces.pop()
+            out.extend(piece + b"\n" for piece in pieces)
+
+    def _switch(self, out: list[bytes]) -> None:
+        """The name now refers to a new file: finish the old one, then start the new one."""
+        try:
+            fd = _open_regular(self._path, self.display_path)
+        except OSError:
+            return  # gone again, or not a regular file (yet): try at the next wake-up
+        self._read_new(out)
+        if self._partial:
+            out.append(self._partial + b"\n")
+            self._partial = b""
+        os.close(self._fd)
+        self._fd = fd
+        st = os.fstat(fd)
+        self._identity = (st.st_dev, st.st_ino)
+        self._offset = 0
+        if self._inotify is not None:
+            self._inotify.watch_file(self._path)
+        self._read_new(out)
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:  # a follow() never iterated, nor closed
+        self.close()
+
+
+def _start_inotify(path: bytes) -> _Inotify | None:
+    """An inotify watch on *path* and its directory; None where inotify is unavailable."""
+    try:
+        inotify = _Inotify()
+    except (OSError, AttributeError):  # ENOSYS, EMFILE (max_user_instances), no libc symbol
+        return None
+    try:
+        inotify.watch_directory(os.path.dirname(os.path.abspath(path)))
+        inotify.watch_file(path)
+    except OSError:
+        inotify.close()
+        return None
+    return inotify
+
+
+def _backlog_start(fd: int, size: int, lines: int) -> int:
+    """Where the last *lines* lines of the file start (the end of the file for 0)."""
+    selected = read_tail_pieces(fd, size, lines, 8192)
+    assert selected is not None
+    pieces, final_newline = selected
+    if not pieces:
+        return size
+    length = sum(len(piece) for piece in pieces) + len(pieces) - (0 if final_newline else 1)
+    return max(0, size - length)
+
+
+def _check_poll_interval(poll_interval: object) -> float:
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
+        raise TypeError(f"poll_interval must be a number, not {type(poll_interval).__name__}")
+    if not poll_interval > 0:
+        raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+    return float(poll_interval)
+
+
+def _decoder(encoding: str, errors: str) -> Any:
+    def decode(line: bytes) -> str:
+        return line[:-1].decode(encoding, errors).rstrip("\r") + "\n"
+
+    return decode
+
+
+class Follow(AsyncIterator[str]):
+    """``async for line in sky_async.follow(path)``: see ``sky_async.follow``.
+
+    The file is opened when ``follow()`` is called; it is closed when iteration ends with
+    an exception (cancellation included), by ``aclose()``, on leaving ``async with``, or
+    when the object is collected.
+    """
+
+    def __init__(
+        self, path: Any, lines: int, encoding: str, errors: str, poll_interval: float, raw: bool = False
+    ) -> None:
+        self._follower = _Follower(path, lines, use_inotify=True)
+        self._poll_interval = poll_interval
+        self._decode = None if raw else _decoder(encoding, errors)
+        self._ready: deque[bytes] = deque(self._follower.poll())
+
+    def take_ready(self) -> list[Any]:
+        """The lines ready without waiting (right after opening: the last *lines* lines)."""
+        ready = [line if self._decode is None else self._decode(line) for line in self._ready]
+        self._ready.clear()
+        return ready
+
+    def __aiter__(self) -> Follow:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            while not self._ready:
+                await self._wait()
+                self._ready.extend(self._follower.poll())
+            line = self._ready.popleft()
+            return line if self._decode is None else self._decode(line)
+        except BaseException:
+            self.close()
+            raise
+
+    async def _wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(self._poll_interval, _settle, woken)
+        fd = self._follower.fileno()
+        if fd is not None:
+            loop.add_reader(fd, _settle, woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            if fd is not None:
+                loop.remove_reader(fd)
+
+    def close(self) -> None:
+        self._follower.close()
+        self._ready.clear()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Follow:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def follow(
+    path: Any,
+    *,
+    lines: int = 0,
+    encoding: str = "utf-8",
+    errors: str = "replace",
+    poll_interval: float = 1.0,
+) -> Follow:
+    """Follow the file at *path* like ``tail -F``: ``async for line in follow(path)``.
+
+    Yields first the last *lines* lines, then every line appended afterwards, each
+    decoded with (*encoding*, *errors*), trailing CRs stripped and ending with ``'\\n'``;
+    a partial line is held until its LF arrives. Survives truncation (reads again from
+    the start) and rotation by rename or delete-and-recreate (the old file is read to its
+    end first, and its unterminated last line, if any, is delivered as a line). Uses
+    inotify, falling back to polling every *poll_interval* seconds where it is
+    unavailable. Cancelling the iterating task closes every descriptor.
+
+    Raises at once: FileNotFoundError if the file does not exist yet, IsADirectoryError,
+    OSError(EINVAL) for a FIFO/socket/device, ValueError/TypeError for bad arguments,
+    LookupError for an unknown encoding.
+    """
+    count = check_line_count(lines, "lines")
+    check_codec(encoding, errors)
+    interval = _check_poll_interval(poll_interval)
+    return Follow(path, count, encoding, errors, interval)
+
+
+def follow_blocking(
+    path: Any,
+    *,
+    lines: int = 0,
+    encoding: str = "utf-8",
+    errors: str = "replace",
+    poll_interval: float = 1.0,
+) -> Iterator[str]:
+    """The blocking twin of ``follow``: a generator for code without an event loop.
+
+    The file is opened (and errors raised) when it is called; closing the generator, or
+    an exception such as KeyboardInterrupt inside it, closes every descriptor.
+    """
+    count = check_line_count(lines, "lines")
+    check_codec(encoding, errors)
+    interval = _check_poll_interval(poll_interval)
+    follower = _Follower(path, count, use_inotify=True)
+    return _follow_blocking(follower, _decoder(encoding, errors), interval)
+
+
+def _follow_blocking(follower: _Follower, decode: Any, interval: float) -> Iterator[str]:
+    try:
+        while True:
+            for line in follower.poll():
+                yield decode(line)
+            fd = follower.fileno()
+            if fd is None:
+                select.select([], [], [], interval)
+            else:
+                select.select([fd], [], [], interval)
+    finally:
+        follower.close()

@@ -1,0 +1,218 @@
+"""SkyPilot's ``read_last_n_lines``, and the pieces of it that sky_async shares.
+
+``read_last_n_lines`` below is SkyPilot's function (``sky/utils/common_utils.py``) with its
+exact results and errors: the drop-in for ``sky_async.compat`` and the baseline of
+``bench/tail_bench.py``. Its two halves are also used on their own:
+
+- ``read_tail_pieces``: which bytes are the last lines (backwards reads, split on LF only);
+  the pure-Python backend runs it; the native backend does the same in C++.
+- ``decode_lines``: how those bytes become SkyPilot's strings. Both backends' results go
+  through it, so that every Python codec and error handler behaves exactly as in SkyPilot.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Callable
+from typing import Any, Union
+
+from ._api import check_concurrency, encode_path, make_os_error
+
+# The largest n and chunk_size passed down: beyond any real file's line count or size, so
+# clamping changes no result while keeping the values inside a C size_t.
+MAX_COUNT = 2**62
+
+
+def read_last_n_lines(
+    file_path: str, n: int, chunk_size: int = 8192, encoding: str = "utf-8", errors: str = "replace"
+) -> list[str]:
+    """SkyPilot's read_last_n_lines: the last *n* lines of a file, read backwards.
+
+    Every line but the last keeps a ``'\\n'``; trailing CRs are stripped; only LF splits
+    lines; a final LF does not start an empty line. Errors as SkyPilot's: AssertionError
+    for a negative *n*, a non-positive *chunk_size* or a missing file; RuntimeError
+    wrapping any OSError; decoding errors unwrapped.
+    """
+    assert n >= 0, f"n must be non-negative. Got {n}"
+    assert chunk_size > 0, f"chunk_size must be positive. Got {chunk_size}"
+    assert os.path.exists(file_path), f"File not found: {file_path}"
+    if n == 0:
+        return []
+    try:
+        with open(file_path, "rb") as file:
+            cursor = file.seek(0, os.SEEK_END)
+            chunks: list[bytes] = []
+            newlines = 0
+            while cursor > 0 and newlines <= n:
+                size = min(chunk_size, cursor)
+                cursor -= size
+                file.seek(cursor)
+                chunk = file.read(size)
+                chunks.append(chunk)
+                newlines += chunk.count(b"\n")
+    except OSError as exc:
+        raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {exc}") from exc
+    pieces = b"".join(reversed(chunks)).split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    return decode_lines(pieces[-n:], encoding, errors)
+
+
+def read_tail_pieces(
+    fd: int,
+    size: int,
+    n: int,
+    chunk_size: int,
+    stopping: Callable[[], bool] | None = None,
+) -> tuple[list[bytes], bool] | None:
+    """The raw last *n* lines of the open file *fd* of *size* bytes, SkyPilot's selection.
+
+    Returns ``(pieces, final_newline)``: the lines without their LF (CRs kept, nothing
+    decoded), and whether the bytes read ended with LF. Reads backwards in *chunk_size*
+    blocks until more than *n* LFs were seen; a concurrent truncation gives short reads,
+    not an error. None if *stopping()* became true before a read.
+    """
+    if n == 0 or size == 0:
+        return [], False
+    chunks: list[bytes] = []
+    cursor = size
+    newlines = 0
+    while cursor > 0 and newlines <= n:
+        if stopping is not None and stopping():
+            return None
+        want = min(chunk_size, cursor)
+        cursor -= want
+        chunk = _pread_full(fd, want, cursor)
+        chunks.append(chunk)
+        newlines += chunk.count(b"\n")
+    data = b"".join(reversed(chunks))
+    if not data:  # truncated to nothing while we read
+        return [], False
+    pieces = data.split(b"\n")
+    final_newline = pieces[-1] == b""
+    if final_newline:
+        pieces.pop()
+    return pieces[-n:], final_newline
+
+
+def _pread_full(fd: int, want: int, offset: int) -> bytes:
+    """Up to *want* bytes at *offset*, fewer only at EOF (as a buffered ``read(want)``)."""
+    data = os.pread(fd, want, offset)
+    if len(data) == want or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < want:
+        more = os.pread(fd, want - got, offset + got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def decode_lines(pieces: list[bytes], encoding: str, errors: str) -> list[str]:
+    """SkyPilot's last step: decode each line on its own, strip its trailing CRs, and end
+    every line but the last with ``'\\n'``."""
+    lines = [piece.decode(encoding, errors).rstrip("\r") for piece in pieces]
+    last = len(lines) - 1
+    for index in range(last):
+        lines[index] += "\n"
+    return lines
+
+
+def check_codec(encoding: object, errors: object) -> str:
+    """The codec's canonical name (``'utf-8'`` for ``'UTF8'``); TypeError/LookupError now, for
+    arguments that could otherwise only fail once lines are decoded."""
+    if not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
+    if not isinstance(errors, str):
+        raise TypeError(f"errors must be a str, not {type(errors).__name__}")
+    name = codecs.lookup(encoding).name
+    b"".decode(encoding, errors)  # LookupError for a codec that is not a text encoding ('hex')
+    return name
+
+
+def check_line_count(n: object, name: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{name} must be an int, not {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"{name} must be non-negative, got {n}")
+    return min(n, MAX_COUNT)
+
+
+def check_chunk_size(chunk_size: object) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise TypeError(f"chunk_size must be an int, not {type(chunk_size).__name__}")
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    return min(chunk_size, MAX_COUNT)
+
+
+# Per file, a backend reports ``(lines, final_newline)`` (decoded lines as read_last_n_lines
+# returns them, or with no encoding the raw pieces as bytes), the exception decoding raised,
+# ``(errno, message or None)``, or None for a file it never got to.
+TailItem = Union["tuple[list[str] | list[bytes], bool]", "tuple[int, str | None]", BaseException, None]
+
+
+class TailRequest:
+    """Validated input of one tail call, and the mapping of backend items back to results."""
+
+    __slots__ = (
+        "chunk_size",
+        "concurrency",
+        "encoded",
+        "encoding",
+        "errors",
+        "n",
+        "originals",
+        "positions",
+        "results",
+    )
+
+    def __init__(
+        self,
+        paths: list[Any],
+        n: object,
+        chunk_size: object,
+        encoding: object,
+        errors: object,
+        concurrency: object,
+    ) -> None:
+        self.n = check_line_count(n)
+        self.chunk_size = check_chunk_size(chunk_size)
+        self.encoding = check_codec(encoding, errors)
+        self.errors: str = errors  # type: ignore[assignment]
+        self.concurrency = check_concurrency(concurrency)
+        self.originals = paths
+        self.encoded: list[bytes] = []
+        self.positions: list[int] = []
+        self.results: list[Any] = [None] * len(paths)
+        for index, original in enumerate(paths):
+            try:
+                self.encoded.append(encode_path(original))
+            except (TypeError, ValueError) as exc:
+                self.results[index] = exc
+            else:
+                self.positions.append(index)
+
+    def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
+        """Lines (or with *raw*, ``(pieces, final_newline)``) or the exception, per path."""
+        results = self.results
+        for index, item in zip(self.positions, items):
+            if item is None:
+                continue
+            if isinstance(item, BaseException):
+                results[index] = item
+                continue
+            first, second = item
+            if isinstance(first, int):
+                results[index] = make_os_error(first, second, self.originals[index])  # type: ignore[arg-type]
+            else:
+                results[index] = item if raw else first
+        if not return_exceptions:
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        return results

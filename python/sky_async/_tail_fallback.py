@@ -1,0 +1,154 @@
+"""tail_files for the pure-Python backend: SkyPilot's algorithm (``_tail``) on the backend's pool.
+
+A batch is worked through as the hash batches are (``_fallback._Batch``): at most
+``concurrency`` jobs, each taking the next file in input order, so at most that many files
+are open at once; cancelling stops the jobs before their next read and waits until every
+file they opened is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import os
+import stat
+import threading
+import time
+
+from . import _fallback
+from ._api import NOT_A_REGULAR_FILE
+from ._fallback import _OPEN_FLAGS, _Batch, _cancel_and_wait, _get_executor, _is_special_file, _wake
+from ._tail import TailItem, decode_lines, read_tail_pieces
+
+DEFAULT_CONCURRENCY = 16
+# Opens refused for lack of descriptors are retried about this many times, a millisecond
+# apart: the other jobs' files close within microseconds.
+_MAX_OPEN_ATTEMPTS = 2000
+
+
+class TailBatch(_Batch):
+    __slots__ = ("chunk_size", "encoding", "errors", "n")
+
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        paths: list[bytes],
+        n: int,
+        chunk_size: int,
+        encoding: str | None,
+        errors: str,
+        on_done,
+        loop=None,
+    ) -> None:
+        super().__init__(paths, "", False, on_done, loop)
+        self.n = n
+        self.chunk_size = chunk_size
+        self.encoding = encoding
+        self.errors = errors
+
+    def _work(self) -> None:
+        paths = self.paths
+        count = len(paths)
+        while True:
+            with self._lock:
+                index = self._next
+                self._next = index + 1
+            if index >= count or self.stopping_at(index):
+                break
+            item = _tail_path(paths[index], self.n, self.chunk_size, self, index)
+            if self.encoding is not None and item is not None and not isinstance(item[0], int):
+                try:
+                    item = (decode_lines(item[0], self.encoding, self.errors), item[1])  # type: ignore[arg-type]
+                except (UnicodeError, LookupError) as exc:  # errors='strict', or an unknown handler
+                    item = exc  # type: ignore[assignment]
+            self.results[index] = item
+        self._exhausted = True
+        if _fallback._exiting and self.error is None:
+            self.error = RuntimeError("sky_async: the interpreter is exiting")
+
+
+def _open(path: bytes, batch: _Batch, index: int) -> int | None:
+    for _ in range(_MAX_OPEN_ATTEMPTS):
+        try:
+            return os.open(path, _OPEN_FLAGS)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+        if batch.stopping_at(index):
+            return None
+        time.sleep(0.001)
+    return os.open(path, _OPEN_FLAGS)
+
+
+def _tail_path(path: bytes, n: int, chunk_size: int, batch: _Batch, index: int) -> TailItem:
+    try:
+        fd = _open(path, batch, index)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO and _is_special_file(path):
+            return (errno.EINVAL, NOT_A_REGULAR_FILE)  # a socket, or a device without a driver
+        return (exc.errno or errno.EIO, None)
+    if fd is None:
+        return None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return (errno.EISDIR, None)
+        if not stat.S_ISREG(st.st_mode):
+            return (errno.EINVAL, NOT_A_REGULAR_FILE)
+        stopping = functools.partial(batch.stopping_at, index)
+        try:
+            return read_tail_pieces(fd, st.st_size, n, chunk_size, stopping)
+        except BlockingIOError:  # O_NONBLOCK on a file system that honours it: block instead
+            os.set_blocking(fd, True)
+            return read_tail_pieces(fd, st.st_size, n, chunk_size, stopping)
+    except OSError as exc:
+        return (exc.errno or errno.EIO, None)
+    except MemoryError:  # a chunk_size or n so large that the region read does not fit
+        return (errno.ENOMEM, None)
+    finally:
+        os.close(fd)
+
+
+def _jobs(concurrency: int, files: int) -> int:
+    return min(concurrency or DEFAULT_CONCURRENCY, files)
+
+
+async def tail_files(
+    paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+) -> list[TailItem]:
+    if not paths:
+        return []
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    batch = TailBatch(paths, n, chunk_size, encoding, errors, functools.partial(_wake, loop, finished), loop)
+    try:
+        batch.start(_get_executor(), _jobs(concurrency, len(paths)))
+        await asyncio.shield(finished)
+    except GeneratorExit:
+        batch.cancel()  # closed without being awaited: the jobs stop on their own
+        raise
+    except BaseException:  # CancelledError above all: stop, and wait for the files to close
+        batch.cancel()
+        while not finished.done():
+            try:
+                await asyncio.shield(finished)
+            except asyncio.CancelledError:
+                continue
+        raise
+    return batch.outcome()  # type: ignore[return-value]
+
+
+def tail_files_blocking(
+    paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+) -> list[TailItem]:
+    if not paths:
+        return []
+    finished = threading.Event()
+    batch = TailBatch(paths, n, chunk_size, encoding, errors, finished.set)
+    try:
+        batch.start(_get_executor(), _jobs(concurrency, len(paths)))
+        finished.wait()
+    except BaseException:  # KeyboardInterrupt (at any point), or a refusal of the pool
+        _cancel_and_wait(batch, finished)
+        raise
+    return batch.outcome()  # type: ignore[return-value]

@@ -1,0 +1,34 @@
+#include <sky_async/tail.hpp>
+
+#include "tail_engine.hpp"
+
+#include <stdexcept>
+
+namespace sky_async {
+
+namespace detail {
+
+std::shared_ptr<tail_operation> make_tail_operation(runtime& rt, std::vector<std::filesystem::path> paths,
+                                                    std::size_t n, tail_options options) {
+  if (options.chunk_size == 0) throw std::invalid_argument("tail_options::chunk_size must be positive");
+  return std::make_shared<tail_batch>(rt.impl(), std::move(paths), n, options);
+}
+
+}  // namespace detail
+
+asio::awaitable<std::vector<std::string>> read_last_n_lines(runtime& rt, std::filesystem::path path,
+                                                            std::size_t n, std::size_t chunk_size) {
+  std::vector<std::filesystem::path> one{path};
+  auto results = co_await async_tail_files(
+      rt, std::move(one), n, tail_options{.chunk_size = chunk_size, .concurrency = 1}, asio::use_awaitable);
+  tail_result& result = results.front();
+  if (result.error) throw std::filesystem::filesystem_error("read_last_n_lines", path, result.error);
+  co_return std::move(result.lines);
+}
+
+asio::awaitable<std::vector<std::string>> read_last_n_lines(std::filesystem::path path, std::size_t n,
+                                                            std::size_t chunk_size) {
+  return read_last_n_lines(runtime::global(), std::move(path), n, chunk_size);
+}
+
+}  // namespace sky_async

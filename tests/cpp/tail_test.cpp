@@ -1,0 +1,352 @@
+// Tail of files: SkyPilot's selection of the last lines (against a whole-file oracle),
+// per-file errors, special files, many files, bounded reads of huge files, truncation
+// while reading, cancellation and read_last_n_lines. Every case runs once per I/O
+// backend; the io_uring ones are skipped where io_uring is unavailable.
+#include <sky_async/tail.hpp>  // first: the header must compile on its own
+
+#include "test_support.hpp"
+
+#include <sky_async/error.hpp>
+#include <sky_async/runtime.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace sky_async_test;
+using sky_async::io_backend;
+using sky_async::tail_options;
+using sky_async::tail_result;
+using lines_t = std::vector<std::string>;
+
+// The definition, on the whole content at once: split on LF, drop the empty piece
+// after a final LF, keep the last n pieces.
+tail_result oracle(const std::string& data, std::size_t n) {
+  tail_result out;
+  if (n == 0 || data.empty()) return out;
+  lines_t pieces;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t lf = data.find('\n', start);
+    if (lf == std::string::npos) {
+      pieces.push_back(data.substr(start));
+      break;
+    }
+    pieces.push_back(data.substr(start, lf - start));
+    start = lf + 1;
+  }
+  if (pieces.back().empty()) {
+    pieces.pop_back();
+    out.final_newline = true;
+  }
+  const std::size_t keep = std::min(n, pieces.size());
+  out.lines.assign(pieces.end() - static_cast<std::ptrdiff_t>(keep), pieces.end());
+  return out;
+}
+
+// The total bytes this process has read through read(2)/pread(2), all threads.
+std::uint64_t bytes_read_by_process() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "rchar:") return value;
+  }
+  throw std::runtime_error("no rchar in /proc/self/io");
+}
+
+class TailFiles : public ::testing::TestWithParam<io_backend> {
+ protected:
+  void SetUp() override {
+    try {
+      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
+    } catch (const std::system_error& e) {
+      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
+    }
+    ASSERT_EQ(rt_->backend(), GetParam());
+  }
+
+  sky_async::runtime& rt() { return *rt_; }
+
+  std::vector<tail_result> tail(std::vector<std::filesystem::path> paths, std::size_t n,
+                                tail_options options = {}) {
+    auto results = run(sky_async::tail_files(rt(), paths, n, options));
+    EXPECT_EQ(results.size(), paths.size());
+    for (const auto& r : results) {
+      if (!r.ok()) {
+        EXPECT_TRUE(r.lines.empty()) << "lines alongside " << describe(r.error);
+      }
+    }
+    return results;
+  }
+
+  std::filesystem::path file(const std::string& name, const std::string& data) {
+    const auto path = dir_ / name;
+    write_file(path, data);
+    return path;
+  }
+
+  temp_dir dir_;                            // declared first: outlives the runtime
+  std::unique_ptr<sky_async::runtime> rt_;  // destroyed first, with its open files
+};
+
+std::string backend_name(const ::testing::TestParamInfo<io_backend>& info) {
+  return std::string(sky_async::to_string(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TailFiles, ::testing::Values(io_backend::io_uring, io_backend::threads),
+                         backend_name);
+
+#define EXPECT_TAIL(result, expected_lines, expected_final_newline) \
+  do {                                                              \
+    const tail_result& r_ = (result);                               \
+    EXPECT_TRUE(r_.ok()) << describe(r_.error);                     \
+    EXPECT_EQ(r_.lines, (expected_lines));                          \
+    EXPECT_EQ(r_.final_newline, (expected_final_newline));          \
+  } while (false)
+
+TEST_P(TailFiles, ReferenceExamplesGiveRawLinesWithCRsKept) {
+  struct example {
+    std::string data;
+    std::size_t n;
+    lines_t lines;
+    bool final_newline;
+  };
+  const std::vector<example> examples = {
+      {"line1\nline2\nline3\n", 2, {"line2", "line3"}, true},
+      {"a\nb\n", 5, {"a", "b"}, true},
+      {"a\nb", 5, {"a", "b"}, false},
+      {"only one line\n", 5, {"only one line"}, true},
+      {"\n", 1, {""}, true},
+      {"\n\n", 5, {"", ""}, true},
+      {"x\n\ny\n", 2, {"", "y"}, true},
+      {"a\rb\n", 1, {"a\rb"}, true},
+      {"a\r\nb\r\n", 5, {"a\r", "b\r"}, true},
+      {"a\r\r\n", 1, {"a\r\r"}, true},
+      {"v\x0bw\x0cx\n", 3, {"v\x0bw\x0cx"}, true},
+      {std::string("n\0ul\n", 5), 1, {std::string("n\0ul", 4)}, true},
+      {"\xef\xbb\xbf"
+       "bom\n\xff\xfe\n",
+       5,
+       {"\xef\xbb\xbf"
+        "bom",
+        "\xff\xfe"},
+       true},
+      {"a\nb\n", 0, {}, false},
+      {"", 3, {}, false},
+  };
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    const auto& e = examples[i];
+    const auto path = file("e" + std::to_string(i), e.data);
+    auto results = tail({path}, e.n);
+    SCOPED_TRACE("example " + std::to_string(i));
+    EXPECT_TAIL(results[0], e.lines, e.final_newline);
+  }
+}
+
+TEST_P(TailFiles, MatchesTheWholeFileOracleForEveryChunkSize) {
+  std::mt19937_64 random(11);
+  for (int round = 0; round < 150; ++round) {
+    // Short alphabets make LFs and CRs frequent, so lines are short and often empty.
+    const std::string alphabet = round % 2 ? "ab\n" : "x\r\n\n\xff";
+    std::string data(random() % 300, '\0');
+    for (auto& c : data) c = alphabet[random() % alphabet.size()];
+    const std::size_t n = random() % 12;
+    const std::size_t chunk = 1 + random() % 40;
+    const auto path = file("r" + std::to_string(round), data);
+    auto results = tail({path}, n, {.chunk_size = chunk});
+    const auto expected = oracle(data, n);
+    SCOPED_TRACE("round " + std::to_string(round) + " n " + std::to_string(n) + " chunk " +
+                 std::to_string(chunk));
+    EXPECT_TAIL(results[0], expected.lines, expected.final_newline);
+  }
+}
+
+TEST_P(TailFiles, ManyFilesKeepInputOrderWithPerFileErrors) {
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::string> contents;
+  for (int i = 0; i < 500; ++i) {
+    std::ostringstream data;
+    for (int line = 0; line <= i % 37; ++line) data << "file " << i << " line " << line << '\n';
+    contents.push_back(data.str());
+    paths.push_back(file("f" + std::to_string(i), contents.back()));
+    if (i % 100 == 7) paths.push_back(dir_ / "missing");
+  }
+  for (std::size_t concurrency : {0, 1, 3, 64}) {
+    auto results = tail(paths, 3, {.concurrency = concurrency});
+    std::size_t file_index = 0;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      if (paths[i].filename() == "missing") {
+        EXPECT_EQ(results[i].error, std::errc::no_such_file_or_directory) << describe(results[i].error);
+        continue;
+      }
+      const auto expected = oracle(contents[file_index++], 3);
+      EXPECT_TAIL(results[i], expected.lines, expected.final_newline);
+    }
+  }
+}
+
+TEST_P(TailFiles, DirectoriesAndSpecialFilesFailAtOnce) {
+  const auto fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto socket_path = dir_ / "sock";
+  const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket_path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const auto good = file("good", "one\ntwo\n");
+
+  // A FIFO that blocked would hang here: the watchdog plays the writer so the test fails instead.
+  watchdog guard(10s, [fifo] {
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+  });
+  auto results = tail({fifo, socket_path, "/dev/null", dir_.path(), good, dir_ / "missing"}, 1);
+  EXPECT_FALSE(guard.stop()) << "a special file blocked";
+  ::close(sock);
+
+  EXPECT_EQ(results[0].error, sky_async::errc::not_a_regular_file) << describe(results[0].error);
+  EXPECT_EQ(results[1].error, sky_async::errc::not_a_regular_file) << describe(results[1].error);
+  EXPECT_EQ(results[2].error, sky_async::errc::not_a_regular_file) << describe(results[2].error);
+  EXPECT_EQ(results[3].error, std::errc::is_a_directory) << describe(results[3].error);
+  EXPECT_TAIL(results[4], lines_t{"two"}, true);
+  EXPECT_EQ(results[5].error, std::errc::no_such_file_or_directory) << describe(results[5].error);
+}
+
+TEST_P(TailFiles, ZeroLinesStillReportsTheFilesErrors) {
+  auto results = tail({dir_ / "missing", file("x", "a\n")}, 0);
+  EXPECT_EQ(results[0].error, std::errc::no_such_file_or_directory);
+  EXPECT_TAIL(results[1], lines_t{}, false);
+}
+
+TEST_P(TailFiles, HugeSparseFileReadsOnlyItsEnd) {
+  const auto path = dir_ / "huge.log";
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, off_t{10} << 30), 0);
+    const std::string lines = "\nfirst\nsecond\nthird\n";
+    ASSERT_EQ(::pwrite(fd, lines.data(), lines.size(), off_t{10} << 30), static_cast<ssize_t>(lines.size()));
+    ::close(fd);
+  }
+  const auto before = bytes_read_by_process();
+  auto results = tail({path}, 2);
+  const auto read = bytes_read_by_process() - before;
+  EXPECT_TAIL(results[0], (lines_t{"second", "third"}), true);
+  EXPECT_LT(read, 64u * 1024) << "read " << read << " bytes of a 10 GiB file for two lines";
+}
+
+TEST_P(TailFiles, FileTruncatedWhileReadGivesShortReadsNeverAnError) {
+  const auto path = dir_ / "rotating.log";
+  std::string content;
+  for (int i = 0; i < 20000; ++i) content += "log line " + std::to_string(i) + "\n";
+  write_file(path, content);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop.load()) {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ::ftruncate(fd, 0);
+      ::pwrite(fd, content.data(), content.size(), 0);
+      ::close(fd);
+    }
+  });
+  for (int i = 0; i < 300; ++i) {
+    auto results = tail({path}, 5000, {.chunk_size = 4096});
+    ASSERT_TRUE(results[0].ok()) << describe(results[0].error);
+    EXPECT_LE(results[0].lines.size(), 5000u);
+  }
+  stop = true;
+  writer.join();
+}
+
+TEST_P(TailFiles, CancellationThroughSlotAbortsAndClosesTheFile) {
+  // No LF in 128 MiB, read 64 bytes at a time: two million reads, seconds of work.
+  const auto path = dir_ / "no-newline";
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, off_t{128} << 20), 0);
+    ::close(fd);
+  }
+  asio::io_context ctx;
+  asio::steady_timer timer(ctx);  // made before counting: it opens the reactor's descriptors
+  asio::cancellation_signal signal;
+  const std::size_t fds_before = count_open_fds();
+  bool called = false;
+  boost::system::error_code ec;
+  std::vector<tail_result> results;
+  sky_async::async_tail_files(
+      rt(), {path}, 1, {.chunk_size = 64},
+      asio::bind_cancellation_slot(signal.slot(), asio::bind_executor(ctx, [&](boost::system::error_code e,
+                                                                               std::vector<tail_result> r) {
+                                     called = true;
+                                     ec = e;
+                                     results = std::move(r);
+                                   })));
+  timer.expires_after(20ms);
+  timer.async_wait([&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  ctx.run();
+  ASSERT_TRUE(called);
+  EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].error, std::errc::operation_canceled) << describe(results[0].error);
+  EXPECT_TRUE(results[0].lines.empty());
+  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+}
+
+TEST_P(TailFiles, NoDescriptorLeaksAfterBatchesWithErrors) {
+  std::vector<std::filesystem::path> paths;
+  for (int i = 0; i < 200; ++i)
+    paths.push_back(i % 5 == 0 ? dir_ / "missing" : file("d" + std::to_string(i), "x\ny\n"));
+  paths.push_back(dir_.path());
+  tail(paths, 1);  // the runtime's own descriptors are open from here on
+  const std::size_t before = count_open_fds();
+  for (int i = 0; i < 3; ++i) tail(paths, 1);
+  EXPECT_EQ(count_open_fds(), before);
+}
+
+TEST_P(TailFiles, ReadLastNLinesReturnsLinesOrThrowsNamingThePath) {
+  const auto path = file("r.log", "a\nb\nc");
+  EXPECT_EQ(run(sky_async::read_last_n_lines(rt(), path, 2, 1)), (lines_t{"b", "c"}));
+  const auto missing = dir_ / "missing.log";
+  try {
+    run(sky_async::read_last_n_lines(rt(), missing, 2));
+    FAIL() << "no exception";
+  } catch (const std::filesystem::filesystem_error& e) {
+    EXPECT_EQ(e.path1(), missing);
+    EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
+  }
+}
+
+TEST_P(TailFiles, ZeroChunkSizeIsRejectedWhenCalled) {
+  EXPECT_THROW(sky_async::async_tail_files(rt(), {dir_ / "x"}, 1, {.chunk_size = 0}, asio::use_future),
+               std::invalid_argument);
+}
+
+TEST_P(TailFiles, EmptyBatchCompletesWithNoResults) { EXPECT_TRUE(tail({}, 5).empty()); }
+
+}  // namespace

@@ -1,0 +1,187 @@
+"""follow(): lines appended to a file as they arrive, through inotify and through polling.
+
+No timing asserts: every wait is bounded only to turn a hang into a failure. In the inotify
+mode the poll interval is far longer than those bounds, so a passing test proves that
+inotify woke the follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import gc
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sky_async
+from conftest import fd_count, fds_open_on
+from sky_async import _follow
+
+HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
+
+
+@pytest.fixture(params=["inotify", "polling"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(_follow, "_FORCE_POLLING", request.param == "polling")
+    return request.param
+
+
+@pytest.fixture
+def interval(mode: str) -> float:
+    return 3600.0 if mode == "inotify" else 0.02
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"one\ntwo\nthree\n")
+    return path
+
+
+async def take(lines: Any, count: int) -> list[str]:
+    return [await asyncio.wait_for(lines.__anext__(), HANG) for _ in range(count)]
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as file:
+        file.write(data)
+
+
+async def test_backlog_then_appended_lines(log: Path, interval: float, mode: str) -> None:
+    async with sky_async.follow(log, lines=2, poll_interval=interval) as lines:
+        assert (lines._follower.fileno() is None) == (mode == "polling")
+        assert await take(lines, 2) == ["two\n", "three\n"]
+        append(log, b"four\nfive\n")
+        assert await take(lines, 2) == ["four\n", "five\n"]
+
+
+async def test_lines_zero_starts_at_the_end(log: Path, interval: float) -> None:
+    async with sky_async.follow(log, poll_interval=interval) as lines:
+        append(log, b"new\n")
+        assert await take(lines, 1) == ["new\n"]
+
+
+async def test_more_backlog_lines_than_the_file_has(log: Path, interval: float) -> None:
+    async with sky_async.follow(log, lines=100, poll_interval=interval) as lines:
+        assert await take(lines, 3) == ["one\n", "two\n", "three\n"]
+
+
+async def test_partial_line_is_held_until_its_newline(log: Path, interval: float) -> None:
+    append(log, b"par")
+    async with sky_async.follow(log, lines=1, poll_interval=interval) as lines:
+        append(log, b"tial\r\nbad \xff\n")
+        assert await take(lines, 2) == ["partial\n", "bad \ufffd\n"]
+
+
+async def test_truncation_reads_again_from_the_start(log: Path, interval: float) -> None:
+    async with sky_async.follow(log, poll_interval=interval) as lines:
+        append(log, b"before\n")
+        assert await take(lines, 1) == ["before\n"]
+        with open(log, "r+b") as file:
+            file.truncate(0)
+            file.write(b"re\n")  # shorter than what was read: seen as a truncation
+        assert await take(lines, 1) == ["re\n"]
+
+
+async def test_rotation_by_rename_finishes_the_old_file_first(log: Path, interval: float) -> None:
+    async with sky_async.follow(log, poll_interval=interval) as lines:
+        os.rename(log, log.with_suffix(".1"))
+        append(log.with_suffix(".1"), b"last old\nunterminated")
+        log.write_bytes(b"fresh\n")
+        assert await take(lines, 3) == ["last old\n", "unterminated\n", "fresh\n"]
+        append(log, b"more\n")
+        assert await take(lines, 1) == ["more\n"]
+        assert fds_open_on([log.with_suffix(".1")]) == []
+
+
+async def test_delete_then_recreate(log: Path, interval: float) -> None:
+    async with sky_async.follow(log, poll_interval=interval) as lines:
+        log.unlink()
+        waiting = asyncio.ensure_future(lines.__anext__())
+        await asyncio.sleep(0.05)  # the follower sees the name missing and keeps waiting
+        assert not waiting.done()
+        log.write_bytes(b"reborn\n")
+        assert await asyncio.wait_for(waiting, HANG) == "reborn\n"
+
+
+def test_missing_file_raises_at_call(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        sky_async.follow(tmp_path / "not-yet.log")
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == tmp_path / "not-yet.log"
+
+
+def test_directory_and_fifo_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        sky_async.follow(tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="Not a regular file") as info:
+        sky_async.follow(fifo)
+    assert info.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"lines": -1}, ValueError),
+        ({"lines": 1.5}, TypeError),
+        ({"poll_interval": 0}, ValueError),
+        ({"poll_interval": "1"}, TypeError),
+        ({"encoding": "no-such-codec"}, LookupError),
+    ],
+)
+def test_bad_arguments(log: Path, kwargs: dict[str, Any], error: type[Exception]) -> None:
+    before = fd_count()
+    with pytest.raises(error):
+        sky_async.follow(log, **kwargs)
+    assert fd_count() == before
+
+
+async def test_cancelling_the_task_closes_every_descriptor(log: Path, interval: float) -> None:
+    before = fd_count()
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for line in sky_async.follow(log, lines=1, poll_interval=interval):
+            seen.append(line)
+
+    task = asyncio.ensure_future(consume())
+    while not seen:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["three\n"]
+    assert fds_open_on([log]) == []
+    assert fd_count() == before
+
+
+async def test_aclose_and_garbage_collection_release_descriptors(log: Path, interval: float) -> None:
+    before = fd_count()
+    lines = sky_async.follow(log, poll_interval=interval)
+    await lines.aclose()
+    assert fd_count() == before
+    sky_async.follow(log, poll_interval=interval)  # never iterated, dropped at once
+    gc.collect()
+    assert fd_count() == before
+
+
+@pytest.fixture
+def blocking_lines(log: Path, interval: float) -> Iterator[Iterator[str]]:
+    lines = sky_async.sync.follow(log, lines=1, poll_interval=min(interval, 0.05))
+    yield lines
+    lines.close()  # type: ignore[attr-defined]
+
+
+def test_sync_follow_is_a_blocking_generator(log: Path, blocking_lines: Iterator[str]) -> None:
+    before_close = fds_open_on([log])
+    assert before_close
+    assert next(blocking_lines) == "three\n"
+    append(log, b"four\n")
+    assert next(blocking_lines) == "four\n"
+    blocking_lines.close()  # type: ignore[attr-defined]
+    assert fds_open_on([log]) == []
