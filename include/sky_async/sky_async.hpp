@@ -3,5 +3,6 @@
 
 #include <sky_async/error.hpp>
 #include <sky_async/hash.hpp>
+#include <sky_async/process.hpp>
 #include <sky_async/runtime.hpp>
 #include <sky_async/version.hpp>
