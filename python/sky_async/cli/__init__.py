@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # In the order `sky-async --help` lists them.
-SUBCOMMANDS = ("hash",)
+SUBCOMMANDS = ("hash", "probe")
 
 
 def _parser() -> argparse.ArgumentParser:
