@@ -4,6 +4,7 @@
 #include <sky_async/error.hpp>
 #include <sky_async/hash.hpp>
 #include <sky_async/mounts.hpp>
+#include <sky_async/process.hpp>
 #include <sky_async/runtime.hpp>
 #include <sky_async/tail.hpp>
 #include <sky_async/version.hpp>

@@ -74,6 +74,12 @@ __all__ += ["follow", "read_last_n_lines", "tail_files"]
 
 # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
+is_process_alive = _default_api.is_process_alive
+probe_processes = _default_api.probe_processes
+wait_for_exit = _default_api.wait_for_exit
+process_start_time = _default_api.process_start_time
+__all__ += ["is_process_alive", "probe_processes", "process_start_time", "wait_for_exit"]
+
 # --- scan: scan_tree ---
 
 # --- system: cpu, memory, threads, fd estimates, ports ---

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, Union
 
+from . import _process
+
 StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 SUPPORTED_ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
@@ -230,6 +232,54 @@ class Api:
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
+    async def is_process_alive(self, pid: int) -> bool:
+        """Whether a process with this pid exists and has not exited.
+
+        A zombie (exited, not yet reaped) is not alive; someone else's process (EPERM) is.
+        A pid <= 0 or above ``/proc/sys/kernel/pid_max`` (a huge int included) is not
+        alive and is never passed to ``kill(2)``. TypeError for anything but an int; a
+        bool is rejected too (``True`` is not a pid). The probe is one ``kill(2)`` and one
+        ``/proc`` read, done inline: cheaper than a hop to a worker thread.
+        """
+        return self._backend.is_process_alive(_process.check_pid(pid))
+
+    async def probe_processes(
+        self, pids: Iterable[int], *, start_times: Iterable[int | None] | None = None
+    ) -> list[bool]:
+        """``is_process_alive`` for many pids at once, on worker threads; one bool per pid, in order.
+
+        *start_times*, if given, has one entry per pid: an int from ``process_start_time``
+        taken when the process was known to be the right one, or None to skip the check.
+        A process found at the pid with another start time is a reuse of the pid: False.
+        A non-int pid is a bug in the caller: TypeError naming its index, and nothing is
+        returned for the others.
+        """
+        sequence = _process.pid_sequence(pids)
+        times = _process.check_start_times(start_times, len(sequence))
+        if not sequence:
+            return []
+        return await self._backend.probe_processes(sequence, times)
+
+    async def wait_for_exit(self, pid: int, timeout: float | None = None) -> bool:
+        """Wait until the process *pid* exits: True once it has, False if *timeout* seconds pass first.
+
+        Works for any process, not only children, through a pidfd (no polling); where
+        ``pidfd_open`` is unavailable it polls, every 1 ms at first backing off to 50 ms. A
+        zombie counts as exited; a pid with no process (or not a valid pid) returns True
+        at once. ValueError for a negative or NaN *timeout*. Cancelling the awaiting task
+        closes the pidfd.
+        """
+        return await self._backend.wait_for_exit(_process.check_pid(pid), _process.check_timeout(timeout))
+
+    def process_start_time(self, pid: int) -> int | None:
+        """When the process started, in clock ticks since boot (field 22 of ``/proc/<pid>/stat``).
+
+        None when there is no such process or pid. Keep it with a pid and pass it to
+        ``probe_processes(start_times=...)`` to tell the process from a later one that got
+        the same pid. Synchronous: one ``/proc`` read.
+        """
+        return self._backend.process_start_time(_process.check_pid(pid))
+
     # --- scan: scan_tree ---
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
@@ -354,6 +404,24 @@ class SyncApi:
         return request.finish(items, return_exceptions, raw)
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    def is_process_alive(self, pid: int) -> bool:
+        return self._backend.is_process_alive(_process.check_pid(pid))
+
+    def probe_processes(
+        self, pids: Iterable[int], *, start_times: Iterable[int | None] | None = None
+    ) -> list[bool]:
+        sequence = _process.pid_sequence(pids)
+        times = _process.check_start_times(start_times, len(sequence))
+        if not sequence:
+            return []
+        return self._backend.probe_processes_blocking(sequence, times)
+
+    def wait_for_exit(self, pid: int, timeout: float | None = None) -> bool:
+        return self._backend.wait_for_exit_blocking(_process.check_pid(pid), _process.check_timeout(timeout))
+
+    def process_start_time(self, pid: int) -> int | None:
+        return self._backend.process_start_time(_process.check_pid(pid))
 
     # --- scan: scan_tree ---
 

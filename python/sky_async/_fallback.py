@@ -22,10 +22,11 @@ import platform
 import ssl
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from . import _process
 from ._api import NOT_A_REGULAR_FILE, Item
 
 CHUNK_SIZE = 256 * 1024
@@ -358,6 +359,39 @@ class PythonBackend:
         return _tail_fallback.tail_files_blocking(paths, n, chunk_size, concurrency, encoding, errors)
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    def is_process_alive(self, pid: int) -> bool:
+        return _process.probe(pid)
+
+    def process_start_time(self, pid: int) -> int | None:
+        return _process.process_start_time(pid)
+
+    async def probe_processes(self, pids: Sequence[Any], start_times: list[int | None] | None) -> list[bool]:
+        _process.check_pids(pids)
+        stop = threading.Event()
+        job = _get_executor().submit(_process.probe_many, pids, start_times, stop.is_set)
+        waiter = asyncio.wrap_future(job)
+        try:
+            return await asyncio.shield(waiter)
+        except BaseException:  # CancelledError above all: stop the job and wait for it
+            stop.set()
+            job.cancel()  # not started yet: it never will
+            while not waiter.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(waiter)
+            raise
+
+    def probe_processes_blocking(
+        self, pids: Sequence[Any], start_times: list[int | None] | None
+    ) -> list[bool]:
+        _process.check_pids(pids)
+        return _process.probe_many(pids, start_times)
+
+    async def wait_for_exit(self, pid: int, timeout: float | None) -> bool:
+        return await _process.wait_for_exit(pid, timeout)
+
+    def wait_for_exit_blocking(self, pid: int, timeout: float | None) -> bool:
+        return _process.wait_for_exit_blocking(pid, timeout)
 
     # --- scan: scan_tree ---
 

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from . import _native
@@ -97,6 +98,26 @@ class NativeBackend:
         return _native.tail_files_blocking(paths, n, chunk_size, concurrency, encoding, errors)
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    def is_process_alive(self, pid: int) -> bool:
+        return _native.is_process_alive(pid)
+
+    def process_start_time(self, pid: int) -> int | None:
+        return _native.process_start_time(pid)
+
+    async def probe_processes(self, pids: Sequence[Any], start_times: list[int | None] | None) -> list[bool]:
+        return await self.call(_native.probe_processes, pids, start_times)
+
+    def probe_processes_blocking(
+        self, pids: Sequence[Any], start_times: list[int | None] | None
+    ) -> list[bool]:
+        return _native.probe_processes_blocking(pids, start_times)
+
+    async def wait_for_exit(self, pid: int, timeout: float | None) -> bool:
+        return await self.call(_native.wait_for_exit, pid, timeout)
+
+    def wait_for_exit_blocking(self, pid: int, timeout: float | None) -> bool:
+        return _native.wait_for_exit_blocking(pid, timeout)
 
     # --- scan: scan_tree ---
 

@@ -144,5 +144,6 @@ Result run_blocking(std::shared_ptr<detail::basic_operation<Result>> op) {
 void register_bridge(py::module_& m);
 void register_hash(py::module_& m);
 void register_tail(py::module_& m);
+void register_process(py::module_& m);
 
 }  // namespace sky_async::python

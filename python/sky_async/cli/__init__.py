@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # In the order `sky-async --help` lists them.
-SUBCOMMANDS = ("hash", "tail", "sysinfo")
+SUBCOMMANDS = ("hash", "tail", "probe", "sysinfo")
 
 
 def _parser() -> argparse.ArgumentParser:
