@@ -4,4 +4,6 @@
 #include <sky_async/error.hpp>
 #include <sky_async/hash.hpp>
 #include <sky_async/runtime.hpp>
+#include <sky_async/strings.hpp>
+#include <sky_async/system.hpp>
 #include <sky_async/version.hpp>
