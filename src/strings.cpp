@@ -39,7 +39,8 @@ std::string base36_encode(std::string_view hex) {
   for (std::size_t end = digits.size(); end > first;) {
     const std::size_t begin = end - std::min<std::size_t>(8, end - first);
     std::uint32_t limb = 0;
-    for (std::size_t i = begin; i < end; ++i) limb = (limb << 4) | static_cast<std::uint32_t>(hex_digit_value(digits[i]));
+    for (std::size_t i = begin; i < end; ++i)
+      limb = (limb << 4) | static_cast<std::uint32_t>(hex_digit_value(digits[i]));
     limbs.push_back(limb);
     end = begin;
   }
@@ -69,7 +70,8 @@ std::string format_float(double num, int precision) {
   if (integral) precision = 0;
   if (precision < 0) {
     // Python's format() rejects the spec ".-1f" before looking at the value.
-    throw std::invalid_argument("format_float: precision must be non-negative, got " + std::to_string(precision));
+    throw std::invalid_argument("format_float: precision must be non-negative, got " +
+                                std::to_string(precision));
   }
   if (std::isnan(num)) return "nan";  // Python drops the sign of a NaN here
   if (std::isinf(num)) return num < 0 ? "-inf" : "inf";
@@ -82,10 +84,12 @@ std::string format_float(double num, int precision) {
 }
 
 std::string truncate_long_string(std::string_view utf8, long long max_length, bool truncate_middle) {
-  if (!detail::is_valid_utf8(utf8)) throw std::invalid_argument("truncate_long_string: the text is not valid UTF-8");
+  if (!detail::is_valid_utf8(utf8))
+    throw std::invalid_argument("truncate_long_string: the text is not valid UTF-8");
   // Where each code point starts (and the end), so that lengths and slices are in code
   // points as in Python; plain ASCII needs no table.
-  const bool ascii = std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  const bool ascii =
+      std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   std::vector<std::size_t> starts;
   if (!ascii) {
     starts.reserve(utf8.size() + 1);
@@ -94,12 +98,15 @@ std::string truncate_long_string(std::string_view utf8, long long max_length, bo
     }
     starts.push_back(utf8.size());
   }
-  const long long length = ascii ? static_cast<long long>(utf8.size()) : static_cast<long long>(starts.size()) - 1;
+  const long long length =
+      ascii ? static_cast<long long>(utf8.size()) : static_cast<long long>(starts.size()) - 1;
   const auto offset = [&](long long code_point) {
     return ascii ? static_cast<std::size_t>(code_point) : starts[static_cast<std::size_t>(code_point)];
   };
   // s[begin:end] for 0 <= begin <= end <= length.
-  const auto slice = [&](long long begin, long long end) { return utf8.substr(offset(begin), offset(end) - offset(begin)); };
+  const auto slice = [&](long long begin, long long end) {
+    return utf8.substr(offset(begin), offset(end) - offset(begin));
+  };
   // Python's stop of s[:stop] for a string of `size` code points.
   const auto clamp_stop = [](long long stop, long long size) {
     return stop >= 0 ? std::min(stop, size) : std::max(0LL, size + stop);
@@ -122,7 +129,8 @@ std::string truncate_long_string(std::string_view utf8, long long max_length, bo
       first_space == std::string_view::npos
           ? length
           : (ascii ? static_cast<long long>(first_space)
-                   : static_cast<long long>(std::lower_bound(starts.begin(), starts.end(), first_space) - starts.begin()));
+                   : static_cast<long long>(std::lower_bound(starts.begin(), starts.end(), first_space) -
+                                            starts.begin()));
   if (first_word > max_length) {
     std::string out(slice(0, clamp_stop(max_length, first_word)));
     out += "...";
@@ -149,7 +157,8 @@ std::string truncate_long_string(std::string_view utf8, long long max_length, bo
   }
   if (cut_start < 0) cut_start = last_word_start;  // the sum never got there: cut before the last word
   const long long prefix_length = cut_start == 0 ? 0 : cut_start - 1;
-  std::string out(prefix_length < max_length ? slice(0, clamp_stop(max_length, length)) : slice(0, prefix_length));
+  std::string out(prefix_length < max_length ? slice(0, clamp_stop(max_length, length))
+                                             : slice(0, prefix_length));
   out += "...";
   return out;
 }

@@ -35,13 +35,13 @@ bool is_kubernetes(std::string_view cloud) noexcept {
     return false;
   }
   constexpr std::string_view rest = "ubernetes";
-  return cloud.size() == rest.size() && std::equal(rest.begin(), rest.end(), cloud.begin(), [](char want, char c) {
-           return c == want || c == want - 'a' + 'A';
-         });
+  return cloud.size() == rest.size() &&
+         std::equal(rest.begin(), rest.end(), cloud.begin(),
+                    [](char want, char c) { return c == want || c == want - 'a' + 'A'; });
 }
 
 system_result<long long> estimate_fds(const std::filesystem::path& path, const std::atomic<bool>* cancelled) {
-  struct stat st {};
+  struct stat st{};
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {fds_per_entry, {}, {}};
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) return {0, last_error(), path};
@@ -56,15 +56,16 @@ system_result<long long> estimate_fds(const std::filesystem::path& path, const s
     }
     const std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
-    if (++entries % entries_between_checks == 0 && cancelled && cancelled->load(std::memory_order_relaxed)) break;
+    if (++entries % entries_between_checks == 0 && cancelled && cancelled->load(std::memory_order_relaxed))
+      break;
   }
   ::closedir(dir);
   if (error) return {0, error, path};
   return {std::max(fds_per_entry, fds_per_entry * entries), {}, {}};
 }
 
-system_result<int> max_workers(const std::vector<std::filesystem::path>& sources, std::optional<std::string_view> cloud,
-                               const std::atomic<bool>* cancelled) {
+system_result<int> max_workers(const std::vector<std::filesystem::path>& sources,
+                               std::optional<std::string_view> cloud, const std::atomic<bool>* cancelled) {
   const long long fd_limit = detail::fd_soft_limit();
   long long fd_per_rsync = fds_per_entry;
   for (const auto& source : sources) {
@@ -78,7 +79,8 @@ system_result<int> max_workers(const std::vector<std::filesystem::path>& sources
 
 void check_start_port(int start_port) {
   if (start_port < 0) {
-    throw std::invalid_argument("find_free_port: start_port must be 0 or more, got " + std::to_string(start_port));
+    throw std::invalid_argument("find_free_port: start_port must be 0 or more, got " +
+                                std::to_string(start_port));
   }
 }
 
@@ -99,7 +101,8 @@ system_result<int> free_port(int start_port, const std::atomic<bool>* cancelled)
 }
 
 std::string no_free_port_message(int start_port) {
-  return "No free ports available from " + std::to_string(start_port) + " to " + std::to_string(port_limit - 1);
+  return "No free ports available from " + std::to_string(start_port) + " to " +
+         std::to_string(port_limit - 1);
 }
 
 template <typename T>
@@ -110,7 +113,8 @@ T value_or_throw(system_result<T> result, const char* what) {
 
 int port_or_throw(const system_result<int>& result, int start_port) {
   if (result.ok()) return result.value;
-  if (result.error == std::errc::address_in_use) throw std::system_error(result.error, no_free_port_message(start_port));
+  if (result.error == std::errc::address_in_use)
+    throw std::system_error(result.error, no_free_port_message(start_port));
   throw std::system_error(result.error, "find_free_port: socket");
 }
 
@@ -142,24 +146,27 @@ int find_free_port(int start_port) {
 
 namespace detail {
 
-std::shared_ptr<system_operation<long long>> make_fd_estimate_operation(runtime& rt, std::filesystem::path path) {
+std::shared_ptr<system_operation<long long>> make_fd_estimate_operation(runtime& rt,
+                                                                        std::filesystem::path path) {
   return std::make_shared<worker_job<system_result<long long>>>(
-      rt.impl(), [path = std::move(path)](const std::atomic<bool>& cancelled) { return estimate_fds(path, &cancelled); });
+      rt.impl(), [path = std::move(path)](const std::atomic<bool>& cancelled) {
+        return estimate_fds(path, &cancelled);
+      });
 }
 
 std::shared_ptr<system_operation<int>> make_max_workers_operation(runtime& rt,
                                                                   std::vector<std::filesystem::path> sources,
                                                                   std::optional<std::string> cloud) {
   return std::make_shared<worker_job<system_result<int>>>(
-      rt.impl(), [sources = std::move(sources), cloud = std::move(cloud)](const std::atomic<bool>& cancelled) {
-        return max_workers(sources, cloud, &cancelled);
-      });
+      rt.impl(), [sources = std::move(sources), cloud = std::move(cloud)](
+                     const std::atomic<bool>& cancelled) { return max_workers(sources, cloud, &cancelled); });
 }
 
 std::shared_ptr<system_operation<int>> make_free_port_operation(runtime& rt, int start_port) {
   check_start_port(start_port);
   return std::make_shared<worker_job<system_result<int>>>(
-      rt.impl(), [start_port](const std::atomic<bool>& cancelled) { return free_port(start_port, &cancelled); });
+      rt.impl(),
+      [start_port](const std::atomic<bool>& cancelled) { return free_port(start_port, &cancelled); });
 }
 
 }  // namespace detail
@@ -171,8 +178,8 @@ asio::awaitable<long long> estimate_fd_for_directory(runtime& rt, std::filesyste
 
 asio::awaitable<int> get_max_workers_for_file_mounts(runtime& rt, std::vector<std::filesystem::path> sources,
                                                      std::optional<std::string> cloud) {
-  auto result =
-      co_await async_get_max_workers_for_file_mounts(rt, std::move(sources), std::move(cloud), asio::use_awaitable);
+  auto result = co_await async_get_max_workers_for_file_mounts(rt, std::move(sources), std::move(cloud),
+                                                               asio::use_awaitable);
   co_return value_or_throw(std::move(result), "get_max_workers_for_file_mounts");
 }
 

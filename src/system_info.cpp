@@ -45,7 +45,7 @@ std::optional<std::string> read_file(const std::filesystem::path& path) {
 }
 
 bool is_regular(const std::filesystem::path& path) noexcept {
-  struct stat st {};
+  struct stat st{};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -95,12 +95,13 @@ const host_facts& host_facts_now() noexcept {
   if (!host_valid.load(std::memory_order_relaxed)) {
     const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
     host.cpus = online > 0 ? static_cast<unsigned>(online) : 1U;
-    struct sysinfo info {};
+    struct sysinfo info{};
     host.memory = ::sysinfo(&info) == 0 ? static_cast<std::uint64_t>(info.totalram) * info.mem_unit : 0;
     host.pid_max = 4194304;  // the kernel's upper bound, if the file cannot be read
     if (const auto text = read_file("/proc/sys/kernel/pid_max")) {
       const auto literal = parse_py_int_literal(*text, 10);
-      if (literal && !literal->negative && literal->digits.size() < 10) host.pid_max = std::stol(literal->digits);
+      if (literal && !literal->negative && literal->digits.size() < 10)
+        host.pid_max = std::stol(literal->digits);
     }
     host_valid.store(true, std::memory_order_release);
   }
@@ -144,7 +145,7 @@ std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& ro
   const auto literal = parse_py_int_literal(value, 10);
   if (!literal || literal->negative) return std::nullopt;
   const auto first = literal->digits.find_first_not_of('0');
-  if (first == std::string::npos) return std::nullopt;  // zero
+  if (first == std::string::npos) return std::nullopt;         // zero
   if (literal->digits.size() - first > 19) return UINT64_MAX;  // beyond any memory: loses the minimum
   const std::uint64_t bytes = std::stoull(literal->digits.substr(first));
   return bytes;
@@ -156,7 +157,8 @@ long pid_max() noexcept { return host_facts_now().pid_max; }
 
 unsigned affinity_cpu_count() noexcept {
   // A mask larger than cpu_set_t for machines with more than 1024 CPUs, as Python grows it.
-  for (std::size_t cpus = std::max<std::size_t>(CPU_SETSIZE, host_cpu_count()); cpus <= (1U << 20); cpus *= 2) {
+  for (std::size_t cpus = std::max<std::size_t>(CPU_SETSIZE, host_cpu_count()); cpus <= (1U << 20);
+       cpus *= 2) {
     cpu_set_t* set = CPU_ALLOC(cpus);
     if (set == nullptr) break;
     const std::size_t size = CPU_ALLOC_SIZE(cpus);
@@ -172,7 +174,7 @@ unsigned affinity_cpu_count() noexcept {
 }
 
 long long fd_soft_limit() noexcept {
-  struct rlimit limit {};
+  struct rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
   if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > static_cast<rlim_t>(LLONG_MAX)) return -1;
   return static_cast<long long>(limit.rlim_cur);
@@ -186,7 +188,8 @@ int cpu_count(const std::filesystem::path& root, cgroup_rules rules) {
     }
     const double truncated = std::trunc(*value);
     if (!(truncated >= INT_MIN && truncated <= INT_MAX)) {
-      throw std::overflow_error("Failed to parse the number of CPUs from " + std::string(env) + ": out of range");
+      throw std::overflow_error("Failed to parse the number of CPUs from " + std::string(env) +
+                                ": out of range");
     }
     return static_cast<int>(truncated);
   }

@@ -44,9 +44,9 @@ std::optional<double> cgroup_cpu_limit(const std::filesystem::path& root = defau
 std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& root = default_cgroup_root);
 
 // Read once per process (and again in a child after fork()).
-unsigned host_cpu_count() noexcept;        // online CPUs (os.cpu_count()); at least 1
+unsigned host_cpu_count() noexcept;          // online CPUs (os.cpu_count()); at least 1
 std::uint64_t host_memory_bytes() noexcept;  // total RAM (psutil's total, /proc/meminfo's MemTotal)
-long pid_max() noexcept;                   // /proc/sys/kernel/pid_max
+long pid_max() noexcept;                     // /proc/sys/kernel/pid_max
 
 // CPUs in this thread's affinity mask (at least 1).
 unsigned affinity_cpu_count() noexcept;

@@ -16,7 +16,8 @@
 namespace sky_async::detail {
 
 template <typename Result>
-class worker_job final : public basic_operation<Result>, public std::enable_shared_from_this<worker_job<Result>> {
+class worker_job final : public basic_operation<Result>,
+                         public std::enable_shared_from_this<worker_job<Result>> {
  public:
   using job = unique_function<Result(const std::atomic<bool>& cancelled)>;
 
@@ -33,7 +34,8 @@ class worker_job final : public basic_operation<Result>, public std::enable_shar
     worker& w = runtime_.worker_at(runtime_.first_worker_for(1));
     w.load.fetch_add(1, std::memory_order_relaxed);
     boost::asio::post(w.context(), [self = this->shared_from_this(), &w] {
-      Result result = self->cancelled_.load(std::memory_order_acquire) ? Result{} : self->work_(self->cancelled_);
+      Result result =
+          self->cancelled_.load(std::memory_order_acquire) ? Result{} : self->work_(self->cancelled_);
       w.load.fetch_sub(1, std::memory_order_relaxed);
       self->complete(std::move(result));
     });

@@ -45,6 +45,7 @@ std::string format_float(double num, int precision = 1);
 // negative max_length slices from the end, as Python's slices do.
 // Throws std::invalid_argument when `utf8` is not valid UTF-8 (no Python str encodes
 // to such bytes).
-std::string truncate_long_string(std::string_view utf8, long long max_length = 35, bool truncate_middle = false);
+std::string truncate_long_string(std::string_view utf8, long long max_length = 35,
+                                 bool truncate_middle = false);
 
 }  // namespace sky_async

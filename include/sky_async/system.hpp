@@ -85,7 +85,8 @@ namespace detail {
 template <typename T>
 using system_operation = basic_operation<system_result<T>>;
 
-std::shared_ptr<system_operation<long long>> make_fd_estimate_operation(runtime& rt, std::filesystem::path path);
+std::shared_ptr<system_operation<long long>> make_fd_estimate_operation(runtime& rt,
+                                                                        std::filesystem::path path);
 std::shared_ptr<system_operation<int>> make_max_workers_operation(runtime& rt,
                                                                   std::vector<std::filesystem::path> sources,
                                                                   std::optional<std::string> cloud);
@@ -100,7 +101,9 @@ std::shared_ptr<system_operation<int>> make_free_port_operation(runtime& rt, int
 template <typename CompletionToken>
 auto async_estimate_fd_for_directory(runtime& rt, std::filesystem::path path, CompletionToken&& token) {
   return detail::async_run<system_result<long long>>(
-      [&rt, path = std::move(path)]() mutable { return detail::make_fd_estimate_operation(rt, std::move(path)); },
+      [&rt, path = std::move(path)]() mutable {
+        return detail::make_fd_estimate_operation(rt, std::move(path));
+      },
       std::forward<CompletionToken>(token));
 }
 

@@ -10,8 +10,7 @@
 namespace sky_async::python {
 
 void register_strings(py::module_& m) {
-  m.def(
-      "base36_encode", [](std::string_view hex) { return base36_encode(hex); }, py::arg("hex_str"));
+  m.def("base36_encode", [](std::string_view hex) { return base36_encode(hex); }, py::arg("hex_str"));
   m.def(
       "format_float", [](double num, int precision) { return format_float(num, precision); }, py::arg("num"),
       py::arg("precision"));

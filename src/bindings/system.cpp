@@ -49,8 +49,9 @@ void register_system(py::module_& m) {
   m.def(
       "get_cpu_count",
       [](bool skypilot_rules) {
-        return detail::cpu_count(detail::default_cgroup_root,
-                                 skypilot_rules ? detail::cgroup_rules::skypilot : detail::cgroup_rules::sky_async);
+        return detail::cpu_count(detail::default_cgroup_root, skypilot_rules
+                                                                  ? detail::cgroup_rules::skypilot
+                                                                  : detail::cgroup_rules::sky_async);
       },
       py::arg("skypilot_rules") = false);
   m.def("get_mem_size_gb", &get_mem_size_gb);

@@ -35,7 +35,11 @@ TEST(Base36Encode, SkyPilotExamples) {
 
 TEST(Base36Encode, AcceptsWhatPythonIntAccepts) {
   for (const char* text : {"  FF\n", "0XfF", "+ff", "0x_ff", "\t+0X_f_f \v", "0000ff",
-                           "\xe3\x80\x80" "ff" "\xe2\x80\xa8", "\xc2\x85" "ff"}) {
+                           "\xe3\x80\x80"
+                           "ff"
+                           "\xe2\x80\xa8",
+                           "\xc2\x85"
+                           "ff"}) {
     EXPECT_EQ(base36_encode(text), "73") << text;
   }
   EXPECT_EQ(base36_encode("-0"), "0");
@@ -43,8 +47,11 @@ TEST(Base36Encode, AcceptsWhatPythonIntAccepts) {
 }
 
 TEST(Base36Encode, RejectsWhatPythonIntRejects) {
-  for (const char* text : {"", " ", "0x", "0x_", "xyz", "1 2", "_1", "1_", "1__2", "0_x10", "g", "0x0x10",
-                           "+-1", "\x1c" "ff", "ff\x1f", "\xef\xbc\x91" /* fullwidth 1: Python accepts */}) {
+  for (const char* text :
+       {"", " ", "0x", "0x_", "xyz", "1 2", "_1", "1_", "1__2", "0_x10", "g", "0x0x10", "+-1",
+        "\x1c"
+        "ff",
+        "ff\x1f", "\xef\xbc\x91" /* fullwidth 1: Python accepts */}) {
     EXPECT_THROW(base36_encode(text), std::invalid_argument) << '"' << text << '"';
   }
 }
@@ -108,7 +115,8 @@ TEST(Base36Encode, AgreesWithAReferenceAndRoundTripsOnGeneratedInputs) {
     const std::string encoded = base36_encode(hex);
     ASSERT_EQ(encoded, reference_base36(hex)) << hex;
     std::string lower = hex;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return static_cast<char>(c | 0x20); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return static_cast<char>(c | 0x20); });
     const auto first = lower.find_first_not_of('0');
     ASSERT_EQ(reference_hex(encoded), first == std::string::npos ? "0" : lower.substr(first)) << hex;
     ASSERT_TRUE(encoded == "0" || encoded.front() != '0') << encoded;
@@ -146,16 +154,28 @@ const format_case format_cases[] = {
     {0.125, 2, "0.12"},
     {0.375, 2, "0.38"},
     {-2.5, 0, "-2"},
-    {1e+300, 1, "1000000000000000052504760255204420248704468581108159154915854115511802457988908195786371375080447864043704443832883878176942523235360430575644792184786706982848387200926575803737830233794788090059368953234970799945081119038967640880074652742780142494579258788820056842838115669472196386865459400540160"},
+    {1e+300, 1,
+     "1000000000000000052504760255204420248704468581108159154915854115511802457988908195786371375080447864043"
+     "7044438328838781769425232353604305756447921847867069828483872009265758037378302337947880900593689532349"
+     "70799945081119038967640880074652742780142494579258788820056842838115669472196386865459400540160"},
     {5e-324, 3, "0.000"},
-    {5e-324, 330, "0.000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000004940656"},
+    {5e-324, 330,
+     "0."
+     "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+     "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+     "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+     "000000000000004940656"},
     {0.1, 20, "0.10000000000000000555"},
     {1.5, 0, "2"},
     {-1.5, 0, "-2"},
     {123.456, 0, "123"},
     {1.0000000000000002e+16, 1, "10000000000000002"},
     {9007199254740992.0, 1, "9007199254740992"},
-    {1.7976931348623157e+308, 1, "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"},
+    {1.7976931348623157e+308, 1,
+     "1797693134862315708145274237317043567980705675258449965989174768031572607800285387605895586327668781715"
+     "4045895351438246423432132688946418276846754670353751698604991057655128207624549009038932894407586850845"
+     "513394230458323690322294816580855933212334827479782620414472316873817718091929988125040402618412485836"
+     "8"},
     {0.05, 1, "0.1"},
     {0.15, 1, "0.1"},
     {0.25, 1, "0.2"},
@@ -218,7 +238,8 @@ const truncate_case truncate_cases[] = {
     {"abcdefghijklmnopqrstuvwxyz", 10, true, "abcd...xyz"},
     {"abcdefghijklmnopqrstuvwxyz", 11, true, "abcd...wxyz"},
     {"aa bb cc dd ee ff", 7, false, "aa bb cc..."},
-    {"one two three four five six seven eight nine ten eleven", 35, false, "one two three four five six seven eight..."},
+    {"one two three four five six seven eight nine ten eleven", 35, false,
+     "one two three four five six seven eight..."},
     {"abc", -1, false, "ab..."},
     {"abc", -1, true, "..."},
     {"abc", 0, false, "..."},
@@ -255,15 +276,18 @@ TEST(TruncateLongString, DefaultsAreThirtyFiveAndEndMode) {
 
 TEST(TruncateLongString, LengthsCountCodePointsNotBytes) {
   // 10 code points, 30 bytes: fits a limit of 10.
-  const std::string ten = "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5";
+  const std::string ten =
+      "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6"
+      "\x97\xa5\xe6\x97\xa5";
   EXPECT_EQ(truncate_long_string(ten, 10), ten);
   EXPECT_EQ(truncate_long_string(ten, 9), ten.substr(0, 27) + "...");
   EXPECT_EQ(truncate_long_string(ten, 6, true), ten.substr(0, 6) + "..." + ten.substr(27));
 }
 
 TEST(TruncateLongString, InvalidUtf8IsRejected) {
-  for (std::string_view bad : {std::string_view("\xff"), std::string_view("abc\xc3"), std::string_view("\xc0\xaf"),
-                               std::string_view("\xed\xa0\x80"), std::string_view("\xf4\x90\x80\x80")}) {
+  for (std::string_view bad :
+       {std::string_view("\xff"), std::string_view("abc\xc3"), std::string_view("\xc0\xaf"),
+        std::string_view("\xed\xa0\x80"), std::string_view("\xf4\x90\x80\x80")}) {
     EXPECT_THROW(truncate_long_string(bad, 1), std::invalid_argument);
   }
 }

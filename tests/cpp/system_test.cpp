@@ -82,10 +82,18 @@ struct cpu_case {
 
 TEST(CgroupCpuLimit, V2) {
   const cpu_case cases[] = {
-      {"100000 100000\n", 1.0}, {"max 100000", std::nullopt}, {"50000 100000", 0.5},
-      {"150000", std::nullopt}, {"-1 100000", std::nullopt},  {"0 100000", std::nullopt},
-      {"garbage here", std::nullopt}, {"", std::nullopt},     {"1 2 3", std::nullopt},
-      {"  200000\t100000  \n", 2.0},  {"1_0 1_0", 1.0},       {"1e5 1e5", 1.0},
+      {"100000 100000\n", 1.0},
+      {"max 100000", std::nullopt},
+      {"50000 100000", 0.5},
+      {"150000", std::nullopt},
+      {"-1 100000", std::nullopt},
+      {"0 100000", std::nullopt},
+      {"garbage here", std::nullopt},
+      {"", std::nullopt},
+      {"1 2 3", std::nullopt},
+      {"  200000\t100000  \n", 2.0},
+      {"1_0 1_0", 1.0},
+      {"1e5 1e5", 1.0},
       {"nan 100000", std::nullopt},
   };
   for (const auto& c : cases) {
@@ -119,7 +127,7 @@ TEST(CgroupCpuLimit, V1) {
     std::optional<double> expected;
   };
   const v1_case cases[] = {
-      {"100000", "100000", 1.0}, {"50000", "100000", 0.5}, {"-1", "100000", std::nullopt},
+      {"100000", "100000", 1.0},     {"50000", "100000", 0.5},      {"-1", "100000", std::nullopt},
       {"x", "100000", std::nullopt}, {"100000", "0", std::nullopt}, {"150000\n", "100000\n", 1.5},
   };
   for (const auto& c : cases) {
@@ -152,13 +160,14 @@ TEST(CgroupMemoryLimit, V2) {
     std::optional<std::uint64_t> expected;
   };
   const memory_case cases[] = {
-      {"8589934592\n", 8 * GiB}, {"max\n", std::nullopt}, {"", std::nullopt},   {"12.5", std::nullopt},
-      {"0", std::nullopt},       {"-5", std::nullopt},    {"garbage", std::nullopt}, {"+1_024", 1024},
-      {"99999999999999999999999", UINT64_MAX},
+      {"8589934592\n", 8 * GiB}, {"max\n", std::nullopt}, {"", std::nullopt},
+      {"12.5", std::nullopt},    {"0", std::nullopt},     {"-5", std::nullopt},
+      {"garbage", std::nullopt}, {"+1_024", 1024},        {"99999999999999999999999", UINT64_MAX},
   };
   for (const auto& c : cases) {
     temp_dir dir;
-    EXPECT_EQ(sky_async::detail::cgroup_memory_limit(cgroup_v2(dir / "cg", {{"memory.max", c.text}})), c.expected)
+    EXPECT_EQ(sky_async::detail::cgroup_memory_limit(cgroup_v2(dir / "cg", {{"memory.max", c.text}})),
+              c.expected)
         << '"' << c.text << '"';
   }
 }
@@ -184,14 +193,16 @@ class SkyPilotEnvironment : public ::testing::Test {
 using CpuCount = SkyPilotEnvironment;
 
 TEST_F(CpuCount, HostAndAffinityWithoutACgroupLimit) {
-  EXPECT_EQ(sky_async::detail::cpu_count(dir_.path()), static_cast<int>(std::min(online_cpus(), affinity_cpus())));
+  EXPECT_EQ(sky_async::detail::cpu_count(dir_.path()),
+            static_cast<int>(std::min(online_cpus(), affinity_cpus())));
   EXPECT_GE(sky_async::get_cpu_count(), 0);
 }
 
 TEST_F(CpuCount, QuotaIsTruncatedNotRoundedUp) {
   const int base = static_cast<int>(std::min(online_cpus(), affinity_cpus()));
   EXPECT_EQ(sky_async::detail::cpu_count(cgroup_v2(dir_ / "a", {{"cpu.max", "50000 100000"}})), 0);
-  EXPECT_EQ(sky_async::detail::cpu_count(cgroup_v2(dir_ / "b", {{"cpu.max", "190000 100000"}})), std::min(base, 1));
+  EXPECT_EQ(sky_async::detail::cpu_count(cgroup_v2(dir_ / "b", {{"cpu.max", "190000 100000"}})),
+            std::min(base, 1));
   EXPECT_EQ(sky_async::detail::cpu_count(cgroup_v2(dir_ / "c", {{"cpu.max", "1600000000 100000"}})), base);
   EXPECT_EQ(sky_async::detail::cpu_count(cgroup_v1(dir_ / "d", std::pair{"100000", "100000"})), 1);
 }
@@ -199,15 +210,27 @@ TEST_F(CpuCount, QuotaIsTruncatedNotRoundedUp) {
 TEST_F(CpuCount, SkyPilotRulesRaiseForAZeroPeriodAndTheAsyncRulesDoNot) {
   const auto root = cgroup_v2(dir_ / "zero", {{"cpu.max", "100 0"}});
   EXPECT_EQ(sky_async::detail::cpu_count(root), static_cast<int>(std::min(online_cpus(), affinity_cpus())));
-  EXPECT_THROW(sky_async::detail::cpu_count(root, cgroup_rules::skypilot), sky_async::detail::cgroup_zero_period);
+  EXPECT_THROW(sky_async::detail::cpu_count(root, cgroup_rules::skypilot),
+               sky_async::detail::cgroup_zero_period);
   const auto infinite = cgroup_v2(dir_ / "inf", {{"cpu.max", "inf 100000"}});
   EXPECT_THROW(sky_async::detail::cpu_count(infinite, cgroup_rules::skypilot), std::overflow_error);
 }
 
 TEST_F(CpuCount, EnvironmentOverrideUsesPythonFloatSyntaxAndTruncates) {
-  const std::pair<const char*, int> cases[] = {{"2", 2},   {"2.9", 2},  {"0.5", 0},   {"1e1", 10},   {"-3", -3},
-                                               {"64", 64}, {" 4\n", 4}, {"1_0", 10},  {"+7.", 7},    {".5e1", 5},
-                                               {"-0.9", 0}, {"\xc2\xa0" "3", 3}};
+  const std::pair<const char*, int> cases[] = {{"2", 2},
+                                               {"2.9", 2},
+                                               {"0.5", 0},
+                                               {"1e1", 10},
+                                               {"-3", -3},
+                                               {"64", 64},
+                                               {" 4\n", 4},
+                                               {"1_0", 10},
+                                               {"+7.", 7},
+                                               {".5e1", 5},
+                                               {"-0.9", 0},
+                                               {"\xc2\xa0"
+                                                "3",
+                                                3}};
   for (const auto& [value, expected] : cases) {
     scoped_env env("SKYPILOT_POD_CPU_CORE_LIMIT", value);
     EXPECT_EQ(sky_async::get_cpu_count(), expected) << '"' << value << '"';
@@ -215,7 +238,9 @@ TEST_F(CpuCount, EnvironmentOverrideUsesPythonFloatSyntaxAndTruncates) {
 }
 
 TEST_F(CpuCount, UnparseableEnvironmentIsInvalidArgumentWithSkyPilotsMessage) {
-  for (const char* value : {"", "abc", "nan", "1__0", "0x10", "1e", "nan(1)", "\x1c" "1"}) {
+  for (const char* value : {"", "abc", "nan", "1__0", "0x10", "1e", "nan(1)",
+                            "\x1c"
+                            "1"}) {
     scoped_env env("SKYPILOT_POD_CPU_CORE_LIMIT", value);
     try {
       sky_async::get_cpu_count();
@@ -294,7 +319,9 @@ TEST(ParallelThreads, FormulaOnTheHostCpuCount) {
   EXPECT_EQ(sky_async::get_parallel_threads("kubernetes"), 4 * base);
   EXPECT_EQ(sky_async::get_parallel_threads("Kubernetes"), 4 * base);
   EXPECT_EQ(sky_async::get_parallel_threads("KUBERNETES"), 4 * base);
-  EXPECT_EQ(sky_async::get_parallel_threads("\xe2\x84\xaa" "ubernetes"), 4 * base);  // KELVIN SIGN lower-cases to k
+  EXPECT_EQ(sky_async::get_parallel_threads("\xe2\x84\xaa"
+                                            "ubernetes"),
+            4 * base);  // KELVIN SIGN lower-cases to k
   for (const char* other : {"", "k8s", "kubernetes ", "SSH", "aws", "kubernete", "kubernetess"}) {
     EXPECT_EQ(sky_async::get_parallel_threads(other), base) << '"' << other << '"';
   }
@@ -382,7 +409,9 @@ TEST(MaxWorkers, UsesTheLargestSourceAndTheSoftLimit) {
   for (int i = 0; i < 100; ++i) write_file(dir / "src" / ("f" + std::to_string(i)), "");
   const long long limit = sky_async::detail::fd_soft_limit();
   const int threads = sky_async::get_parallel_threads();
-  const auto expected = [&](long long per) { return sky_async::detail::max_workers_for(limit, per, threads); };
+  const auto expected = [&](long long per) {
+    return sky_async::detail::max_workers_for(limit, per, threads);
+  };
   EXPECT_EQ(sky_async::get_max_workers_for_file_mounts({}), expected(5));
   EXPECT_EQ(sky_async::get_max_workers_for_file_mounts({dir / "missing", "s3://b"}), expected(5));
   EXPECT_EQ(sky_async::get_max_workers_for_file_mounts({dir / "src", dir.path()}), expected(500));
@@ -397,7 +426,9 @@ TEST(MaxWorkers, SoftLimitBelowTheReserveGivesOneWorker) {
     ::getrlimit(RLIMIT_NOFILE, &limit);
     limit.rlim_cur = 64;
     if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(77);
-    ::_exit(sky_async::detail::fd_soft_limit() == 64 && sky_async::get_max_workers_for_file_mounts({}) == 1 ? 0 : 1);
+    ::_exit(sky_async::detail::fd_soft_limit() == 64 && sky_async::get_max_workers_for_file_mounts({}) == 1
+                ? 0
+                : 1);
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -414,7 +445,8 @@ class bound_port {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) throw std::runtime_error("bind");
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
+      throw std::runtime_error("bind");
     socklen_t size = sizeof(address);
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size);
     port_ = ntohs(address.sin_port);
