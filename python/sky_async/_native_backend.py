@@ -104,10 +104,10 @@ class NativeBackend:
     def get_parallel_threads(self, cloud: str | None) -> int:
         return _native.get_parallel_threads(cloud)
 
-    # Measured (bench/compat_bench.py): native for base36 and format_float, but plain Python
-    # slicing beats the UTF-8 round trip of truncate_long_string.
+    # Measured (bench/compat_bench.py): native for base36 only; format_float's native call
+    # loses on ints, and plain str slicing beats truncate_long_string's UTF-8 round trip.
     base36_encode = staticmethod(_native_exact.base36_encode)
-    format_float = staticmethod(_native_exact.format_float)
+    format_float = staticmethod(_strings.format_float)
     truncate_long_string = staticmethod(_strings.truncate_long_string)
 
     async def estimate_fd_for_directory(self, path: bytes) -> Any:

@@ -34,8 +34,11 @@ def base36_encode(hex_str: str) -> str:
 
 
 def format_float(num: float | int, precision: int = 1) -> str:
-    if type(num) is float and type(precision) is int and 0 <= precision <= _NATIVE_MAX_PRECISION:
-        return _native.format_float(num, precision)
+    if type(num) is float:
+        if type(precision) is int and 0 <= precision <= _NATIVE_MAX_PRECISION:
+            return _native.format_float(num, precision)
+    elif type(num) is int:
+        return str(num)  # the definition's own int case, without a second call
     return strings.format_float(num, precision)
 
 

@@ -15,7 +15,7 @@ read_last_n_lines                  python    no native version yet
 hash_file                          python    must return a live hashlib object
 find_free_port                     native    one bind per port without Python's socket object
 base36_encode                      native    big-integer work in C++ (about 7x)
-format_float                       native    no format-spec parsing
+format_float                       python    native wins on floats, loses on ints (str())
 truncate_long_string               python    str slicing beats the UTF-8 round trip
 get_cpu_count                      native    host CPU count cached, cgroup read with syscalls
 get_mem_size_gb                    native    total RAM cached instead of parsing /proc/meminfo
@@ -186,7 +186,7 @@ MEASURED_CHOICE: dict[str, str] = {
     "hash_file": "python",
     "find_free_port": "native",
     "base36_encode": "native",
-    "format_float": "native",
+    "format_float": "python",
     "truncate_long_string": "python",
     "get_cpu_count": "native",
     "get_mem_size_gb": "native",
