@@ -59,7 +59,7 @@ long long estimate_fd_for_directory(const std::filesystem::path& path);
 // counts as -1, hence 1 worker, as in SkyPilot. Sources that are not local directories
 // (cloud URLs, files) contribute nothing. Blocks the calling thread; throws
 // std::filesystem::filesystem_error for the first source that cannot be listed. Unlike
-// SkyPilot it does not log the low-limit warning (check detail::fd_soft_limit()).
+// SkyPilot it logs nothing (the Python layer emits SkyPilot's low-limit warning).
 int get_max_workers_for_file_mounts(const std::vector<std::filesystem::path>& sources,
                                     std::optional<std::string_view> cloud = std::nullopt);
 
