@@ -14,7 +14,6 @@ import warnings as _warnings
 
 from ._api import SUPPORTED_ALGORITHMS, Api
 from ._version import __version__
-from .strings import base36_encode, format_float, truncate_long_string
 
 
 def _load_api() -> Api:
@@ -83,6 +82,25 @@ __all__ += ["is_process_alive", "probe_processes", "process_start_time", "wait_f
 # --- scan: scan_tree ---
 
 # --- system: cpu, memory, threads, fd estimates, ports ---
+
+get_cpu_count = _default_api.get_cpu_count
+get_mem_size_gb = _default_api.get_mem_size_gb
+get_parallel_threads = _default_api.get_parallel_threads
+estimate_fd_for_directory = _default_api.estimate_fd_for_directory
+get_max_workers_for_file_mounts = _default_api.get_max_workers_for_file_mounts
+find_free_port = _default_api.find_free_port
+# Served by the backend (native where measured faster), with the same results.
+base36_encode = _default_api.base36_encode
+format_float = _default_api.format_float
+truncate_long_string = _default_api.truncate_long_string
+__all__ += [
+    "estimate_fd_for_directory",
+    "find_free_port",
+    "get_cpu_count",
+    "get_max_workers_for_file_mounts",
+    "get_mem_size_gb",
+    "get_parallel_threads",
+]
 
 # --- mounts: file_mounts_digest ---
 from .mounts import FileMountsError  # noqa: E402

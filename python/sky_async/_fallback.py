@@ -397,6 +397,46 @@ class PythonBackend:
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
+    from . import strings as _strings
+    from . import system as _system
+
+    @staticmethod
+    async def _in_pool(function: Callable[..., Any], *args: Any) -> Any:
+        # A short blocking call (a listing, port probes) on the shared pool; cancelling the
+        # awaiting task abandons the result, the call itself runs to its (bounded) end.
+        return await asyncio.get_running_loop().run_in_executor(_get_executor(), function, *args)
+
+    def get_cpu_count(self) -> int:
+        return PythonBackend._system.get_cpu_count()
+
+    def get_mem_size_gb(self) -> float:
+        return PythonBackend._system.get_mem_size_gb()
+
+    def get_parallel_threads(self, cloud: str | None) -> int:
+        return PythonBackend._system.get_parallel_threads(cloud)
+
+    base36_encode = staticmethod(_strings.base36_encode)
+    format_float = staticmethod(_strings.format_float)
+    truncate_long_string = staticmethod(_strings.truncate_long_string)
+
+    async def estimate_fd_for_directory(self, path: bytes) -> Any:
+        return await PythonBackend._in_pool(PythonBackend._system._estimate_item, path)
+
+    def estimate_fd_for_directory_blocking(self, path: bytes) -> Any:
+        return PythonBackend._system._estimate_item(path)
+
+    async def max_workers_for_file_mounts(self, sources: list[bytes], cloud: str | None) -> Any:
+        return await PythonBackend._in_pool(PythonBackend._system._max_workers_item, sources, cloud)
+
+    def max_workers_for_file_mounts_blocking(self, sources: list[bytes], cloud: str | None) -> Any:
+        return PythonBackend._system._max_workers_item(sources, cloud)
+
+    async def find_free_port(self, start_port: int) -> Any:
+        return await PythonBackend._in_pool(PythonBackend._system._free_port_item, start_port)
+
+    def find_free_port_blocking(self, start_port: int) -> Any:
+        return PythonBackend._system._free_port_item(start_port)
+
     # --- mounts: file_mounts_digest ---
 
     def info(self) -> dict[str, Any]:

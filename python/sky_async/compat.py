@@ -3,9 +3,34 @@ synchronous signatures, defaults, results and errors.
 
     from sky_async import compat as common_utils
 
-Everything here currently runs as plain Python. The native batch and async forms live in
-the ``sky_async`` package itself, and a measured choice of which compat calls should go
-native is still to come.
+Each function runs either as SkyPilot's pure-Python definition or through the native
+module, whichever was measured faster (``bench/compat_bench.py``, results in
+``bench/results/compat_bench.md``); native is chosen only where it is at least 10 %
+faster on every benchmark input, so compat is never slower than SkyPilot's Python:
+
+=================================  ========  ==============================================
+function                           choice    why
+=================================  ========  ==============================================
+read_last_n_lines                  python    no native version yet
+hash_file                          python    must return a live hashlib object
+find_free_port                     native    one bind per port without Python's socket object
+base36_encode                      native    big-integer work in C++ (about 7x)
+format_float                       python    native wins on floats, loses on ints (str())
+truncate_long_string               python    str slicing beats the UTF-8 round trip
+get_cpu_count                      native    host CPU count cached, cgroup read with syscalls
+get_mem_size_gb                    native    total RAM cached instead of parsing /proc/meminfo
+get_parallel_threads               native    host CPU count cached (os.cpu_count reads sysfs)
+is_process_alive                   python    no native version yet
+get_max_workers_for_file_mounts    python    kernel-bound listing: native 3-15 % faster, not clearly 10 %
+estimate_fd_for_directory          python    kernel-bound listing: native 3-15 % faster, not clearly 10 %
+=================================  ========  ==============================================
+
+The native versions (``sky_async._native_exact``) give the same results and errors as
+the Python ones on every input: they call the native code only for the inputs it
+handles identically (and leave the rest, and every error message, to the Python
+definition). compat uses the Python definitions everywhere when the native module
+cannot be loaded or ``SKY_ASYNC_BACKEND=python`` is set; ``get_backend_info()`` says
+which path each function takes.
 """
 
 from __future__ import annotations
@@ -13,12 +38,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import socket
+from collections.abc import Callable
 from typing import Any
 
 from . import system
-from .strings import base36_encode, format_float, truncate_long_string
-from .system import estimate_fd_for_directory, get_max_workers_for_file_mounts, get_parallel_threads
+from .strings import base36_encode as _py_base36_encode
+from .strings import format_float as _py_format_float
+from .strings import truncate_long_string as _py_truncate_long_string
 
 __all__ = [
     "base36_encode",
@@ -36,7 +62,6 @@ __all__ = [
 ]
 
 _HASH_BUFFER_SIZE = 2**18
-_PORT_LIMIT = 65535  # exclusive: SkyPilot never tries 65535
 
 
 def read_last_n_lines(
@@ -88,19 +113,6 @@ def hash_file(path: str, hash_alg: str) -> Any:
     return digest
 
 
-def find_free_port(start_port: int) -> int:
-    """The first port from *start_port* up to 65534 that binds on all IPv4 interfaces
-    (without SO_REUSEADDR). The port is released before returning."""
-    for port in range(start_port, _PORT_LIMIT):
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind(("", port))
-                return port
-        except OSError:
-            continue
-    raise OSError("No free ports available.")
-
-
 def _pid_max() -> int:
     try:
         with open("/proc/sys/kernel/pid_max", encoding="ascii") as file:
@@ -142,11 +154,108 @@ def is_process_alive(pid: int) -> bool:
     return not _is_zombie(pid)
 
 
-def get_cpu_count() -> int:
+def _py_get_cpu_count() -> int:
     """CPUs this process may use, cgroup-aware, as SkyPilot computes it."""
-    return system.get_cpu_count()
+    return system._cpu_count(skypilot=True)
 
 
-def get_mem_size_gb() -> float:
-    """Memory in GiB, cgroup-aware, as SkyPilot computes it."""
-    return system.get_mem_size_gb()
+# --- the choice ----------------------------------------------------------------------------
+
+# SkyPilot's definitions, in pure Python.
+_PYTHON: dict[str, Callable[..., Any]] = {
+    "read_last_n_lines": read_last_n_lines,
+    "hash_file": hash_file,
+    "find_free_port": system.find_free_port,
+    "base36_encode": _py_base36_encode,
+    "format_float": _py_format_float,
+    "truncate_long_string": _py_truncate_long_string,
+    "get_cpu_count": _py_get_cpu_count,
+    "get_mem_size_gb": system.get_mem_size_gb,
+    "get_parallel_threads": system.get_parallel_threads,
+    "is_process_alive": is_process_alive,
+    "get_max_workers_for_file_mounts": system.get_max_workers_for_file_mounts,
+    "estimate_fd_for_directory": system.estimate_fd_for_directory,
+}
+
+# What bench/compat_bench.py measured (see the table in the module docstring). A function
+# gets "native" only if it has a native version and that version was at least 10 % faster
+# on every input; read_last_n_lines and is_process_alive get theirs from the tail and
+# process work, hash_file never (it returns a live hashlib object).
+MEASURED_CHOICE: dict[str, str] = {
+    "read_last_n_lines": "python",
+    "hash_file": "python",
+    "find_free_port": "native",
+    "base36_encode": "native",
+    "format_float": "python",
+    "truncate_long_string": "python",
+    "get_cpu_count": "native",
+    "get_mem_size_gb": "native",
+    "get_parallel_threads": "native",
+    "is_process_alive": "python",
+    "get_max_workers_for_file_mounts": "python",
+    "estimate_fd_for_directory": "python",
+}
+
+
+def _load_native() -> tuple[dict[str, Callable[..., Any]], str | None]:
+    """The native versions by name (empty without the native module), and its version."""
+    try:
+        from . import _native, _native_exact
+    except ImportError:
+        return {}, None
+    natives = {
+        name: getattr(_native_exact, name)
+        for name in _PYTHON
+        if hasattr(_native_exact, name) and not name.startswith("_")
+    }
+    return natives, _native.__version__
+
+
+_NATIVE, _NATIVE_VERSION = _load_native()
+_USE_NATIVE = bool(_NATIVE) and os.environ.get("SKY_ASYNC_BACKEND", "auto").strip().lower() != "python"
+
+
+def implementations(path: str) -> dict[str, Callable[..., Any]]:
+    """Every function as it runs on *path* ("python", or "native" where a native version
+    exists and the native module is loaded; Python elsewhere). For tests and benchmarks."""
+    if path == "python":
+        return dict(_PYTHON)
+    if path == "native":
+        return {name: _NATIVE.get(name, fn) for name, fn in _PYTHON.items()}
+    raise ValueError(f"path must be 'native' or 'python', not {path!r}")
+
+
+_CHOSEN: dict[str, str] = {
+    name: "native" if _USE_NATIVE and name in _NATIVE and MEASURED_CHOICE[name] == "native" else "python"
+    for name in _PYTHON
+}
+
+
+def _chosen(name: str) -> Callable[..., Any]:
+    return (_NATIVE if _CHOSEN[name] == "native" else _PYTHON)[name]
+
+
+read_last_n_lines = _chosen("read_last_n_lines")
+hash_file = _chosen("hash_file")
+find_free_port = _chosen("find_free_port")
+base36_encode = _chosen("base36_encode")
+format_float = _chosen("format_float")
+truncate_long_string = _chosen("truncate_long_string")
+get_cpu_count = _chosen("get_cpu_count")
+get_mem_size_gb = _chosen("get_mem_size_gb")
+get_parallel_threads = _chosen("get_parallel_threads")
+is_process_alive = _chosen("is_process_alive")
+get_max_workers_for_file_mounts = _chosen("get_max_workers_for_file_mounts")
+estimate_fd_for_directory = _chosen("estimate_fd_for_directory")
+
+
+def get_backend_info() -> dict[str, Any]:
+    """What serves compat's functions: ``backend`` is "native" when any function runs
+    natively, ``available`` whether the native module could be loaded, ``version`` its
+    version (None without it), ``functions`` the path of each function."""
+    return {
+        "backend": "native" if "native" in _CHOSEN.values() else "python",
+        "available": bool(_NATIVE),
+        "version": _NATIVE_VERSION,
+        "functions": dict(_CHOSEN),
+    }

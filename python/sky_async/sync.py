@@ -36,6 +36,22 @@ __all__ += ["is_process_alive", "probe_processes", "process_start_time", "wait_f
 
 # --- system: cpu, memory, threads, fd estimates, ports ---
 
+estimate_fd_for_directory = _default_api.sync.estimate_fd_for_directory
+get_max_workers_for_file_mounts = _default_api.sync.get_max_workers_for_file_mounts
+find_free_port = _default_api.sync.find_free_port
+# Synchronous everywhere; here too so that this module has every function.
+get_cpu_count = _default_api.get_cpu_count
+get_mem_size_gb = _default_api.get_mem_size_gb
+get_parallel_threads = _default_api.get_parallel_threads
+__all__ += [
+    "estimate_fd_for_directory",
+    "find_free_port",
+    "get_cpu_count",
+    "get_max_workers_for_file_mounts",
+    "get_mem_size_gb",
+    "get_parallel_threads",
+]
+
 # --- mounts: file_mounts_digest ---
 file_mounts_digest = _default_api.sync.file_mounts_digest
 __all__ += ["file_mounts_digest"]

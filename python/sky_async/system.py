@@ -4,13 +4,27 @@ CPU and memory are cgroup-aware the way SkyPilot reads cgroups: only the files a
 cgroup namespace root (``/sys/fs/cgroup``), v2 when ``cgroup.controllers`` is there.
 The root is a parameter of the private helpers so that tests can point them at
 fixture trees.
+
+This module is the pure-Python implementation behind the package's functions on the
+Python backend (the native backend runs the same rules in C++, ``src/system_info.cpp``).
+Two deliberate differences from SkyPilot, shared with the C++ side (``sky_async.compat``
+keeps SkyPilot's behaviour, through the ``skypilot=True`` forms of the helpers):
+
+- a cgroup CPU quota or period that is not a positive finite number means no limit, for
+  v1 and v2 alike (SkyPilot raises ZeroDivisionError for a v2 period of 0 and turns a
+  negative v2 period into a negative CPU count);
+- ``SKYPILOT_POD_CPU_CORE_LIMIT`` beyond the C ``int`` range (or infinite) raises
+  OverflowError (SkyPilot returns a huge int, or raises OverflowError for infinity).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
 import os
 import resource
+import socket
 from collections.abc import Mapping
 
 logger = logging.getLogger(__name__)
@@ -20,6 +34,8 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 FDS_PER_ENTRY = 5
 FD_RESERVE = 100
 LOW_FD_LIMIT = 1024
+PORT_LIMIT = 65535  # exclusive: SkyPilot never tries 65535
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 _low_fd_limit_warned = False
 
@@ -33,20 +49,36 @@ def _is_cgroup_v2(root: str = CGROUP_ROOT) -> bool:
     return os.path.isfile(os.path.join(root, "cgroup.controllers"))
 
 
-def _cgroup_cpu_limit(root: str = CGROUP_ROOT) -> float | None:
-    """Cores allowed by the CPU quota, or None. A v2 period of 0 raises ZeroDivisionError, as in SkyPilot."""
+def _cgroup_cpu_limit(root: str = CGROUP_ROOT, skypilot: bool = False) -> float | None:
+    """Cores allowed by the CPU quota, or None.
+
+    With *skypilot*, SkyPilot's exact rule: a v2 period of 0 raises ZeroDivisionError and
+    any other v2 period divides a positive quota. Otherwise sky_async's: quota and period
+    must both be positive finite numbers, in v1 and v2 alike.
+    """
     try:
         if _is_cgroup_v2(root):
             fields = _read_stripped(os.path.join(root, "cpu.max")).split()
             if len(fields) != 2 or fields[0] == "max":
                 return None
             quota, period = float(fields[0]), float(fields[1])
-            return quota / period if quota > 0 else None
-        quota = float(_read_stripped(os.path.join(root, "cpu", "cpu.cfs_quota_us")))
-        period = float(_read_stripped(os.path.join(root, "cpu", "cpu.cfs_period_us")))
-        return quota / period if quota > 0 and period > 0 else None
+            if not quota > 0:
+                return None
+            if skypilot:
+                return quota / period
+        else:
+            quota = float(_read_stripped(os.path.join(root, "cpu", "cpu.cfs_quota_us")))
+            period = float(_read_stripped(os.path.join(root, "cpu", "cpu.cfs_period_us")))
+            if not (quota > 0 and period > 0):
+                return None
+            if skypilot:
+                return quota / period
     except (OSError, ValueError):
         return None
+    if not (math.isfinite(quota) and math.isfinite(period) and period > 0):
+        return None
+    limit = quota / period
+    return limit if math.isfinite(limit) else None
 
 
 def _cgroup_memory_limit(root: str = CGROUP_ROOT) -> int | None:
@@ -73,23 +105,41 @@ def _total_memory_bytes() -> int:
     raise OSError("MemTotal missing from /proc/meminfo")
 
 
-def get_cpu_count(*, _root: str = CGROUP_ROOT) -> int:
-    """CPUs this process may use: ``SKYPILOT_POD_CPU_CORE_LIMIT`` if set, else the logical
-    CPU count narrowed by the affinity mask and the cgroup quota (truncated, so a
-    0.5-core quota gives 0, as in SkyPilot)."""
+def _cpu_count(root: str = CGROUP_ROOT, skypilot: bool = False) -> int:
     env = os.environ.get("SKYPILOT_POD_CPU_CORE_LIMIT")
     if env is not None:
         try:
-            return int(float(env))
+            value = float(env)
+            if skypilot:
+                return int(value)  # SkyPilot lets int()'s OverflowError for infinity through
+            count = int(value)  # ValueError for NaN
         except ValueError as exc:
             raise ValueError(f"Failed to parse the number of CPUs from {env}") from exc
+        except OverflowError as exc:
+            if skypilot:
+                raise
+            raise OverflowError(f"Failed to parse the number of CPUs from {env}: out of range") from exc
+        if not _INT_MIN <= count <= _INT_MAX:
+            raise OverflowError(f"Failed to parse the number of CPUs from {env}: out of range")
+        return count
     cpus = os.cpu_count() or 1
     if hasattr(os, "sched_getaffinity"):
         cpus = min(cpus, len(os.sched_getaffinity(0)))
-    limit = _cgroup_cpu_limit(_root)
+    limit = _cgroup_cpu_limit(root, skypilot)
     if limit is not None:
         cpus = min(cpus, int(limit))
     return cpus
+
+
+def get_cpu_count(*, _root: str = CGROUP_ROOT) -> int:
+    """CPUs this process may use: ``SKYPILOT_POD_CPU_CORE_LIMIT`` if set (Python float
+    syntax, truncated, not clamped), else the logical CPU count narrowed by the affinity
+    mask and the cgroup quota (truncated, so a 0.5-core quota gives 0, as in SkyPilot).
+
+    Raises ValueError for an unparseable variable and OverflowError for one that is
+    infinite or outside the C int range.
+    """
+    return _cpu_count(_root)
 
 
 def get_mem_size_gb(*, _root: str = CGROUP_ROOT) -> float:
@@ -133,23 +183,89 @@ def estimate_fd_for_directory(path: str | os.PathLike[str]) -> int:
     return FDS_PER_ENTRY
 
 
-def get_max_workers_for_file_mounts(
-    common_file_mounts: Mapping[str, str], cloud_str: str | None = None
-) -> int:
-    """Workers for syncing file mounts: what the soft RLIMIT_NOFILE leaves after a reserve
-    of 100, divided by the largest per-source estimate, between 1 and get_parallel_threads."""
+def warn_if_low_fd_limit(fd_limit: int) -> None:
+    """SkyPilot's warning about a soft descriptor limit below 1024, once per process."""
     global _low_fd_limit_warned
-    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if fd_limit < LOW_FD_LIMIT and not _low_fd_limit_warned:
         logger.warning(
             f"Open file descriptor limit ({fd_limit}) is low. File sync to remote clusters may be slow. "
             "Consider increasing the limit using `ulimit -n <number>` or modifying system limits."
         )
         _low_fd_limit_warned = True
+
+
+def _workers_for(fd_limit: int, fd_per_rsync: int, cloud_str: str | None) -> int:
+    workers = (fd_limit - FD_RESERVE) // fd_per_rsync
+    return min(max(workers, 1), get_parallel_threads(cloud_str))
+
+
+def get_max_workers_for_file_mounts(
+    common_file_mounts: Mapping[str, str], cloud_str: str | None = None
+) -> int:
+    """Workers for syncing file mounts: what the soft RLIMIT_NOFILE leaves after a reserve
+    of 100, divided by the largest per-source estimate, between 1 and get_parallel_threads."""
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    warn_if_low_fd_limit(fd_limit)
     fd_per_rsync = FDS_PER_ENTRY
     for source in common_file_mounts.values():
         fd_per_rsync = max(fd_per_rsync, estimate_fd_for_directory(source))
-    workers = (fd_limit - FD_RESERVE) // fd_per_rsync
-    workers = min(max(workers, 1), get_parallel_threads(cloud_str))
+    workers = _workers_for(fd_limit, fd_per_rsync, cloud_str)
     logger.debug(f"Using {workers} workers for file mounts.")
     return workers
+
+
+def find_free_port(start_port: int) -> int:
+    """SkyPilot's probe: the first port from *start_port* up to 65534 that binds on all IPv4
+    interfaces (without SO_REUSEADDR). The port is released before returning.
+
+    Raises ``OSError("No free ports available.")`` (no errno) when none does, and
+    OverflowError for a negative *start_port*, as SkyPilot does.
+    """
+    for port in range(start_port, PORT_LIMIT):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("", port))
+                return port
+        except OSError:
+            continue
+    raise OSError("No free ports available.")
+
+
+# Items for the package's Python backend (sky_async._fallback): a value, or
+# (errno, message or None) for a failure, like the native backend's.
+
+
+def _estimate_item(path: bytes) -> int | tuple[int, str | None]:
+    try:
+        return estimate_fd_for_directory(path)
+    except OSError as exc:
+        return (exc.errno or errno.EIO, None)
+
+
+def _max_workers_item(sources: list[bytes], cloud_str: str | None) -> int | tuple[int, str | None, int]:
+    """Workers, or (errno, message or None, index of the source that failed)."""
+    fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    fd_per_rsync = FDS_PER_ENTRY
+    for index, source in enumerate(sources):
+        try:
+            fd_per_rsync = max(fd_per_rsync, estimate_fd_for_directory(source))
+        except OSError as exc:
+            return (exc.errno or errno.EIO, None, index)
+    return _workers_for(fd_limit, fd_per_rsync, cloud_str)
+
+
+def _free_port_item(start_port: int) -> int | tuple[int, str | None]:
+    """SkyPilot's probe; a socket that cannot be created is reported at once (SkyPilot
+    would go on and report "No free ports"), and running out is EADDRINUSE."""
+    for port in range(start_port, PORT_LIMIT):
+        try:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:
+            return (exc.errno or errno.EIO, None)
+        with probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue
+            return port
+    return (errno.EADDRINUSE, None)

@@ -145,5 +145,7 @@ void register_bridge(py::module_& m);
 void register_hash(py::module_& m);
 void register_tail(py::module_& m);
 void register_process(py::module_& m);
+void register_strings(py::module_& m);
+void register_system(py::module_& m);
 
 }  // namespace sky_async::python

@@ -44,6 +44,8 @@ PYBIND11_MODULE(_native, m) {
   python::register_hash(m);
   python::register_tail(m);
   python::register_process(m);
+  python::register_strings(m);
+  python::register_system(m);
 
   m.def("runtime_info", &runtime_info);
   m.def("build_info", &build_info_dict);

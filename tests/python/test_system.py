@@ -57,9 +57,22 @@ def test_cgroup_v2_missing_cpu_max_is_no_limit(tmp_path: Path) -> None:
     assert system._cgroup_cpu_limit(cgroup_v2(tmp_path)) is None
 
 
-def test_cgroup_v2_zero_period_raises_as_skypilot_does(tmp_path: Path) -> None:
+def test_cgroup_v2_zero_period_is_no_limit_but_raises_under_skypilot_rules(tmp_path: Path) -> None:
+    root = cgroup_v2(tmp_path, cpu_max="100 0")
+    assert system._cgroup_cpu_limit(root) is None
     with pytest.raises(ZeroDivisionError):
-        system._cgroup_cpu_limit(cgroup_v2(tmp_path, cpu_max="100 0"))
+        system._cgroup_cpu_limit(root, skypilot=True)
+
+
+def test_cgroup_v2_negative_period_is_no_limit_but_negative_under_skypilot_rules(tmp_path: Path) -> None:
+    root = cgroup_v2(tmp_path, cpu_max="50000 -100000")
+    assert system._cgroup_cpu_limit(root) is None
+    assert system._cgroup_cpu_limit(root, skypilot=True) == -0.5
+
+
+@pytest.mark.parametrize("cpu_max", ["inf 100000", "100000 inf", "nan 100000", "100000 nan", "1e308 1e-308"])
+def test_cgroup_v2_non_finite_values_are_no_limit(tmp_path: Path, cpu_max: str) -> None:
+    assert system._cgroup_cpu_limit(cgroup_v2(tmp_path, cpu_max=cpu_max)) is None
 
 
 @pytest.mark.parametrize(
@@ -128,10 +141,23 @@ def test_cpu_count_unparseable_environment_is_a_value_error(
         system.get_cpu_count()
 
 
-def test_cpu_count_infinite_environment_is_an_overflow_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SKYPILOT_POD_CPU_CORE_LIMIT", "inf")
-    with pytest.raises(OverflowError):
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "1e30", "2147483648"])
+def test_cpu_count_infinite_or_huge_environment_is_an_overflow_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SKYPILOT_POD_CPU_CORE_LIMIT", value)
+    with pytest.raises(OverflowError, match="out of range"):
         system.get_cpu_count()
+
+
+def test_cpu_count_under_skypilot_rules_returns_huge_values_and_lets_int_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SKYPILOT_POD_CPU_CORE_LIMIT", "1e30")
+    assert system._cpu_count(skypilot=True) == int(1e30)
+    monkeypatch.setenv("SKYPILOT_POD_CPU_CORE_LIMIT", "inf")
+    with pytest.raises(OverflowError, match="cannot convert float infinity to integer"):
+        system._cpu_count(skypilot=True)
 
 
 def test_cpu_count_on_this_machine_is_at_least_one() -> None:
