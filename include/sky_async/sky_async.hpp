@@ -4,4 +4,5 @@
 #include <sky_async/error.hpp>
 #include <sky_async/hash.hpp>
 #include <sky_async/runtime.hpp>
+#include <sky_async/scan.hpp>
 #include <sky_async/version.hpp>

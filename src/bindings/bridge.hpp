@@ -143,5 +143,6 @@ Result run_blocking(std::shared_ptr<detail::basic_operation<Result>> op) {
 // Each feature registers its functions on the module.
 void register_bridge(py::module_& m);
 void register_hash(py::module_& m);
+void register_scan(py::module_& m);
 
 }  // namespace sky_async::python

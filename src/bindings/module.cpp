@@ -42,6 +42,7 @@ PYBIND11_MODULE(_native, m) {
 
   python::register_bridge(m);
   python::register_hash(m);
+  python::register_scan(m);
 
   m.def("runtime_info", &runtime_info);
   m.def("build_info", &build_info_dict);
