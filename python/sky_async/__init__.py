@@ -69,6 +69,10 @@ __all__ = [
 # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
 # --- scan: scan_tree ---
+from .scan import ScanProblem, TreeScan  # noqa: E402
+
+scan_tree = _default_api.scan_tree
+__all__ += ["ScanProblem", "TreeScan", "scan", "scan_tree"]
 
 # --- system: cpu, memory, threads, fd estimates, ports ---
 

@@ -21,6 +21,8 @@ __all__ = ["hash_file", "hash_files"]
 # --- process: is_process_alive, probe_processes, wait_for_exit ---
 
 # --- scan: scan_tree ---
+scan_tree = _default_api.sync.scan_tree
+__all__ += ["scan_tree"]
 
 # --- system: cpu, memory, threads, fd estimates, ports ---
 
