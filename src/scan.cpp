@@ -9,8 +9,8 @@ namespace sky_async {
 namespace {
 
 constexpr std::array<std::string_view, scan_problem_kind_count> kind_names = {
-    "unreadable_directory", "unreadable_file", "broken_symlink", "symlink_loop",
-    "special_file",         "invalid_utf8_name", "too_large",    "stat_error",
+    "unreadable_directory", "unreadable_file",   "broken_symlink", "symlink_loop",
+    "special_file",         "invalid_utf8_name", "too_large",      "stat_error",
 };
 
 }  // namespace

@@ -210,9 +210,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
       complete();
       return;
     }
-    boost::asio::post(runtime_.worker_at(first).context(), [self = shared_from_this(), first] {
-      self->begin(first);
-    });
+    boost::asio::post(runtime_.worker_at(first).context(),
+                      [self = shared_from_this(), first] { self->begin(first); });
   }
 
   void cancel() noexcept override {
@@ -276,7 +275,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
   void post_slice(std::size_t i) {
-    boost::asio::post(runtime_.worker_at(i).context(), [self = shared_from_this(), i] { self->run_slice(i); });
+    boost::asio::post(runtime_.worker_at(i).context(),
+                      [self = shared_from_this(), i] { self->run_slice(i); });
   }
 
   // The first slice: the root.
@@ -364,8 +364,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
       if (!visited_.insert(id).second) return;
     }
     if (!p.buffer) p.buffer.reset(new char[dirent_buffer_size]);
-    p.current.emplace(cursor{std::move(fd), std::move(path), std::make_shared<const dir_node>(id, std::move(parent)),
-                             {}, false});
+    p.current.emplace(cursor{
+        std::move(fd), std::move(path), std::make_shared<const dir_node>(id, std::move(parent)), {}, false});
   }
 
   // One getdents64 call's worth of entries of p's current directory.
@@ -566,7 +566,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         result.symlinks += p.symlinks;
         result.special_files += p.special_files;
         result.bytes += p.bytes;
-        for (std::size_t k = 0; k < scan_problem_kind_count; ++k) result.problem_counts[k] += p.problem_counts[k];
+        for (std::size_t k = 0; k < scan_problem_kind_count; ++k)
+          result.problem_counts[k] += p.problem_counts[k];
         std::move(p.problems.begin(), p.problems.end(), std::back_inserter(result.problems));
         std::move(p.largest.begin(), p.largest.end(), std::back_inserter(result.largest));
         std::move(p.file_paths.begin(), p.file_paths.end(), std::back_inserter(result.file_paths));

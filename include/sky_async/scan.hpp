@@ -59,8 +59,8 @@ struct scan_options {
 
 struct scan_problem {
   scan_problem_kind kind{};
-  std::string path;      // the root as given joined with the names below it; raw bytes
-  std::error_code error;  // the errno, for the kinds that have one
+  std::string path;        // the root as given joined with the names below it; raw bytes
+  std::error_code error;   // the errno, for the kinds that have one
   std::uint64_t size = 0;  // too_large: the file's size
 };
 

@@ -25,9 +25,9 @@ py::object to_item(const tree_scan& scan, bool collect_files) {
   py::list problems(scan.problems.size());
   for (std::size_t i = 0; i < scan.problems.size(); ++i) {
     const scan_problem& problem = scan.problems[i];
-    problems[i] = py::make_tuple(std::string(to_string(problem.kind)), py::bytes(problem.path),
-                                 problem.error ? py::object(py::int_(problem.error.value())) : py::object(py::none()),
-                                 problem.size);
+    problems[i] = py::make_tuple(
+        std::string(to_string(problem.kind)), py::bytes(problem.path),
+        problem.error ? py::object(py::int_(problem.error.value())) : py::object(py::none()), problem.size);
   }
   out["problems"] = std::move(problems);
   py::dict counts;
@@ -53,8 +53,9 @@ py::object to_item(const tree_scan& scan, bool collect_files) {
 std::shared_ptr<detail::scan_operation> make_operation(const py::bytes& root, bool follow_symlinks,
                                                        std::uint64_t max_file_size, std::size_t largest,
                                                        bool collect_files, std::size_t max_problems) {
-  return detail::make_scan_operation(runtime::global(), std::string(root),
-                                     scan_options{follow_symlinks, max_file_size, largest, collect_files, max_problems});
+  return detail::make_scan_operation(
+      runtime::global(), std::string(root),
+      scan_options{follow_symlinks, max_file_size, largest, collect_files, max_problems});
 }
 
 }  // namespace
@@ -65,19 +66,20 @@ void register_scan(py::module_& m) {
       [](const std::shared_ptr<completion_queue>& queue, const py::bytes& root, bool follow_symlinks,
          std::uint64_t max_file_size, std::size_t largest, bool collect_files, std::size_t max_problems,
          py::object future) {
-        return start_for_loop(queue, make_operation(root, follow_symlinks, max_file_size, largest, collect_files, max_problems),
-                              std::move(future),
-                              [collect_files](const tree_scan& scan) { return to_item(scan, collect_files); });
+        return start_for_loop(
+            queue, make_operation(root, follow_symlinks, max_file_size, largest, collect_files, max_problems),
+            std::move(future),
+            [collect_files](const tree_scan& scan) { return to_item(scan, collect_files); });
       },
-      py::arg("queue"), py::arg("root"), py::arg("follow_symlinks"), py::arg("max_file_size"), py::arg("largest"),
-      py::arg("collect_files"), py::arg("max_problems"), py::arg("future"));
+      py::arg("queue"), py::arg("root"), py::arg("follow_symlinks"), py::arg("max_file_size"),
+      py::arg("largest"), py::arg("collect_files"), py::arg("max_problems"), py::arg("future"));
   m.def(
       "scan_tree_blocking",
       [](const py::bytes& root, bool follow_symlinks, std::uint64_t max_file_size, std::size_t largest,
          bool collect_files, std::size_t max_problems) {
-        return to_item(
-            run_blocking(make_operation(root, follow_symlinks, max_file_size, largest, collect_files, max_problems)),
-            collect_files);
+        return to_item(run_blocking(make_operation(root, follow_symlinks, max_file_size, largest,
+                                                   collect_files, max_problems)),
+                       collect_files);
       },
       py::arg("root"), py::arg("follow_symlinks"), py::arg("max_file_size"), py::arg("largest"),
       py::arg("collect_files"), py::arg("max_problems"));
