@@ -374,21 +374,23 @@ void make_chain(const std::string& root, int depth) {
   ::close(fd);
 }
 
-// fs::remove_all keeps a descriptor per level and needs paths under PATH_MAX: instead,
-// pull the chain up one level at a time.
+// fs::remove_all keeps a descriptor per level and needs paths under PATH_MAX: go down
+// with one descriptor, then back up through "..", removing each level on the way.
 void remove_chain(const std::string& root) {
-  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  for (;;) {
-    const int child = ::openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (child < 0) break;
-    ::unlinkat(child, "leaf", 0);
-    ::unlinkat(child, "e/x", 0);
-    ::unlinkat(child, "e", AT_REMOVEDIR);
-    const bool deeper = ::renameat(child, "d", fd, "next") == 0;
-    ::close(child);
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int depth = 0;
+  for (int child; (child = ::openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0; ++depth) {
+    ::close(fd);
+    fd = child;
+  }
+  for (; depth > 0; --depth) {
+    ::unlinkat(fd, "leaf", 0);
+    ::unlinkat(fd, "e/x", 0);
+    ::unlinkat(fd, "e", AT_REMOVEDIR);
+    const int parent = ::openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ::close(fd);
+    fd = parent;
     ::unlinkat(fd, "d", AT_REMOVEDIR);
-    if (!deeper) break;
-    ::renameat(fd, "next", fd, "d");
   }
   ::close(fd);
   fs::remove_all(root);
