@@ -289,21 +289,25 @@ class _Walk:
 
     def drain(self, current: tuple[int, bytes, _Node] | None) -> None:
         """Lists *current* and everything pending, depth first."""
-        while not self.stopped():
+        try:
+            while not self.stopped():
+                if current is not None:
+                    # list_directory closes it, whatever happens (KeyboardInterrupt included).
+                    listing, current = current, None
+                    current = self.list_directory(*listing)
+                    continue
+                if not self.stack:
+                    return
+                path, parent, via_link = self.stack.pop()
+                try:
+                    fd = _open_directory(path, via_link)
+                except OSError as exc:
+                    self.problem(UNREADABLE_DIRECTORY, path, exc.errno)
+                    continue
+                current = self.enter(fd, path, parent, via_link)
+        finally:
             if current is not None:
-                current = self.list_directory(*current)
-                continue
-            if not self.stack:
-                return
-            path, parent, via_link = self.stack.pop()
-            try:
-                fd = _open_directory(path, via_link)
-            except OSError as exc:
-                self.problem(UNREADABLE_DIRECTORY, path, exc.errno)
-                continue
-            current = self.enter(fd, path, parent, via_link)
-        if current is not None:
-            os.close(current[0])
+                os.close(current[0])
 
     def follow_links(self) -> None:
         """Symlinked directories, smallest path first, each scanned to the end before the next."""
@@ -326,7 +330,8 @@ def scan(
     max_problems: int,
     stopped: Callable[[], bool],
 ) -> Any:
-    """The backend item: the raw result dict, or (errno, None) when the root cannot be scanned."""
+    """The backend item: the raw result dict, (errno, None) when the root cannot be scanned, or
+    None when *stopped* cut the walk short."""
     try:
         st = os.stat(root)
     except OSError as exc:
@@ -343,4 +348,4 @@ def scan(
         walk.regular_file(root, st, None, root)
     else:
         walk.special_file(root)
-    return walk.result()
+    return None if stopped() else walk.result()

@@ -181,8 +181,8 @@ def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan:
 
         code, message = item
         raise make_os_error(code, message, path)
-    if item is None:  # pragma: no cover - a scan that was not cancelled always finishes
-        raise RuntimeError("internal error: the backend returned no scan")
+    if item is None:  # stopped at interpreter exit: a partial count must not pass for a result
+        raise RuntimeError("sky_async is shutting down: the scan was stopped before it finished")
     decode = os.fsdecode if not isinstance(os.fspath(path), bytes) else None  # type: ignore[arg-type]
 
     def convert(raw: bytes) -> ScanPath:
