@@ -290,12 +290,13 @@ def machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
                 break
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True)
     return {
         "cpu": model,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "git": commit.stdout.strip() or None,
+        "git": (commit.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")) or None,
         "loadavg_start": os.getloadavg()[0],
     }
 
@@ -433,8 +434,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f"Goal: native at least 3x faster than os.walk. Best native variant {native['variant']}: "
         f"{native['vs_a']:.2f}x vs (a), {native['vs_b']:.2f}x vs (b): **{'met' if met else 'not met'}**. "
         f"Its CPU / wall time is {statistics.median(native_cpu) / statistics.median(native_wall):.2f} "
-        f"cores on average (2 worker threads could use up to {m['cores']}; the load average says how "
-        "much of the machine other jobs held).",
+        f"cores on average, of the {m['cores']} the machine has (the load average says how much of it "
+        "other jobs held).",
     ]
     if payload.get("disagreements"):
         lines += ["", f"**Counts that disagree with the tree as built:** `{payload['disagreements']}`"]
