@@ -645,7 +645,10 @@ def test_both_backends_agree_on_random_trees(
     native = Api(make_backend("native"))
     python = Api(make_backend("python"))
     with tempfile.TemporaryDirectory() as base:
-        root = os.path.join(base, "r")
+        # Two private levels above the root: no "../.." from the tree may reach a live
+        # directory (such as /tmp) whose contents change between the two scans.
+        os.mkdir(os.path.join(base, "s"))
+        root = os.path.join(base, "s", "r")
         build_random_tree(root, spec)
         options = {
             "follow_symlinks": follow,
