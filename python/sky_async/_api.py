@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, Union
 
 from . import _process
+from . import scan as _scan
 
 StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -281,6 +282,35 @@ class Api:
         return self._backend.process_start_time(_process.check_pid(pid))
 
     # --- scan: scan_tree ---
+
+    async def scan_tree(
+        self,
+        path: StrOrBytesPath,
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan:
+        """Walk the tree at *path* concurrently; return its counts, sizes and problems.
+
+        Counts files, directories, symlinks and special files below *path* (not *path*
+        itself; a symlink as *path* is followed), sums the regular files' sizes, keeps
+        the *largest* biggest files and up to *max_problems* problems (unreadable
+        files and directories, broken symlinks, symlink loops, special files, names
+        that are not UTF-8, files over *max_file_size* bytes) while counting them all,
+        and with *collect_files* lists every regular file. Symlinked directories are
+        only descended with *follow_symlinks*. See ``sky_async.scan`` for the rules.
+
+        Raises FileNotFoundError (and the other OSErrors, with errno and filename)
+        when *path* itself cannot be scanned, TypeError/ValueError for bad arguments.
+        """
+        options = _scan.check_scan_options(
+            follow_symlinks, max_file_size, largest, collect_files, max_problems
+        )
+        root = encode_path(path)
+        return _scan.finish_scan(await self._backend.scan_tree(root, *options), path, options)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
@@ -561,6 +591,22 @@ class SyncApi:
         return self._backend.process_start_time(_process.check_pid(pid))
 
     # --- scan: scan_tree ---
+
+    def scan_tree(
+        self,
+        path: StrOrBytesPath,
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan:
+        options = _scan.check_scan_options(
+            follow_symlinks, max_file_size, largest, collect_files, max_problems
+        )
+        root = encode_path(path)
+        return _scan.finish_scan(self._backend.scan_tree_blocking(root, *options), path, options)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 

@@ -395,6 +395,39 @@ class PythonBackend:
 
     # --- scan: scan_tree ---
 
+    async def scan_tree(self, root: bytes, *options: Any) -> Any:
+        """The walk runs on the pool; cancelling stops it at the next entry and waits for it."""
+        from . import _fallback_scan
+
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def stopped() -> bool:
+            return stop.is_set() or _exiting or loop.is_closed()
+
+        job = loop.run_in_executor(_get_executor(), _fallback_scan.scan, root, *options, stopped)
+        try:
+            return await asyncio.shield(job)
+        except GeneratorExit:
+            stop.set()
+            raise
+        except BaseException:
+            stop.set()
+            while not job.done():
+                try:
+                    await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    continue  # cancelled again: the walk still closes its directories first
+                except BaseException:  # its outcome is not wanted any more
+                    break
+            raise
+
+    def scan_tree_blocking(self, root: bytes, *options: Any) -> Any:
+        """In the calling thread: Ctrl-C stops the walk, which closes its directories as it unwinds."""
+        from . import _fallback_scan
+
+        return _fallback_scan.scan(root, *options, lambda: _exiting)
+
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
     from . import strings as _strings
