@@ -24,9 +24,6 @@ inline constexpr std::size_t scan_fds_per_worker = 2;
 // How long a worker lists directories before it lets other handlers run.
 inline constexpr auto scan_slice_length = std::chrono::milliseconds(2);
 
-// Strict UTF-8, as Python's decoder: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool is_valid_utf8(std::string_view text) noexcept;
-
 std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root, scan_options options);
 
 }  // namespace sky_async::detail
