@@ -304,6 +304,14 @@ def sync_thread(workload: Workload, seed: int) -> None:
 # --- run and report ------------------------------------------------------------------------------
 
 
+def command_line() -> str:
+    """This run's command, with the environment that chose what it tested."""
+    env = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("SKY_ASYNC_")]
+    if "PYTHONPATH" in os.environ:
+        env.insert(0, f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])}")
+    return " ".join([*env, "python3 bench/soak.py", shlex.join(sys.argv[1:])]).strip()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.minutes * 60
     work_root = Path(tempfile.mkdtemp(prefix="sky-async-soak-", dir=args.workdir))
@@ -372,7 +380,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else "FAIL"
     )
     return {
-        "command": "python3 bench/soak.py " + shlex.join(sys.argv[1:]),
+        "command": command_line(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, kernel {platform.release()}, Python {platform.python_version()}",
         "backend_info": info,
