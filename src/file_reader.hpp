@@ -19,7 +19,7 @@ namespace sky_async::detail {
 class digest;
 
 // 128 KiB stays in L2 while it is hashed; larger buffers only cost page faults.
-inline constexpr std::size_t chunk_size = 128 * 1024;
+inline constexpr std::size_t chunk_size = std::size_t{128} * 1024;
 
 // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then rejected by
 // check_regular_file). It changes nothing for regular files.
