@@ -117,6 +117,23 @@ def encode_path(path: object) -> bytes:
     return encoded
 
 
+def encode_paths(originals: list[Any]) -> tuple[list[bytes], list[int], list[Any]]:
+    """A batch's paths for the backend: the encoded ones, the input index of each, and one
+    result slot per input holding the TypeError/ValueError of a path that could not be
+    encoded (None elsewhere), so that one bad path never loses the others' results."""
+    encoded: list[bytes] = []
+    positions: list[int] = []
+    results: list[Any] = [None] * len(originals)
+    for index, original in enumerate(originals):
+        try:
+            encoded.append(encode_path(original))
+        except (TypeError, ValueError) as exc:
+            results[index] = exc
+        else:
+            positions.append(index)
+    return encoded, positions, results
+
+
 def make_os_error(code: int, message: str | None, path: object) -> OSError:
     # OSError's constructor returns the subclass for the errno (FileNotFoundError, ...).
     return OSError(code, message or os.strerror(code), path)
@@ -142,16 +159,7 @@ class _Request:
         self.algorithm = check_algorithm(algorithm)
         self.concurrency = check_concurrency(concurrency)
         self.originals = _as_path_list(paths)
-        self.encoded: list[bytes] = []
-        self.positions: list[int] = []
-        self.results: list[Any] = [None] * len(self.originals)
-        for index, original in enumerate(self.originals):
-            try:
-                self.encoded.append(encode_path(original))
-            except (TypeError, ValueError) as exc:
-                self.results[index] = exc
-            else:
-                self.positions.append(index)
+        self.encoded, self.positions, self.results = encode_paths(self.originals)
 
     def finish(self, items: list[Item], return_exceptions: bool) -> list[Any]:
         results = self.results

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Union
 
-from ._api import check_concurrency, encode_path, make_os_error
+from ._api import check_concurrency, encode_paths, make_os_error
 from ._checks import require_int
 
 # The largest n and chunk_size passed down: beyond any real file's line count or size, so
@@ -185,16 +185,7 @@ class TailRequest:
         self.errors: str = errors  # type: ignore[assignment]
         self.concurrency = check_concurrency(concurrency)
         self.originals = paths
-        self.encoded: list[bytes] = []
-        self.positions: list[int] = []
-        self.results: list[Any] = [None] * len(paths)
-        for index, original in enumerate(paths):
-            try:
-                self.encoded.append(encode_path(original))
-            except (TypeError, ValueError) as exc:
-                self.results[index] = exc
-            else:
-                self.positions.append(index)
+        self.encoded, self.positions, self.results = encode_paths(paths)
 
     def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
         """Lines (or with *raw*, ``(pieces, final_newline)``) or the exception, per path."""
