@@ -11,7 +11,7 @@ faster on every benchmark input, so compat is never slower than SkyPilot's Pytho
 =================================  ========  ==============================================
 function                           choice    why
 =================================  ========  ==============================================
-read_last_n_lines                  python    native runs via a worker: +15-25 us at n <= 100
+read_last_n_lines                  python    native is a worker job: 0.64x at n=10 but 1.39x at n=100
 hash_file                          python    must return a live hashlib object
 find_free_port                     native    one bind per port without Python's socket object
 base36_encode                      native    big-integer work in C++ (about 7x)
@@ -20,7 +20,7 @@ truncate_long_string               python    str slicing beats the UTF-8 round t
 get_cpu_count                      native    host CPU count cached, cgroup read with syscalls
 get_mem_size_gb                    native    total RAM cached instead of parsing /proc/meminfo
 get_parallel_threads               native    host CPU count cached (os.cpu_count reads sysfs)
-is_process_alive                   native    kill + /proc read without Python objects (3x)
+is_process_alive                   native    kill + /proc read in C++: 0.44-0.65x of Python's time
 get_max_workers_for_file_mounts    python    kernel-bound listing: native 3-15 % faster, not clearly 10 %
 estimate_fd_for_directory          python    kernel-bound listing: native 3-15 % faster, not clearly 10 %
 =================================  ========  ==============================================
