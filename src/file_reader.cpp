@@ -28,37 +28,33 @@ namespace {
 
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
-class scoped_fd {
- public:
-  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
-  ~scoped_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  scoped_fd(const scoped_fd&) = delete;
-  scoped_fd& operator=(const scoped_fd&) = delete;
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
-std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
-                                   unsigned char* buffer, const std::function<bool()>& abandoned,
-                                   std::string& hex) {
+void scoped_fd::reset(int fd) noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
+                                  struct stat& st) {
   int raw = ::open(path, read_open_flags);
-  // Out of descriptors: other threads' files close soon, so wait (about 2 s at most).
   for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
     if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
     ::usleep(1000);
     raw = ::open(path, read_open_flags);
   }
-  scoped_fd fd(raw);
-  if (fd.get() < 0) return open_error(path, errno);
-  struct stat st{};
+  if (raw < 0) return open_error(path, errno);
+  fd.reset(raw);
   if (::fstat(fd.get(), &st) != 0) return last_error();
-  if (auto ec = check_regular_file(st)) return ec;
+  return check_regular_file(st);
+}
+
+std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
+                                   unsigned char* buffer, const std::function<bool()>& abandoned,
+                                   std::string& hex) {
+  scoped_fd fd;
+  struct stat st{};
+  if (auto ec = open_regular_file(path, abandoned, fd, st)) return ec;
 
   digest.start(algorithm);
   const auto size = static_cast<std::uint64_t>(st.st_size);

@@ -32,6 +32,28 @@ std::error_code check_regular_file(const struct stat& st) noexcept;
 // fails with ENXIO, which says less than "not a regular file".
 std::error_code open_error(const char* path, int error) noexcept;
 
+// Closes the descriptor it owns when it goes out of scope.
+class scoped_fd {
+ public:
+  scoped_fd() noexcept = default;
+  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
+  ~scoped_fd() { reset(); }
+  scoped_fd(const scoped_fd&) = delete;
+  scoped_fd& operator=(const scoped_fd&) = delete;
+  int get() const noexcept { return fd_; }
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// Opens `path` with read_open_flags into `fd` and fstat()s it into `st`, for the blocking
+// readers (hash and tail). Out of descriptors (EMFILE/ENFILE), it retries for about 2 s,
+// since other threads' files close soon, returning operation_canceled once `abandoned()`.
+// Then the errors of open_error() and check_regular_file().
+std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
+                                  struct stat& st);
+
 // Whether a read that returned `got` of `wanted` bytes, leaving the offset at
 // `offset`, reached EOF. Files are read until a read returns 0, except that a short
 // read at or past the size seen at open is EOF already: this saves the extra read

@@ -79,7 +79,6 @@ int truncate_cpu_limit(double limit) {
 struct host_facts {
   unsigned cpus = 1;
   std::uint64_t memory = 0;
-  long pid_max = 0;
 };
 
 std::mutex host_mutex;
@@ -97,12 +96,6 @@ const host_facts& host_facts_now() noexcept {
     host.cpus = online > 0 ? static_cast<unsigned>(online) : 1U;
     struct sysinfo info{};
     host.memory = ::sysinfo(&info) == 0 ? static_cast<std::uint64_t>(info.totalram) * info.mem_unit : 0;
-    host.pid_max = 4194304;  // the kernel's upper bound, if the file cannot be read
-    if (const auto text = read_file("/proc/sys/kernel/pid_max")) {
-      const auto literal = parse_py_int_literal(*text, 10);
-      if (literal && !literal->negative && literal->digits.size() < 10)
-        host.pid_max = std::stol(literal->digits);
-    }
     host_valid.store(true, std::memory_order_release);
   }
   return host;
@@ -153,7 +146,6 @@ std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& ro
 
 unsigned host_cpu_count() noexcept { return host_facts_now().cpus; }
 std::uint64_t host_memory_bytes() noexcept { return host_facts_now().memory; }
-long pid_max() noexcept { return host_facts_now().pid_max; }
 
 unsigned affinity_cpu_count() noexcept {
   // A mask larger than cpu_set_t for machines with more than 1024 CPUs, as Python grows it.

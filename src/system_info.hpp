@@ -46,7 +46,6 @@ std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& ro
 // Read once per process (and again in a child after fork()).
 unsigned host_cpu_count() noexcept;          // online CPUs (os.cpu_count()); at least 1
 std::uint64_t host_memory_bytes() noexcept;  // total RAM (psutil's total, /proc/meminfo's MemTotal)
-long pid_max() noexcept;                     // /proc/sys/kernel/pid_max
 
 // CPUs in this thread's affinity mask (at least 1).
 unsigned affinity_cpu_count() noexcept;

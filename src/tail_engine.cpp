@@ -59,20 +59,6 @@ std::size_t count_newlines(const char* data, std::size_t size, std::size_t enoug
   return count;
 }
 
-class scoped_fd {
- public:
-  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
-  ~scoped_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  scoped_fd(const scoped_fd&) = delete;
-  scoped_fd& operator=(const scoped_fd&) = delete;
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,
@@ -139,17 +125,9 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
 
 std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
                                    const std::function<bool()>& abandoned, tail_result& out) {
-  int raw = ::open(path, read_open_flags);
-  for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
-    if (abandoned()) return canceled;
-    ::usleep(1000);
-    raw = ::open(path, read_open_flags);
-  }
-  if (raw < 0) return open_error(path, errno);
-  const scoped_fd fd(raw);
+  scoped_fd fd;
   struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) return last_error();
-  if (auto ec = check_regular_file(st)) return ec;
+  if (auto ec = open_regular_file(path, abandoned, fd, st)) return ec;
   try {
     return read_tail(fd.get(), static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, out);
   } catch (const std::bad_alloc&) {

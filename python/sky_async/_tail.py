@@ -17,7 +17,8 @@ import os
 from collections.abc import Callable
 from typing import Any, Union
 
-from ._api import check_concurrency, encode_path, make_os_error
+from ._api import check_concurrency, encode_paths, make_os_error
+from ._checks import require_int
 
 # The largest n and chunk_size passed down: beyond any real file's line count or size, so
 # clamping changes no result while keeping the values inside a C size_t.
@@ -135,16 +136,14 @@ def check_codec(encoding: object, errors: object) -> str:
 
 
 def check_line_count(n: object, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{name} must be an int, not {type(n).__name__}")
+    require_int(n, name)
     if n < 0:
         raise ValueError(f"{name} must be non-negative, got {n}")
     return min(n, MAX_COUNT)
 
 
 def check_chunk_size(chunk_size: object) -> int:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-        raise TypeError(f"chunk_size must be an int, not {type(chunk_size).__name__}")
+    require_int(chunk_size, "chunk_size")
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     return min(chunk_size, MAX_COUNT)
@@ -186,16 +185,7 @@ class TailRequest:
         self.errors: str = errors  # type: ignore[assignment]
         self.concurrency = check_concurrency(concurrency)
         self.originals = paths
-        self.encoded: list[bytes] = []
-        self.positions: list[int] = []
-        self.results: list[Any] = [None] * len(paths)
-        for index, original in enumerate(paths):
-            try:
-                self.encoded.append(encode_path(original))
-            except (TypeError, ValueError) as exc:
-                self.results[index] = exc
-            else:
-                self.positions.append(index)
+        self.encoded, self.positions, self.results = encode_paths(paths)
 
     def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
         """Lines (or with *raw*, ``(pieces, final_newline)``) or the exception, per path."""
