@@ -68,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto v1 = d::parse_cgroup_v1_cpu(first, second, cgroup_rules::sky_async);
   const auto v1_skypilot = d::parse_cgroup_v1_cpu(first, second, cgroup_rules::skypilot);
   if (v1) FUZZ_CHECK(std::isfinite(*v1) && *v1 >= 0 && v1_skypilot && *v1_skypilot == *v1);
-  if (v1_skypilot) FUZZ_CHECK(*v1_skypilot >= 0);  // both positive: +inf at most
+  // Both positive: the quotient is >= 0, +inf, or NaN for inf / inf (as in Python).
+  if (v1_skypilot) FUZZ_CHECK(!(*v1_skypilot < 0));
   {
     const long long quota = plain_number(first);
     const long long period = plain_number(second);

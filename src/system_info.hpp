@@ -46,9 +46,10 @@ std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& ro
 
 // The parsers behind the two above, on the files' contents (pure, for tests and fuzzers):
 // cpu.max; cpu.cfs_quota_us and cpu.cfs_period_us; memory.max or memory.limit_in_bytes.
-// With cgroup_rules::sky_async a CPU limit is finite and >= 0 (0 only by underflow); with skypilot's rules
-// v1 gives a positive value (+inf on overflow) and v2 any quotient, or throws
-// cgroup_zero_period. A memory limit is at least 1.
+// With cgroup_rules::sky_async a CPU limit is finite and >= 0 (0 only by underflow).
+// With skypilot's, v1 gives a value >= 0, +inf or NaN (inf / inf, as Python's float
+// division gives) and v2 any quotient, or throws cgroup_zero_period. A memory limit is
+// at least 1.
 std::optional<double> parse_cgroup_v2_cpu_max(std::string_view text, cgroup_rules rules);
 std::optional<double> parse_cgroup_v1_cpu(std::string_view quota_text, std::string_view period_text,
                                           cgroup_rules rules);
