@@ -4,6 +4,7 @@
 // backend; the io_uring ones are skipped where io_uring is unavailable.
 #include <sky_async/tail.hpp>  // first: the header must compile on its own
 
+#include "tail_select.hpp"
 #include "test_support.hpp"
 
 #include <sky_async/error.hpp>
@@ -16,10 +17,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -350,3 +354,45 @@ TEST_P(TailFiles, ZeroChunkSizeIsRejectedWhenCalled) {
 TEST_P(TailFiles, EmptyBatchCompletesWithNoResults) { EXPECT_TRUE(tail({}, 5).empty()); }
 
 }  // namespace
+
+// --- the pure selection over an in-memory file (what the tail fuzzer drives) ------------------
+
+namespace {
+
+// Reads from `file` as pread would, the file holding `file.size()` bytes now.
+sky_async::detail::tail_pread memory_pread(const std::string& file) {
+  return [&file](char* buffer, std::size_t want, std::uint64_t offset, std::size_t& got) {
+    got = offset >= file.size() ? 0 : std::min<std::size_t>(want, file.size() - offset);
+    if (got != 0) std::memcpy(buffer, file.data() + offset, got);
+    return std::error_code();
+  };
+}
+
+}  // namespace
+
+TEST(SelectTail, TruncatedOrGrownSinceOpenSelectsFromTheBytesThatWereThere) {
+  const std::string file = "one\ntwo\nthree\nfour\n";
+  const std::function<bool()> never = [] { return false; };
+  sky_async::detail::tail_selection out;
+  // Opened when it was 30 bytes long, truncated to 19 since: the last lines of the 19.
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 30, 2, 4, never, out));
+  EXPECT_EQ(out.lines, (std::vector<std::string>{"three", "four"}));
+  EXPECT_TRUE(out.final_newline);
+  // Opened when it was 10 bytes long ("one\ntwo\nth"), grown since: only those 10.
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 10, 5, 3, never, out));
+  EXPECT_EQ(out.lines, (std::vector<std::string>{"one", "two", "th"}));
+  EXPECT_FALSE(out.final_newline);
+}
+
+TEST(SelectTail, ReadErrorAndCancellationAreReported) {
+  const std::string file = "a\nb\nc\n";
+  sky_async::detail::tail_selection out;
+  const sky_async::detail::tail_pread failing = [](char*, std::size_t, std::uint64_t, std::size_t&) {
+    return std::error_code(EIO, std::generic_category());
+  };
+  EXPECT_EQ(
+      sky_async::detail::select_tail(failing, file.size(), 1, 2, [] { return false; }, out).value(), EIO);
+  EXPECT_EQ(sky_async::detail::select_tail(
+                memory_pread(file), file.size(), 1, 2, [] { return true; }, out),
+            std::errc::operation_canceled);
+}
