@@ -10,8 +10,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
+#include <csignal>
 
 namespace sky_async {
 
@@ -71,7 +71,8 @@ namespace detail {
 
 std::optional<proc_stat> read_proc_stat(long long pid) noexcept {
   char path[40];
-  std::snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+  // Cannot truncate: "/proc/" + 20 digits + "/stat" fits in 40.
+  (void)std::snprintf(path, sizeof path, "/proc/%lld/stat", pid);
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   // The whole line is a few hundred bytes (the command name is at most 64); field 22

@@ -29,19 +29,22 @@ std::optional<scan_problem_kind> parse_scan_problem_kind(std::string_view name) 
 
 namespace detail {
 
-std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, std::filesystem::path root,
-                                                    scan_options options) {
-  return make_tree_scanner(rt.impl(), std::move(root).native(), options);
+std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, const std::filesystem::path& root,
+                                                    const scan_options& options) {
+  return make_tree_scanner(rt.impl(), root.native(), options);
 }
 
 }  // namespace detail
 
+// Coroutine parameters are taken by value: a reference could dangle across the co_await.
+// cppcheck-suppress passedByValue
 asio::awaitable<tree_scan> scan_tree(runtime& rt, std::filesystem::path root, scan_options options) {
   tree_scan result = co_await async_scan_tree(rt, root, options, asio::use_awaitable);
   if (result.error) throw std::filesystem::filesystem_error("scan_tree", root, result.error);
   co_return result;
 }
 
+// cppcheck-suppress passedByValue
 asio::awaitable<tree_scan> scan_tree(std::filesystem::path root, scan_options options) {
   return scan_tree(runtime::global(), std::move(root), options);
 }

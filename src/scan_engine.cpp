@@ -33,7 +33,7 @@ namespace {
 constexpr int dir_open_flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 
 // getdents64 buffer per worker: ~1,000 entries of short names per call.
-constexpr std::size_t dirent_buffer_size = 32 * 1024;
+constexpr std::size_t dirent_buffer_size = std::size_t{32} * 1024;
 
 std::error_code errno_code(int value) noexcept { return {value, std::system_category()}; }
 
@@ -193,7 +193,7 @@ struct entry_ref {
 
 class tree_scanner final : public scan_operation, public std::enable_shared_from_this<tree_scanner> {
  public:
-  tree_scanner(runtime_impl& rt, std::string root, scan_options options)
+  tree_scanner(runtime_impl& rt, std::string root, const scan_options& options)
       : runtime_(rt), root_(std::move(root)), options_(options) {}
 
   void start(completion done) override {
@@ -608,7 +608,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
 
 }  // namespace
 
-std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root, scan_options options) {
+std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root,
+                                                  const scan_options& options) {
   return std::make_shared<tree_scanner>(rt, std::move(root), options);
 }
 

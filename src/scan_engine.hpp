@@ -24,6 +24,7 @@ inline constexpr std::size_t scan_fds_per_worker = 2;
 // How long a worker lists directories before it lets other handlers run.
 inline constexpr auto scan_slice_length = std::chrono::milliseconds(2);
 
-std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root, scan_options options);
+std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root,
+                                                  const scan_options& options);
 
 }  // namespace sky_async::detail

@@ -12,7 +12,7 @@
 
 namespace sky_async::detail {
 
-inline const std::filesystem::path default_cgroup_root = "/sys/fs/cgroup";
+inline constexpr std::string_view default_cgroup_root = "/sys/fs/cgroup";
 
 // How a CPU quota that is not a pair of positive finite numbers is read.
 enum class cgroup_rules {

@@ -46,7 +46,6 @@ std::error_code pread_full(int fd, char* buffer, std::size_t want, std::uint64_t
   return {};
 }
 
-
 }  // namespace
 
 std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,

@@ -5,7 +5,7 @@
 #include <iterator>
 #include <string_view>
 
-#include <string.h>
+#include <string.h>  // NOLINT(modernize-deprecated-headers): memrchr is a GNU extension, not in <cstring>
 
 namespace sky_async::detail {
 

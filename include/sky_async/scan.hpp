@@ -118,8 +118,8 @@ using scan_signature = detail::operation_signature<tree_scan>;
 namespace detail {
 using scan_operation = basic_operation<tree_scan>;
 
-std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, std::filesystem::path root,
-                                                    scan_options options);
+std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, const std::filesystem::path& root,
+                                                    const scan_options& options);
 }  // namespace detail
 
 // Scans the tree at `root` on the runtime's workers. Completion signature
@@ -135,9 +135,7 @@ std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, std::filesystem
 template <typename CompletionToken>
 auto async_scan_tree(runtime& rt, std::filesystem::path root, scan_options options, CompletionToken&& token) {
   return detail::async_run<tree_scan>(
-      [&rt, root = std::move(root), options]() mutable {
-        return detail::make_scan_operation(rt, std::move(root), options);
-      },
+      [&rt, root = std::move(root), options]() { return detail::make_scan_operation(rt, root, options); },
       std::forward<CompletionToken>(token));
 }
 

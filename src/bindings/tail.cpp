@@ -11,6 +11,7 @@
 #include <sky_async/runtime.hpp>
 #include <sky_async/tail.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -36,8 +37,9 @@ py::object ascii_line(const std::string& line, bool last) {
   const std::size_t length = kept + (last ? 0 : 1);
   auto text = py::reinterpret_steal<py::object>(PyUnicode_New(static_cast<Py_ssize_t>(length), 127));
   if (!text) throw py::error_already_set();
-  Py_UCS1* out = PyUnicode_1BYTE_DATA(text.ptr());
-  std::memcpy(out, line.data(), kept);
+  auto* out = PyUnicode_1BYTE_DATA(text.ptr());
+  // Not a C string: PyUnicode_New reserved the terminator, and the length is explicit.
+  std::copy_n(line.data(), kept, out);
   if (!last) out[kept] = '\n';
   return text;
 }
