@@ -91,6 +91,21 @@ unique_fd open_directory_path(const std::string& path, bool follow_last) {
   return dir;
 }
 
+// Out of descriptors (EMFILE/ENFILE): other work's files close soon, so the open is
+// retried for about 2 s, as the hash and tail engines do, instead of reporting a readable
+// directory as unreadable (or failing the whole scan at its root) while a concurrent batch
+// holds the descriptors. errno is that of the last attempt.
+template <class Open, class Stopped>
+unique_fd open_when_descriptors_free(Open open, Stopped stopped) {
+  unique_fd fd = open();
+  for (int attempt = 0; !fd && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
+    if (stopped()) break;
+    ::usleep(1000);
+    fd = open();
+  }
+  return fd;
+}
+
 // As os.path.join: no separator is added after one that is already there.
 std::string join_path(const std::string& dir, std::string_view name) {
   std::string path;
@@ -295,7 +310,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
       return;
     }
     if (S_ISDIR(st.st_mode)) {
-      unique_fd fd = open_directory_path(root_, true);
+      unique_fd fd = open_when_descriptors_free([&] { return open_directory_path(root_, true); },
+                                                [this] { return stopping(); });
       if (!fd) {
         root_error_ = errno_code(errno);
         return;
@@ -343,7 +359,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
   }
 
   void open_pending(participant& p, pending_dir dir) {
-    unique_fd fd = open_directory_path(dir.path, dir.via_link);
+    unique_fd fd = open_when_descriptors_free([&] { return open_directory_path(dir.path, dir.via_link); },
+                                              [this] { return stopping(); });
     if (!fd) {
       add_problem(p, scan_problem_kind::unreadable_directory, std::move(dir.path), errno_code(errno));
       return;
@@ -475,7 +492,9 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     cursor c = std::move(*p.current);
     p.current.reset();
     if (!c.has_held || stopping()) return;
-    unique_fd child(::openat(c.fd.get(), c.held.c_str(), dir_open_flags | O_NOFOLLOW));
+    unique_fd child = open_when_descriptors_free(
+        [&] { return unique_fd(::openat(c.fd.get(), c.held.c_str(), dir_open_flags | O_NOFOLLOW)); },
+        [this] { return stopping(); });
     const int error = errno;
     c.fd.reset();
     std::string path = join_path(c.path, c.held);

@@ -102,3 +102,34 @@ def test_hash_suite_passes_with_io_uring_blocked(no_io_uring: Path) -> None:
     assert "failed" not in summary and "error" not in summary, summary
     passed = int(summary.split(" passed")[0].split()[-1])
     assert passed >= 100, summary  # the native half really ran, not a handful of tests
+
+
+# Subsets: the native cases of each suite, without those that force io_uring on purpose or
+# only grow a tree or a file (the 200,000-entry scans, random trees, a 4 GiB hash).
+BLOCKED_SUBSETS = {
+    "test_tail.py": "native and not slow and not (rlimit_nofile_64 and io_uring)",
+    "test_scan.py": "native and not slow and not two_hundred_thousand and not cancelling_a_scan "
+    "and not agree_on_random",
+    "test_processes.py": "native and not slow",
+    "test_mounts.py": "native and not slow and not random_trees and not cancelling",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("test_file", "minimum"),
+    [("test_tail.py", 50), ("test_scan.py", 30), ("test_processes.py", 30), ("test_mounts.py", 20)],
+)
+def test_other_batch_suites_pass_with_io_uring_blocked(
+    no_io_uring: Path, test_file: str, minimum: int
+) -> None:
+    """The native half of each batch operation's suite, in a child where io_uring is refused."""
+    require_native()
+    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", BLOCKED_SUBSETS[test_file]]
+    result = run_blocked(no_io_uring, *pytest_args, f"tests/python/{test_file}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "failed" not in summary and "error" not in summary, summary
+    passed = int(summary.split(" passed")[0].split()[-1])
+    assert passed >= minimum, summary
