@@ -112,4 +112,20 @@ from .mounts import FileMountsError  # noqa: E402
 file_mounts_digest = _default_api.file_mounts_digest
 __all__ += ["FileMountsError", "file_mounts_digest"]
 
-from . import sync  # noqa: E402  (needs _default_api)
+# Every module a call may need is imported now rather than on first use: a process may drop
+# privileges, chroot or lose its install tree after importing sky_async (a daemon switching to
+# an unprivileged user, say), and a lazy import would then fail in the middle of a call.
+from . import (  # noqa: E402, F401
+    _fallback,
+    _fallback_scan,
+    _process,
+    _tail,
+    _tail_fallback,
+    mounts,
+    scan,
+    sync,  # needs _default_api
+    system,
+)
+
+if _default_api.backend_name == "native":
+    from . import _native_exact  # noqa: F401

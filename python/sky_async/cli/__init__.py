@@ -8,15 +8,20 @@ Errors are one line on stderr (``sky-async: PATH: reason``), never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 
+# Imported up front, not when a command line names them, for the same reason as the
+# package's own modules (see sky_async/__init__.py).
+from . import hash as hash_command
+from . import preflight, probe, sysinfo, tail
+
 # In the order `sky-async --help` lists them.
-SUBCOMMANDS = ("preflight", "hash", "tail", "probe", "sysinfo")
+_COMMAND_MODULES = (preflight, hash_command, tail, probe, sysinfo)
+SUBCOMMANDS = tuple(module.__name__.rsplit(".", 1)[1] for module in _COMMAND_MODULES)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(commands)
+    for module in _COMMAND_MODULES:
+        module.add_parser(commands)
     return parser
 
 
