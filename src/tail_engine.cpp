@@ -75,70 +75,134 @@ class scoped_fd {
 
 }  // namespace
 
+namespace {
+
+// The job's read buffer, kept between files (one per worker thread: a file is read from
+// start to end within one turn of a job). Bytes are read into it from its end towards
+// its start, so the file's tail ends up in file order without moving what is held.
+class tail_buffer {
+ public:
+  char* end() noexcept { return data_.get() + capacity_; }
+  // Room for `more` bytes before the `held` bytes at the end; may move them.
+  void reserve_before(std::size_t held, std::size_t more) {
+    if (held + more <= capacity_) return;
+    const std::size_t grown = std::max({held + more, 2 * capacity_, std::size_t{16384}});
+    auto larger = std::make_unique_for_overwrite<char[]>(grown);
+    std::memcpy(larger.get() + grown - held, end() - held, held);
+    data_ = std::move(larger);
+    capacity_ = grown;
+  }
+  // A huge n or chunk_size grew it: do not keep that much per worker.
+  void trim() noexcept {
+    if (capacity_ > (std::size_t{1} << 20)) {
+      data_.reset();
+      capacity_ = 0;
+    }
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
+};
+
+thread_local tail_buffer job_buffer;
+
+// Bytes for the first read: what the previous file needed plus a margin; before any
+// file, a guess of 160 bytes per line (the lines of typical logs are 80-200 bytes).
+std::size_t first_read_size(const tail_hint& hint, std::size_t n, std::size_t chunk_size) noexcept {
+  constexpr std::size_t guess_per_line = 160;
+  constexpr std::size_t margin = 256;
+  const std::size_t guess =
+      hint.needed != 0 ? hint.needed + hint.needed / 8 + margin
+                       : (n < chunk_size / guess_per_line ? (n + 1) * guess_per_line + margin : chunk_size);
+  return std::min(guess, chunk_size);
+}
+
+}  // namespace
+
 std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,
-                          const std::function<bool()>& abandoned, tail_result& out) {
-  out.lines.clear();
+                          const std::function<bool()>& abandoned, tail_hint& hint, tail_text& out) {
+  out.text.clear();
+  out.line_count = 0;
   out.final_newline = false;
   if (n == 0 || size == 0) return {};
 
   // Backwards, as SkyPilot does: stop once more than n LFs were seen, so that the
-  // first (possibly partial) piece is never one of the n selected. The bytes read fill
-  // `buffer` from its end towards its start, [begin, buffer.size()) holding them in file
-  // order; it grows geometrically, so even chunk_size 1 costs one byte per byte read.
-  std::string buffer;
-  std::size_t begin = 0;
+  // first (possibly partial) piece is never one of the n selected.
+  tail_buffer& buffer = job_buffer;
+  std::size_t held = 0;
   std::uint64_t cursor = size;
   std::size_t newlines = 0;
+  std::size_t want = first_read_size(hint, n, chunk_size);
   while (cursor > 0 && newlines <= n) {
     if (abandoned()) return canceled;
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, cursor));
+    want = static_cast<std::size_t>(std::min<std::uint64_t>(want, cursor));
     cursor -= want;
-    if (begin < want) {
-      const std::size_t held = buffer.size() - begin;
-      const std::size_t grown =
-          std::max(held + want, std::min<std::size_t>(2 * held + 4096, held + cursor + want));
-      std::string larger(grown, '\0');
-      std::copy(buffer.begin() + static_cast<std::ptrdiff_t>(begin), buffer.end(),
-                larger.end() - static_cast<std::ptrdiff_t>(held));
-      buffer.swap(larger);
-      begin = grown - held;
-    }
+    buffer.reserve_before(held, want);
+    char* const at = buffer.end() - held - want;
     std::size_t got = 0;
-    if (auto ec = pread_full(fd, buffer.data() + begin - want, want, cursor, got)) return ec;
+    if (auto ec = pread_full(fd, at, want, cursor, got)) return ec;
     if (got < want) {
       // Truncated meanwhile: what was read is followed directly by what was read before.
-      std::copy_backward(buffer.begin() + static_cast<std::ptrdiff_t>(begin - want),
-                         buffer.begin() + static_cast<std::ptrdiff_t>(begin - want + got),
-                         buffer.begin() + static_cast<std::ptrdiff_t>(begin));
+      std::memmove(at + (want - got), at, got);
     }
-    begin -= got;
-    newlines += count_newlines(buffer.data() + begin, got, n + 1 - newlines);
+    held += got;
+    newlines += count_newlines(buffer.end() - held, got, n + 1 - newlines);
+    want = chunk_size;
   }
-  // The last n pieces of data.split('\n'), less the empty piece after a final LF.
-  const std::string_view view(buffer.data() + begin, buffer.size() - begin);
+  const std::string_view view(buffer.end() - held, held);
+  // How far from the end the (n+1)-th LF is, for the next file's first read.
+  {
+    std::size_t pos = view.size();
+    std::size_t seen = 0;
+    const void* found = nullptr;
+    while (seen <= n && (found = ::memrchr(view.data(), '\n', pos)) != nullptr) {
+      pos = static_cast<std::size_t>(static_cast<const char*>(found) - view.data());
+      ++seen;
+    }
+    hint.needed = view.size() - (found != nullptr ? pos : 0);
+  }
   if (view.empty()) return {};  // truncated to nothing while we read
+  // The last n pieces of data.split('\n'), less the empty piece after a final LF: each
+  // step finds the LF before the line ending at `stop`.
   std::size_t stop = view.size();
   if (view.back() == '\n') {
     out.final_newline = true;
     --stop;
   }
-  std::vector<std::string> reversed;
-  while (reversed.size() < n) {
+  const std::size_t text_end = stop;
+  std::size_t start = 0;
+  std::size_t count = 0;
+  while (count < n) {
+    ++count;
     const void* found = stop == 0 ? nullptr : ::memrchr(view.data(), '\n', stop);
-    if (found == nullptr) {
-      reversed.emplace_back(view.substr(0, stop));
-      break;
-    }
-    const auto lf = static_cast<std::size_t>(static_cast<const char*>(found) - view.data());
-    reversed.emplace_back(view.substr(lf + 1, stop - lf - 1));
-    stop = lf;
+    if (found == nullptr) break;
+    stop = static_cast<std::size_t>(static_cast<const char*>(found) - view.data());
+    if (count == n) start = stop + 1;
   }
-  out.lines.assign(std::make_move_iterator(reversed.rbegin()), std::make_move_iterator(reversed.rend()));
+  out.text.assign(view.data() + start, text_end - start);
+  out.line_count = count;
+  buffer.trim();
   return {};
 }
 
+tail_result to_tail_result(tail_text&& text) {
+  tail_result result;
+  result.final_newline = text.final_newline;
+  result.error = text.error;
+  result.lines.reserve(text.line_count);
+  const std::string_view view(text.text);
+  std::size_t begin = 0;
+  for (std::size_t i = 0; i < text.line_count; ++i) {
+    const std::size_t lf = i + 1 == text.line_count ? view.size() : view.find('\n', begin);
+    result.lines.emplace_back(view.substr(begin, lf - begin));
+    begin = lf + 1;
+  }
+  return result;
+}
+
 std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
-                                   const std::function<bool()>& abandoned, tail_result& out) {
+                                   const std::function<bool()>& abandoned, tail_hint& hint, tail_text& out) {
   int raw = ::open(path, read_open_flags);
   for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
     if (abandoned()) return canceled;
@@ -151,10 +215,12 @@ std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t 
   if (::fstat(fd.get(), &st) != 0) return last_error();
   if (auto ec = check_regular_file(st)) return ec;
   try {
-    return read_tail(fd.get(), static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, out);
+    return read_tail(fd.get(), static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, hint, out);
   } catch (const std::bad_alloc&) {
     // A chunk_size or n so large that the region read does not fit in memory.
-    out.lines.clear();
+    job_buffer.trim();
+    out.text.clear();
+    out.line_count = 0;
     return std::make_error_code(std::errc::not_enough_memory);
   }
 }
@@ -216,9 +282,12 @@ std::optional<std::size_t> tail_batch::claim() noexcept {
 void tail_batch::run_job(std::size_t worker) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
   const std::function<bool()> abandoned = [this] { return stopping(); };
+  tail_hint hint{needed_.load(std::memory_order_relaxed)};
   while (auto index = claim()) {
-    tail_result& result = results_[*index];
-    const auto ec = tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned, result);
+    tail_text& result = results_[*index];
+    const auto ec =
+        tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned, hint, result);
+    needed_.store(hint.needed, std::memory_order_relaxed);
     finish(*index, ec);
     if (std::chrono::steady_clock::now() >= deadline) {
       boost::asio::post(runtime_.worker_at(worker).context(),
@@ -229,9 +298,10 @@ void tail_batch::run_job(std::size_t worker) {
 }
 
 void tail_batch::finish(std::size_t index, std::error_code error) {
-  tail_result& result = results_[index];
+  tail_text& result = results_[index];
   if (error) {
-    result.lines.clear();
+    result.text.clear();
+    result.line_count = 0;
     result.final_newline = false;
   }
   result.error = error;
