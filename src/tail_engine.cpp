@@ -45,20 +45,6 @@ std::error_code pread_full(int fd, char* buffer, std::size_t want, std::uint64_t
   return {};
 }
 
-// LFs in [data, data + size), counting no further than `enough`: memchr is vectorised,
-// where a byte loop over every chunk cost more than the syscalls.
-std::size_t count_newlines(const char* data, std::size_t size, std::size_t enough) noexcept {
-  std::size_t count = 0;
-  const char* const end = data + size;
-  while (count < enough) {
-    const void* lf = std::memchr(data, '\n', static_cast<std::size_t>(end - data));
-    if (lf == nullptr) break;
-    ++count;
-    data = static_cast<const char*>(lf) + 1;
-  }
-  return count;
-}
-
 class scoped_fd {
  public:
   explicit scoped_fd(int fd) noexcept : fd_(fd) {}
@@ -128,11 +114,15 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
   if (n == 0 || size == 0) return {};
 
   // Backwards, as SkyPilot does: stop once more than n LFs were seen, so that the
-  // first (possibly partial) piece is never one of the n selected.
+  // first (possibly partial) piece is never one of the n selected. Each chunk is scanned
+  // for LFs backwards as it arrives (memrchr is vectorised), up to the (n+1)-th from the
+  // end: those give both the stop and the selection, in one pass over the bytes.
   tail_buffer& buffer = job_buffer;
   std::size_t held = 0;
   std::uint64_t cursor = size;
   std::size_t newlines = 0;
+  std::size_t nth = 0;       // distance from the end of the n-th LF from the end
+  std::size_t nth_next = 0;  // ... and of the (n+1)-th
   std::size_t want = first_read_size(hint, n, chunk_size);
   while (cursor > 0 && newlines <= n) {
     if (abandoned()) return canceled;
@@ -147,38 +137,33 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
       std::memmove(at + (want - got), at, got);
     }
     held += got;
-    newlines += count_newlines(buffer.end() - held, got, n + 1 - newlines);
+    const char* const first = buffer.end() - held;
+    std::size_t scan = got;
+    while (newlines <= n) {
+      const void* lf = ::memrchr(first, '\n', scan);
+      if (lf == nullptr) break;
+      scan = static_cast<std::size_t>(static_cast<const char*>(lf) - first);
+      ++newlines;
+      if (newlines == n) nth = held - scan;
+      if (newlines == n + 1) nth_next = held - scan;
+    }
     want = chunk_size;
   }
+  hint.needed = newlines > n ? nth_next : held;
   const std::string_view view(buffer.end() - held, held);
-  // How far from the end the (n+1)-th LF is, for the next file's first read.
-  {
-    std::size_t pos = view.size();
-    std::size_t seen = 0;
-    const void* found = nullptr;
-    while (seen <= n && (found = ::memrchr(view.data(), '\n', pos)) != nullptr) {
-      pos = static_cast<std::size_t>(static_cast<const char*>(found) - view.data());
-      ++seen;
-    }
-    hint.needed = view.size() - (found != nullptr ? pos : 0);
-  }
   if (view.empty()) return {};  // truncated to nothing while we read
-  // The last n pieces of data.split('\n'), less the empty piece after a final LF: each
-  // step finds the LF before the line ending at `stop`.
-  std::size_t stop = view.size();
+  // The last n pieces of data.split('\n'), less the empty piece after a final LF.
+  std::size_t start = 0;
+  std::size_t text_end = held;
+  std::size_t count = 0;
   if (view.back() == '\n') {
     out.final_newline = true;
-    --stop;
-  }
-  const std::size_t text_end = stop;
-  std::size_t start = 0;
-  std::size_t count = 0;
-  while (count < n) {
-    ++count;
-    const void* found = stop == 0 ? nullptr : ::memrchr(view.data(), '\n', stop);
-    if (found == nullptr) break;
-    stop = static_cast<std::size_t>(static_cast<const char*>(found) - view.data());
-    if (count == n) start = stop + 1;
+    text_end = held - 1;
+    count = std::min(n, newlines);
+    if (newlines > n) start = held - nth_next + 1;
+  } else {
+    count = newlines < n ? newlines + 1 : n;
+    if (newlines >= n) start = held - nth + 1;
   }
   out.text.assign(view.data() + start, text_end - start);
   out.line_count = count;

@@ -91,10 +91,11 @@ struct codec {
         ascii_compatible(utf8 || (encoding && (*encoding == "ascii" || *encoding == "iso8859-1"))) {}
 };
 
-// The item a backend reports per file: (lines, whether the data ended with LF) with the
-// lines as str (or bytes without an encoding), the exception raised by decoding,
-// (errno, message or None), or None for a file the operation never got to. The lines
-// are cut out of the file's text as they are built, straight into the list.
+// The item a backend reports per file (see TailItem in _tail.py): the list of str
+// lines, or without an encoding (lines as bytes, whether the data ended with LF); the
+// exception raised by decoding; (errno, message or None); or None for a file the
+// operation never got to. The lines are cut out of the file's text as they are built,
+// straight into the list.
 py::object to_item(const detail::tail_text& result, const codec& how) {
   if (!result.ok()) return error_item(result.error);
   const std::size_t count = result.line_count;
@@ -126,6 +127,7 @@ py::object to_item(const detail::tail_text& result, const codec& how) {
     if (!e.matches(PyExc_UnicodeError) && !e.matches(PyExc_LookupError)) throw;
     return e.value();
   }
+  if (how.encoding) return std::move(lines);
   PyObject* pair = PyTuple_New(2);
   if (pair == nullptr) throw py::error_already_set();
   PyTuple_SET_ITEM(pair, 0, lines.release().ptr());

@@ -184,6 +184,54 @@ TEST_P(TailFiles, MatchesTheWholeFileOracleForEveryChunkSize) {
   }
 }
 
+// Each job sizes a file's first read by what the previous file needed (the engine's
+// tail_hint): files whose lines are much longer, or much shorter, than their
+// predecessors' must still give exactly the oracle's lines, whatever the chunk size.
+TEST_P(TailFiles, BatchesMixingLineLengthsMatchTheOracle) {
+  std::mt19937_64 random(5);
+  const std::size_t line_lengths[] = {0, 3, 40, 150, 700, 5000, 20000};
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::string> contents;
+  for (int i = 0; i < 120; ++i) {
+    const std::size_t length = line_lengths[random() % std::size(line_lengths)];
+    std::string data;
+    const std::size_t lines = random() % 30;
+    for (std::size_t l = 0; l < lines; ++l) {
+      data.append(length == 0 ? 0 : random() % (2 * length), static_cast<char>('a' + l % 26));
+      data += '\n';
+    }
+    if (random() % 3 == 0) data += "partial";
+    paths.push_back(file("mixed" + std::to_string(i), data));
+    contents.push_back(std::move(data));
+  }
+  for (const std::size_t chunk : {std::size_t{1000}, std::size_t{8192}, std::size_t{100000}}) {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{10}, std::size_t{25}}) {
+      for (const std::size_t concurrency : {std::size_t{1}, std::size_t{0}}) {
+        const auto results = tail(paths, n, {.chunk_size = chunk, .concurrency = concurrency});
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+          SCOPED_TRACE("file " + std::to_string(i) + " n " + std::to_string(n) + " chunk " +
+                       std::to_string(chunk));
+          const auto expected = oracle(contents[i], n);
+          EXPECT_TAIL(results[i], expected.lines, expected.final_newline);
+        }
+      }
+    }
+  }
+}
+
+// A file whose lines need megabytes grows the worker's read buffer; it is released
+// after that file, and the next, small files are still right.
+TEST_P(TailFiles, HugeLinesThenSmallFilesMatchTheOracle) {
+  const std::string huge = std::string(3 << 20, 'h') + "\n" + std::string(2 << 20, 'i') + "\nend";
+  const std::string small = "a\nb\r\nc\n";
+  const auto results =
+      tail({file("huge", huge), file("small", small), file("huge2", huge)}, 2, {.concurrency = 1});
+  const auto big = oracle(huge, 2);
+  EXPECT_TAIL(results[0], big.lines, big.final_newline);
+  EXPECT_TAIL(results[1], (lines_t{"b\r", "c"}), true);
+  EXPECT_TAIL(results[2], big.lines, big.final_newline);
+}
+
 TEST_P(TailFiles, ManyFilesKeepInputOrderWithPerFileErrors) {
   std::vector<std::filesystem::path> paths;
   std::vector<std::string> contents;

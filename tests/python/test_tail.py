@@ -12,6 +12,7 @@ import codecs
 import errno
 import json
 import os
+import random
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -398,6 +399,30 @@ async def test_many_files_at_any_concurrency_are_all_correct(
         paths.append(path)
         expected.append(oracle(data, 10))
     assert await call.tail_files(paths, 10, concurrency=concurrency) == expected
+
+
+@pytest.mark.parametrize("chunk_size", [700, 8192])
+@pytest.mark.parametrize("concurrency", [1, None])
+async def test_files_of_very_different_line_lengths_in_one_batch(
+    call: Caller, tmp_path: Path, chunk_size: int, concurrency: Any
+) -> None:
+    # The native engine sizes each first read by the previous file's lines: long lines
+    # after short ones (and the reverse) must not change a result.
+    rng = random.Random(9)
+    paths, contents = [], []
+    for i in range(60):
+        width = rng.choice([0, 2, 60, 400, 3000, 12000])
+        data = b"".join(
+            b"%c" % (97 + j % 26) * rng.randrange(2 * width + 1) + b"\n" for j in range(rng.randrange(25))
+        )
+        data += b"\xe2\x82\xac tail" if i % 4 == 0 else b""
+        path = tmp_path / f"{i}.log"
+        path.write_bytes(data)
+        paths.append(path)
+        contents.append(data)
+    for n in (1, 10, 30):
+        got = await call.tail_files(paths, n, chunk_size=chunk_size, concurrency=concurrency)
+        assert got == [oracle(data, n) for data in contents]
 
 
 @pytest.mark.parametrize("concurrency", [0, -1])
