@@ -186,13 +186,39 @@ tail_result to_tail_result(tail_text&& text) {
   return result;
 }
 
+void directory_cache::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  failed_ = false;
+}
+
+std::pair<int, const char*> directory_cache::locate(const char* path) {
+  const std::string_view whole(path);
+  const std::size_t slash = whole.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 == whole.size()) return {AT_FDCWD, path};
+  const std::string_view directory = whole.substr(0, slash == 0 ? 1 : slash);
+  if (directory != directory_) {
+    reset();
+    directory_.assign(directory);
+    return {AT_FDCWD, path};
+  }
+  if (fd_ < 0 && !failed_) {
+    fd_ = ::open(directory_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    failed_ = fd_ < 0;
+  }
+  if (fd_ < 0) return {AT_FDCWD, path};
+  return {fd_, path + slash + 1};
+}
+
 std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
-                                   const std::function<bool()>& abandoned, tail_hint& hint, tail_text& out) {
-  int raw = ::open(path, read_open_flags);
+                                   const std::function<bool()>& abandoned, directory_cache& directories,
+                                   tail_hint& hint, tail_text& out) {
+  const auto [at, name] = directories.locate(path);
+  int raw = ::openat(at, name, read_open_flags);
   for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
     if (abandoned()) return canceled;
     ::usleep(1000);
-    raw = ::open(path, read_open_flags);
+    raw = ::openat(at, name, read_open_flags);
   }
   if (raw < 0) return open_error(path, errno);
   const scoped_fd fd(raw);
@@ -220,9 +246,11 @@ tail_batch::tail_batch(runtime_impl& rt, std::vector<std::filesystem::path> path
 void tail_batch::start(completion done) {
   completion_ = std::move(done);
   const std::size_t count = paths_.size();
-  outstanding_.store(count, std::memory_order_relaxed);
   const std::size_t threads = runtime_.thread_count();
   jobs_ = std::min({threads, count, options_.concurrency ? options_.concurrency : threads});
+  // The batch completes once every file is finished and every job has ended (closed
+  // the directory it held): the caller sees no descriptor of ours after completion.
+  outstanding_.store(count + jobs_, std::memory_order_relaxed);
   if (jobs_ != 0) {
     first_worker_ = runtime_.first_worker_for(jobs_);
     for (std::size_t j = 0; j < jobs_; ++j) {
@@ -230,9 +258,10 @@ void tail_batch::start(completion done) {
     }
   }
   if (!runtime_.register_operation(shared_from_this())) {
-    // The runtime is shutting down: nothing may start.
+    // The runtime is shutting down: nothing may start (and no job will run).
     cancel();
     if (count == 0) complete();
+    for (std::size_t j = 0; j < jobs_; ++j) release();
     return;
   }
   if (count == 0) {
@@ -267,19 +296,23 @@ std::optional<std::size_t> tail_batch::claim() noexcept {
 void tail_batch::run_job(std::size_t worker) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
   const std::function<bool()> abandoned = [this] { return stopping(); };
-  tail_hint hint{needed_.load(std::memory_order_relaxed)};
-  while (auto index = claim()) {
-    tail_text& result = results_[*index];
-    const auto ec =
-        tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned, hint, result);
-    needed_.store(hint.needed, std::memory_order_relaxed);
-    finish(*index, ec);
-    if (std::chrono::steady_clock::now() >= deadline) {
-      boost::asio::post(runtime_.worker_at(worker).context(),
-                        [self = shared_from_this(), worker] { self->run_job(worker); });
-      return;
+  {
+    tail_hint hint{needed_.load(std::memory_order_relaxed)};
+    directory_cache directories;
+    while (auto index = claim()) {
+      tail_text& result = results_[*index];
+      const auto ec = tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned,
+                                         directories, hint, result);
+      needed_.store(hint.needed, std::memory_order_relaxed);
+      finish(*index, ec);
+      if (std::chrono::steady_clock::now() >= deadline) {
+        boost::asio::post(runtime_.worker_at(worker).context(),
+                          [self = shared_from_this(), worker] { self->run_job(worker); });
+        return;
+      }
     }
   }
+  release();  // this job has ended, its directory closed
 }
 
 void tail_batch::finish(std::size_t index, std::error_code error) {
@@ -290,6 +323,10 @@ void tail_batch::finish(std::size_t index, std::error_code error) {
     result.final_newline = false;
   }
   result.error = error;
+  release();
+}
+
+void tail_batch::release() {
   if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
 }
 

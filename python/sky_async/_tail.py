@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 from ._api import check_concurrency, encode_path, make_os_error
@@ -22,6 +23,10 @@ from ._api import check_concurrency, encode_path, make_os_error
 # The largest n and chunk_size passed down: beyond any real file's line count or size, so
 # clamping changes no result while keeping the values inside a C size_t.
 MAX_COUNT = 2**62
+
+# What os.fsencode uses for a str.
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 def read_last_n_lines(
@@ -190,16 +195,24 @@ class TailRequest:
         self.errors: str = errors  # type: ignore[assignment]
         self.concurrency = check_concurrency(concurrency)
         self.originals = paths
-        self.encoded: list[bytes] = []
-        self.positions: list[int] = []
         self.results: list[Any] = [None] * len(paths)
+        self.positions: Sequence[int] = range(len(paths))
+        if all(type(path) is str for path in paths):
+            # The usual list of str, encoded as os.fsencode does but in one comprehension:
+            # a tenth of a whole native call went into encode_path per path.
+            self.encoded = [path.encode(_FS_ENCODING, _FS_ERRORS) for path in paths]
+            if not any(b"\0" in path for path in self.encoded):
+                return
+        self.encoded = []
+        positions: list[int] = []
+        self.positions = positions
         for index, original in enumerate(paths):
             try:
                 self.encoded.append(encode_path(original))
             except (TypeError, ValueError) as exc:
                 self.results[index] = exc
             else:
-                self.positions.append(index)
+                positions.append(index)
 
     def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
         """Lines (or with *raw*, ``(pieces, final_newline)``) or the exception, per path."""

@@ -256,6 +256,70 @@ TEST_P(TailFiles, ManyFilesKeepInputOrderWithPerFileErrors) {
   }
 }
 
+// Consecutive files of one directory are opened relative to it (the engine's
+// directory_cache): runs of files per directory, directories that do not exist or are
+// not directories, symlinked directories, relative paths, "/x", "d//f", "d/." and a
+// trailing slash must all give what opening the whole path gives.
+TEST_P(TailFiles, PathsAcrossDirectoriesGiveWhatTheWholePathGives) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir_ / "a" / "b");
+  fs::create_directory(dir_ / "c");
+  fs::create_directory_symlink(dir_ / "a", dir_ / "link");
+  struct cwd_guard {
+    fs::path old = fs::current_path();
+    ~cwd_guard() { fs::current_path(old); }
+  } restore;
+  fs::current_path(dir_.path());
+  std::vector<fs::path> paths;
+  std::vector<std::string> contents;  // empty: expect `errors` below instead
+  std::vector<std::errc> errors;
+  auto add = [&](const fs::path& path, std::string data) {
+    paths.push_back(path);
+    contents.push_back(std::move(data));
+    errors.push_back(std::errc{});
+  };
+  auto add_error = [&](const fs::path& path, std::errc error) {
+    paths.push_back(path);
+    contents.emplace_back();
+    errors.push_back(error);
+  };
+  for (int i = 0; i < 4; ++i) {
+    const std::string tag = std::to_string(i);
+    for (const char* where : {"a", "a/b", "c"}) {
+      for (int k = 0; k < 3; ++k) {
+        const std::string data = std::string(where) + " " + tag + " " + std::to_string(k) + "\nlast\n";
+        write_file(dir_ / where / ("f" + tag + std::to_string(k)), data);
+        add(dir_ / where / ("f" + tag + std::to_string(k)), data);
+      }
+    }
+    add(dir_ / "link" / "b" / ("f" + tag + "0"), "a/b " + tag + " 0\nlast\n");
+    add(dir_ / "link" / "b" / ("f" + tag + "1"), "a/b " + tag + " 1\nlast\n");
+    add(fs::path("a") / ("f" + tag + "2"), "a " + tag + " 2\nlast\n");  // relative to the cwd
+    add(fs::path("a") / "." / ".." / "c" / ("f" + tag + "0"), "c " + tag + " 0\nlast\n");
+    add(fs::path((dir_ / "c").string() + "//f" + tag + "1"), "c " + tag + " 1\nlast\n");
+    add_error(dir_ / "nowhere" / "x", std::errc::no_such_file_or_directory);
+    add_error(dir_ / "nowhere" / "y", std::errc::no_such_file_or_directory);
+    add_error(dir_ / "a" / "f00" / "z", std::errc::not_a_directory);
+    add_error(dir_ / "a" / "f00" / "w", std::errc::not_a_directory);
+    add_error(fs::path((dir_ / "a" / "f00").string() + "/"), std::errc::not_a_directory);
+    add_error(dir_ / "a" / ".", std::errc::is_a_directory);
+  }
+  add_error("/", std::errc::is_a_directory);
+  add_error("/proc", std::errc::is_a_directory);
+  for (const std::size_t concurrency : {std::size_t{1}, std::size_t{0}}) {
+    const auto results = tail(paths, 5, {.concurrency = concurrency});
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      SCOPED_TRACE(paths[i].string());
+      if (errors[i] != std::errc{}) {
+        EXPECT_EQ(results[i].error, errors[i]) << describe(results[i].error);
+        continue;
+      }
+      const auto expected = oracle(contents[i], 5);
+      EXPECT_TAIL(results[i], expected.lines, expected.final_newline);
+    }
+  }
+}
+
 TEST_P(TailFiles, DirectoriesAndSpecialFilesFailAtOnce) {
   const auto fifo = dir_ / "fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);

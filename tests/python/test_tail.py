@@ -425,6 +425,31 @@ async def test_files_of_very_different_line_lengths_in_one_batch(
         assert got == [oracle(data, n) for data in contents]
 
 
+async def test_runs_of_files_per_directory_give_what_the_whole_path_gives(
+    call: Caller, tmp_path: Path
+) -> None:
+    # The native engine opens consecutive files of one directory relative to it.
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    paths: list[Any] = []
+    expected: list[Any] = []
+    for i in range(3):
+        for where in ("a", "a/b"):
+            (tmp_path / where / f"f{i}").write_bytes(b"%s %d\nlast" % (where.encode(), i))
+        for where, real in (("a", "a"), ("a/b", "a/b"), ("a", "a"), ("link/b", "a/b")):
+            path = tmp_path / where / f"f{i}"
+            paths += [path, os.fsencode(path), str(tmp_path / where / "." / f"f{i}")]
+            expected += [[f"{real} {i}\n", "last"]] * 3
+        paths += [tmp_path / "missing" / "x", tmp_path / "missing" / "y", tmp_path / "a" / "f0" / "z"]
+        expected += [FileNotFoundError, FileNotFoundError, NotADirectoryError]
+    got = await call.tail_files(paths, 2, return_exceptions=True)
+    for path, result, want in zip(paths, got, expected):
+        if isinstance(want, list):
+            assert result == want
+        else:
+            assert type(result) is want and result.filename == path
+
+
 @pytest.mark.parametrize("concurrency", [0, -1])
 async def test_concurrency_below_one_raises_value_error(call: Caller, write: Any, concurrency: int) -> None:
     with pytest.raises(ValueError, match="concurrency"):
