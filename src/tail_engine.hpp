@@ -44,9 +44,9 @@ tail_result to_tail_result(tail_text&& text);
 
 // What a job learns from the files it read: how many bytes from the end held the
 // (n+1)-th LF in the previous file. Log files of one batch look alike, so the first read
-// of the next file asks for about that much instead of a whole chunk: a read costs
-// roughly 0.6 us plus 0.2 us per KiB (bench/results/cpp_tail_io.txt), and the 10 lines
-// of a typical log take 1-2 KiB of the default 8 KiB chunk.
+// of the next file asks for about that much instead of a whole chunk: a 2 KiB pread
+// costs about 1.0 us, an 8 KiB one 1.8 us (bench/results/cpp_tail_io.txt), and the 10
+// lines of a typical log take 1-2 KiB of the default 8 KiB chunk.
 struct tail_hint {
   std::size_t needed = 0;  // 0: nothing learned yet
 };
@@ -64,10 +64,10 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
 
 // Where a job opens its files from: consecutive files of one directory (the usual
 // batch: a job's logs) are opened relative to that directory, so that the kernel walks
-// only their last component instead of the whole path (the walk was a fifth of an
-// open's cost for a path three levels deep). The directory is opened (O_PATH) at the
-// second file in a row there; if that fails, or for a path without a directory part,
-// files are opened by their whole path, so errors are exactly open(2)'s.
+// only their last component instead of the whole path (a tenth to a sixth of an open
+// for a path two or three levels deep, bench/results/cpp_tail_io.txt). The directory is opened (O_PATH) at
+// the second file in a row there; if that fails, or for a path without a directory part, files are opened by
+// their whole path, so errors are exactly open(2)'s.
 class directory_cache {
  public:
   directory_cache() = default;
