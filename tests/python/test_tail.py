@@ -362,6 +362,19 @@ async def test_tail_files_keeps_order_and_each_error_in_its_slot(
     assert results[7] == ["2\n", "3"]
 
 
+async def test_all_str_paths_encode_like_os_fsencode(call: Caller, tmp_path: Path) -> None:
+    # A list of only str paths takes a faster encoding; it must give what os.fsencode
+    # gives (a non-UTF-8 name arrives as surrogate escapes), and a NUL still fails alone.
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.log")
+    plain = str(tmp_path / "plain.log")
+    Path(odd).write_bytes(b"odd\n")
+    Path(plain).write_bytes(b"plain\n")
+    assert await call.tail_files([odd, plain], 1) == [["odd"], ["plain"]]
+    results = await call.tail_files([plain, "bad\0name", odd], 1, return_exceptions=True)
+    assert results[0] == ["plain"] and results[2] == ["odd"]
+    assert isinstance(results[1], ValueError)
+
+
 async def test_without_return_exceptions_the_first_failure_in_input_order_is_raised(
     call: Caller, write: Any, tmp_path: Path
 ) -> None:
