@@ -13,6 +13,9 @@ Variants (one process, page cache warm, rounds interleaved with the order rotate
                      would add a loop's creation and shutdown to every round)
   python_backend     await tail_files on the pure-Python backend, in that same loop
   coreutils_tail     `tail -q -n 10 FILE...` in one process (bytes out, no decoding; includes its spawn)
+  native_undecoded   diagnostic: the native call below the Python API, lines as bytes (no decoding)
+  native_open_only   diagnostic: the same with n=0: per file only open, fstat and close, plus the
+                     call's dispatch to the workers; the part no reading or decoding change removes
   file_read_backwards  a Python loop of file_read_backwards.FileReadBackwards, 10 lines each (if installed)
 
 Goal: native tail_files >= 5x faster than skypilot_loop. The Python variants' results must agree
@@ -92,7 +95,10 @@ def make_logs(root: Path, files: int, lines: int) -> list[str]:
 
 
 def variants(paths: list[str], loop: asyncio.AbstractEventLoop) -> dict[str, Callable[[], Any]]:
+    from sky_async import _native
+
     python_api = Api(PythonBackend())
+    encoded = [os.fsencode(p) for p in paths]
     found: dict[str, Callable[[], Any]] = {
         "skypilot_loop": lambda: [_tail.read_last_n_lines(p, N) for p in paths],
         "native_sync": lambda: sky_async.sync.tail_files(paths, N),
@@ -101,6 +107,8 @@ def variants(paths: list[str], loop: asyncio.AbstractEventLoop) -> dict[str, Cal
         "coreutils_tail": lambda: (
             subprocess.run(["tail", "-q", "-n", str(N), *paths], capture_output=True, check=True).stdout
         ),
+        "native_undecoded": lambda: _native.tail_files_blocking(encoded, N, 8192, 0, None, "replace"),
+        "native_open_only": lambda: _native.tail_files_blocking(encoded, 0, 8192, 0, None, "replace"),
     }
     if FileReadBackwards is not None:
 
@@ -188,6 +196,9 @@ def render(info: dict[str, Any]) -> str:
     rows += ["", f"Goal: native tail_files >= {GOAL:.0f}x faster than the SkyPilot loop."]
     base_cpu = info["variants"]["skypilot_loop"]["cpu_ms"]
     base_min = info["variants"]["skypilot_loop"]["min_ms"]
+    open_cpu = info["variants"]["native_open_only"]["cpu_ms"]
+    raw_cpu = info["variants"]["native_undecoded"]["cpu_ms"]
+    sync_cpu = info["variants"]["native_sync"]["cpu_ms"]
     for name in ("native_sync", "native_async"):
         row = info["variants"][name]
         ratio = row["speedup_vs_skypilot_loop"]
@@ -201,13 +212,19 @@ def render(info: dict[str, Any]) -> str:
     rows += [
         "",
         "The machine is shared (see the load above): wall-clock medians carry the other jobs' noise;",
-        "CPU time (all threads of the process) does not. Where the native call's CPU goes per file",
-        "(perf, bench/results/cpp_tail_io.txt): the kernel's openat/fstat/pread/close about 2.9 us,",
-        "almost all of it inside the kernel (path walk, file setup and teardown, page-cache lookup),",
-        "plus about 1.5 us in the calling thread (the Python strings and lists, and freeing the",
-        "previous round's). SkyPilot's loop costs about 19 us of CPU per file, so the CPU ratio is",
-        "bounded near 19 / 4.4 = 4.3x; wall time can beat that only by running the two workers in",
-        "parallel, that is, only when the machine has a core to spare.",
+        "CPU time (all threads of the process) does not, and wall time is CPU time whenever the",
+        "other jobs leave no second core for the two workers.",
+        "",
+        "Where native_sync's CPU goes, from this run's diagnostic variants:",
+        f"- open + fstat + close per file and the dispatch (native_open_only): {open_cpu:.2f} ms",
+        f"- the reads of the tails and one bytes object per line (native_undecoded - that): "
+        f"{raw_cpu - open_cpu:.2f} ms",
+        f"- decoding to str and the Python API (native_sync - native_undecoded): {sync_cpu - raw_cpu:.2f} ms",
+        f"- SkyPilot's loop: {base_cpu:.2f} ms, so 5x needs the whole call under {base_cpu / GOAL:.2f} ms of "
+        f"CPU, {base_cpu / GOAL - open_cpu:.2f} ms beside the open/fstat/close floor.",
+        "The kernel's part is almost all of the first two lines (perf: path walk, file setup and",
+        "teardown, page-cache lookup, syscall entry; bench/results/cpp_tail_io.txt has it per",
+        "syscall); user space is a few percent of it.",
     ]
     return "\n".join(rows) + "\n"
 

@@ -64,10 +64,11 @@ std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t
 
 // Where a job opens its files from: consecutive files of one directory (the usual
 // batch: a job's logs) are opened relative to that directory, so that the kernel walks
-// only their last component instead of the whole path (a tenth to a sixth of an open
-// for a path two or three levels deep, bench/results/cpp_tail_io.txt). The directory is opened (O_PATH) at
-// the second file in a row there; if that fails, or for a path without a directory part, files are opened by
-// their whole path, so errors are exactly open(2)'s.
+// only their last component instead of the whole path (about a tenth of an open
+// for a path two or three levels deep, bench/results/cpp_tail_io.txt). The directory
+// is opened (O_PATH) at the second file in a row there; if that fails, or for a path
+// without a directory part, files are opened by their whole path, so errors are
+// exactly open(2)'s.
 class directory_cache {
  public:
   directory_cache() = default;
