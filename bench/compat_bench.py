@@ -83,14 +83,31 @@ def make_inputs(root: Path) -> dict[str, Any]:
         for i in range(100):
             (source / f"file{i:03d}").write_text("")
         sources[f"/remote/source{s}"] = str(source)
+    # A replica log as `sky serve logs --tail` reads it: 10,000 lines of about 100 bytes.
+    replica = root / "replica.log"
+    replica.write_text(
+        "".join(
+            f"I 12-01 10:{i // 60 % 60:02d}:{i % 60:02d} replica.py:{i % 900}] request {i} served\n"
+            for i in range(10000)
+        )
+    )
     credentials = root / "credentials"
     credentials.write_text("key")
     return {
         "log": str(log),
+        "replica": str(replica),
+        "dead_pid": _reaped_pid(),
         "hundred": str(hundred),
         "ten_sources": sources,
         "wheel_and_credentials": {"~/.sky/wheels": str(hundred), "~/.aws/credentials": str(credentials)},
     }
+
+
+def _reaped_pid() -> int:
+    """The pid of a process that has exited and been reaped (no process there now)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def cases(inputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,7 +115,7 @@ def cases(inputs: dict[str, Any]) -> list[dict[str, Any]]:
     n = _native
     md5 = "3f2a9c0d8e7b6a5f4e3d2c1b0a998877"
     sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-    hundred, log = inputs["hundred"], inputs["log"]
+    hundred, log, replica, dead = inputs["hundred"], inputs["log"], inputs["replica"], inputs["dead_pid"]
     ten = inputs["ten_sources"]
     real = inputs["wheel_and_credentials"]
 
@@ -109,7 +126,24 @@ def cases(inputs: dict[str, Any]) -> list[dict[str, Any]]:
         return lambda: fn(*args)
 
     return [
-        ("read_last_n_lines", "1000-line file, n=10 (Rust port)", (log, 10), None),
+        (
+            "read_last_n_lines",
+            "1000-line file, n=10 (Rust port)",
+            (log, 10),
+            bare("tail_files_blocking", [os.fsencode(log)], 10, 8192, 1, "utf-8", "replace"),
+        ),
+        (
+            "read_last_n_lines",
+            "10,000-line replica log, n=100 (serve --tail)",
+            (replica, 100),
+            bare("tail_files_blocking", [os.fsencode(replica)], 100, 8192, 1, "utf-8", "replace"),
+        ),
+        (
+            "read_last_n_lines",
+            "10,000-line replica log, n=1000",
+            (replica, 1000),
+            bare("tail_files_blocking", [os.fsencode(replica)], 1000, 8192, 1, "utf-8", "replace"),
+        ),
         ("hash_file", "1000-line file, sha256 (Rust port)", (log, "sha256"), None),
         ("find_free_port", "10000 (Rust port)", (10000,), bare("find_free_port_blocking", 10000)),
         ("base36_encode", "'deadbeef' (Rust port)", ("deadbeef",), bare("base36_encode", "deadbeef")),
@@ -141,7 +175,9 @@ def cases(inputs: dict[str, Any]) -> list[dict[str, Any]]:
         ("get_mem_size_gb", "(Rust port)", (), bare("get_mem_size_gb")),
         ("get_parallel_threads", "None (Rust port)", (), bare("get_parallel_threads", None)),
         ("get_parallel_threads", "'kubernetes'", ("kubernetes",), bare("get_parallel_threads", "kubernetes")),
-        ("is_process_alive", "own pid (Rust port)", (os.getpid(),), None),
+        ("is_process_alive", "own pid (Rust port)", (os.getpid(),), bare("is_process_alive", os.getpid())),
+        ("is_process_alive", "a reaped pid", (dead,), bare("is_process_alive", dead)),
+        ("is_process_alive", "pid 0 (never probed)", (0,), bare("is_process_alive", 0)),
         (
             "get_max_workers_for_file_mounts",
             "10 dirs of 100 entries (Rust port's 10, 100)",

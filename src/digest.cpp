@@ -88,8 +88,8 @@ std::string digest::finish_hex() {
   unsigned char raw[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx_, raw, &size);
-  std::string out(size * 2, '\0');
-  for (unsigned int i = 0; i < size; ++i) {
+  std::string out(std::size_t{2} * size, '\0');
+  for (std::size_t i = 0; i < size; ++i) {
     out[2 * i] = hex[raw[i] >> 4];
     out[2 * i + 1] = hex[raw[i] & 0xf];
   }

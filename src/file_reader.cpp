@@ -28,37 +28,38 @@ namespace {
 
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
-class scoped_fd {
- public:
-  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
-  ~scoped_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  scoped_fd(const scoped_fd&) = delete;
-  scoped_fd& operator=(const scoped_fd&) = delete;
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
+
+void scoped_fd::reset(int fd) noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
+                                  struct stat& st) {
+  return open_regular_file_at(AT_FDCWD, path, path, abandoned, fd, st);
+}
+
+std::error_code open_regular_file_at(int dirfd, const char* name, const char* path,
+                                     const std::function<bool()>& abandoned, scoped_fd& fd, struct stat& st) {
+  int raw = ::openat(dirfd, name, read_open_flags);
+  for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
+    if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
+    ::usleep(1000);
+    raw = ::openat(dirfd, name, read_open_flags);
+  }
+  if (raw < 0) return open_error(path, errno);
+  fd.reset(raw);
+  if (::fstat(fd.get(), &st) != 0) return last_error();
+  return check_regular_file(st);
+}
 
 std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,
                                    unsigned char* buffer, const std::function<bool()>& abandoned,
                                    std::string& hex) {
-  int raw = ::open(path, read_open_flags);
-  // Out of descriptors: other threads' files close soon, so wait (about 2 s at most).
-  for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
-    if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
-    ::usleep(1000);
-    raw = ::open(path, read_open_flags);
-  }
-  scoped_fd fd(raw);
-  if (fd.get() < 0) return open_error(path, errno);
+  scoped_fd fd;
   struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) return last_error();
-  if (auto ec = check_regular_file(st)) return ec;
+  if (auto ec = open_regular_file(path, abandoned, fd, st)) return ec;
 
   digest.start(algorithm);
   const auto size = static_cast<std::uint64_t>(st.st_size);

@@ -19,7 +19,7 @@ namespace sky_async::detail {
 class digest;
 
 // 128 KiB stays in L2 while it is hashed; larger buffers only cost page faults.
-inline constexpr std::size_t chunk_size = 128 * 1024;
+inline constexpr std::size_t chunk_size = std::size_t{128} * 1024;
 
 // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then rejected by
 // check_regular_file). It changes nothing for regular files.
@@ -31,6 +31,33 @@ std::error_code check_regular_file(const struct stat& st) noexcept;
 // The error to report for a failed open: a socket (and a device without a driver)
 // fails with ENXIO, which says less than "not a regular file".
 std::error_code open_error(const char* path, int error) noexcept;
+
+// Closes the descriptor it owns when it goes out of scope.
+class scoped_fd {
+ public:
+  scoped_fd() noexcept = default;
+  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
+  ~scoped_fd() { reset(); }
+  scoped_fd(const scoped_fd&) = delete;
+  scoped_fd& operator=(const scoped_fd&) = delete;
+  int get() const noexcept { return fd_; }
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// Opens `path` with read_open_flags into `fd` and fstat()s it into `st`, for the blocking
+// readers (hash and tail). Out of descriptors (EMFILE/ENFILE), it retries for about 2 s,
+// since other threads' files close soon, returning operation_canceled once `abandoned()`.
+// Then the errors of open_error() and check_regular_file().
+std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
+                                  struct stat& st);
+
+// The same, opening `name` relative to the directory `dirfd` (or AT_FDCWD) with
+// openat(2); `path` is the whole path, for open_error()'s look at a refused file.
+std::error_code open_regular_file_at(int dirfd, const char* name, const char* path,
+                                     const std::function<bool()>& abandoned, scoped_fd& fd, struct stat& st);
 
 // Whether a read that returned `got` of `wanted` bytes, leaving the offset at
 // `offset`, reached EOF. Files are read until a read returns 0, except that a short

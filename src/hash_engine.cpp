@@ -240,7 +240,7 @@ class hash_slot final : public uring_request {
   void close_with(std::error_code error) {
     error_ = error;
     state_ = state::closing;
-    if (io_uring_sqe* sqe = next_sqe()) io_uring_prep_close(sqe, fd_);
+    if (io_uring_sqe* sqe = next_sqe()) prep_close(sqe, fd_);
   }
 
   void finish(std::error_code error, std::string hex) {

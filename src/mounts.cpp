@@ -80,7 +80,9 @@ class mounts_plan_operation final : public basic_operation<mounts_plan>,
 
 }  // namespace detail
 
+// Coroutine parameters are taken by value: a reference could dangle across a co_await.
 asio::awaitable<std::string> file_mounts_digest(runtime& rt, std::vector<file_mount> mounts,
+                                                // cppcheck-suppress passedByValue
                                                 std::string prefix, hash_options options) {
   // Made outside the co_await expression: GCC 12 miscompiles a lambda that moves a
   // coroutine parameter into its captures there (the parameter is destroyed twice).

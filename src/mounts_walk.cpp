@@ -74,6 +74,8 @@ listing list_directory(const std::string& path) {
   std::vector<std::pair<std::string, bool>> dirs;
   for (;;) {
     errno = 0;
+    // readdir is safe on a stream no other thread uses; readdir_r is deprecated in glibc.
+    // cppcheck-suppress readdirCalled
     const dirent* entry = ::readdir(dir);
     if (entry == nullptr) {
       if (errno != 0) result.error = {errno, std::system_category()};

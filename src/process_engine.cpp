@@ -131,6 +131,8 @@ void exit_waiter::start(completion done) {
   boost::asio::post(w->context(), [self = shared_from_this()] { self->begin(); });
 }
 
+// post() may only throw bad_alloc, where terminating is the right outcome.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 void exit_waiter::cancel() noexcept {
   if (completed_.load(std::memory_order_acquire) ||
       cancel_requested_.exchange(true, std::memory_order_acq_rel)) {

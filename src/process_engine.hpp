@@ -33,7 +33,7 @@ class probe_batch final : public probe_operation, public std::enable_shared_from
   probe_batch(runtime_impl& rt, std::vector<process_query> queries);
 
   void start(completion done) override;
-  void cancel() noexcept override;
+  void cancel() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
 
  private:
   void run_slice(std::size_t share, std::size_t next);
@@ -60,7 +60,7 @@ class exit_waiter final : public exit_wait_operation, public std::enable_shared_
   exit_waiter(runtime_impl& rt, long long pid, std::optional<std::chrono::steady_clock::duration> timeout);
 
   void start(completion done) override;
-  void cancel() noexcept override;
+  void cancel() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
 
  private:
   void begin();

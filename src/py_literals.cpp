@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include <locale.h>
+#include <clocale>
 
 namespace sky_async::detail {
 namespace {

@@ -42,7 +42,7 @@ class uring_request {
 class worker {
  public:
   worker(unsigned index, io_backend backend);
-  ~worker();
+  ~worker();  // NOLINT(bugprone-exception-escape): see its definition
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
@@ -80,7 +80,7 @@ class worker {
 class runtime_impl {
  public:
   explicit runtime_impl(const runtime_options& options);
-  ~runtime_impl();
+  ~runtime_impl();  // NOLINT(bugprone-exception-escape): see its definition
 
   io_backend backend() const noexcept { return backend_; }
   const std::string& backend_reason() const noexcept { return backend_reason_; }

@@ -53,13 +53,16 @@ bool is_cgroup_v2(const std::filesystem::path& root) noexcept {
   return is_regular(root / "cgroup.controllers");
 }
 
-std::optional<double> read_float(const std::filesystem::path& path) {
-  const auto text = read_file(path);
-  if (!text) return std::nullopt;
-  return parse_py_float(strip_py_space(*text, py_space::str_methods));
-}
-
 bool positive_finite(double value) noexcept { return std::isfinite(value) && value > 0; }
+
+// sky_async's rule: quota / period when both are positive finite numbers and the
+// quotient does not overflow; otherwise no limit.
+std::optional<double> positive_quotient(double quota, double period) noexcept {
+  if (!positive_finite(quota) || !positive_finite(period)) return std::nullopt;
+  const double limit = quota / period;
+  if (!std::isfinite(limit)) return std::nullopt;  // an overflowing quotient
+  return limit;
+}
 
 // Python's int(limit) for a float, as a value that fits an int; otherwise the error
 // Python's int() or the int range gives.
@@ -79,7 +82,6 @@ int truncate_cpu_limit(double limit) {
 struct host_facts {
   unsigned cpus = 1;
   std::uint64_t memory = 0;
-  long pid_max = 0;
 };
 
 std::mutex host_mutex;
@@ -97,12 +99,6 @@ const host_facts& host_facts_now() noexcept {
     host.cpus = online > 0 ? static_cast<unsigned>(online) : 1U;
     struct sysinfo info{};
     host.memory = ::sysinfo(&info) == 0 ? static_cast<std::uint64_t>(info.totalram) * info.mem_unit : 0;
-    host.pid_max = 4194304;  // the kernel's upper bound, if the file cannot be read
-    if (const auto text = read_file("/proc/sys/kernel/pid_max")) {
-      const auto literal = parse_py_int_literal(*text, 10);
-      if (literal && !literal->negative && literal->digits.size() < 10)
-        host.pid_max = std::stol(literal->digits);
-    }
     host_valid.store(true, std::memory_order_release);
   }
   return host;
@@ -110,37 +106,30 @@ const host_facts& host_facts_now() noexcept {
 
 }  // namespace
 
-std::optional<double> cgroup_cpu_limit(const std::filesystem::path& root, cgroup_rules rules) {
-  std::optional<double> quota, period;
-  if (is_cgroup_v2(root)) {
-    const auto text = read_file(root / "cpu.max");
-    if (!text) return std::nullopt;
-    const auto fields = split_py_space(strip_py_space(*text, py_space::str_methods));
-    if (fields.size() != 2 || fields[0] == "max") return std::nullopt;
-    quota = parse_py_float(fields[0]);
-    period = parse_py_float(fields[1]);
-    if (!quota || !period || !(*quota > 0)) return std::nullopt;
-    if (rules == cgroup_rules::skypilot) {
-      if (*period == 0) throw cgroup_zero_period();
-      return *quota / *period;
-    }
-  } else {
-    quota = read_float(root / "cpu" / "cpu.cfs_quota_us");
-    period = read_float(root / "cpu" / "cpu.cfs_period_us");
-    if (!quota || !period || !(*quota > 0) || !(*period > 0)) return std::nullopt;
-    if (rules == cgroup_rules::skypilot) return *quota / *period;
+std::optional<double> parse_cgroup_v2_cpu_max(std::string_view text, cgroup_rules rules) {
+  const auto fields = split_py_space(strip_py_space(text, py_space::str_methods));
+  if (fields.size() != 2 || fields[0] == "max") return std::nullopt;
+  const auto quota = parse_py_float(fields[0]);
+  const auto period = parse_py_float(fields[1]);
+  if (!quota || !period || !(*quota > 0)) return std::nullopt;
+  if (rules == cgroup_rules::skypilot) {
+    if (*period == 0) throw cgroup_zero_period();
+    return *quota / *period;
   }
-  if (!positive_finite(*quota) || !positive_finite(*period)) return std::nullopt;
-  const double limit = *quota / *period;
-  if (!std::isfinite(limit)) return std::nullopt;  // an overflowing quotient
-  return limit;
+  return positive_quotient(*quota, *period);
 }
 
-std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& root) {
-  const auto path = is_cgroup_v2(root) ? root / "memory.max" : root / "memory" / "memory.limit_in_bytes";
-  const auto text = read_file(path);
-  if (!text) return std::nullopt;
-  const std::string_view value = strip_py_space(*text, py_space::str_methods);
+std::optional<double> parse_cgroup_v1_cpu(std::string_view quota_text, std::string_view period_text,
+                                          cgroup_rules rules) {
+  const auto quota = parse_py_float(strip_py_space(quota_text, py_space::str_methods));
+  const auto period = parse_py_float(strip_py_space(period_text, py_space::str_methods));
+  if (!quota || !period || !(*quota > 0) || !(*period > 0)) return std::nullopt;
+  if (rules == cgroup_rules::skypilot) return *quota / *period;
+  return positive_quotient(*quota, *period);
+}
+
+std::optional<std::uint64_t> parse_cgroup_memory_limit(std::string_view text) {
+  const std::string_view value = strip_py_space(text, py_space::str_methods);
   if (value.empty() || value == "max") return std::nullopt;
   const auto literal = parse_py_int_literal(value, 10);
   if (!literal || literal->negative) return std::nullopt;
@@ -151,9 +140,27 @@ std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& ro
   return bytes;
 }
 
+std::optional<double> cgroup_cpu_limit(const std::filesystem::path& root, cgroup_rules rules) {
+  if (is_cgroup_v2(root)) {
+    const auto text = read_file(root / "cpu.max");
+    if (!text) return std::nullopt;
+    return parse_cgroup_v2_cpu_max(*text, rules);
+  }
+  const auto quota = read_file(root / "cpu" / "cpu.cfs_quota_us");
+  const auto period = read_file(root / "cpu" / "cpu.cfs_period_us");
+  if (!quota || !period) return std::nullopt;
+  return parse_cgroup_v1_cpu(*quota, *period, rules);
+}
+
+std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& root) {
+  const auto path = is_cgroup_v2(root) ? root / "memory.max" : root / "memory" / "memory.limit_in_bytes";
+  const auto text = read_file(path);
+  if (!text) return std::nullopt;
+  return parse_cgroup_memory_limit(*text);
+}
+
 unsigned host_cpu_count() noexcept { return host_facts_now().cpus; }
 std::uint64_t host_memory_bytes() noexcept { return host_facts_now().memory; }
-long pid_max() noexcept { return host_facts_now().pid_max; }
 
 unsigned affinity_cpu_count() noexcept {
   // A mask larger than cpu_set_t for machines with more than 1024 CPUs, as Python grows it.

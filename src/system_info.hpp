@@ -8,10 +8,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace sky_async::detail {
 
-inline const std::filesystem::path default_cgroup_root = "/sys/fs/cgroup";
+inline constexpr std::string_view default_cgroup_root = "/sys/fs/cgroup";
 
 // How a CPU quota that is not a pair of positive finite numbers is read.
 enum class cgroup_rules {
@@ -43,10 +44,20 @@ std::optional<double> cgroup_cpu_limit(const std::filesystem::path& root = defau
 // as a limit and loses the minimum with the host's memory, as in SkyPilot.)
 std::optional<std::uint64_t> cgroup_memory_limit(const std::filesystem::path& root = default_cgroup_root);
 
+// The parsers behind the two above, on the files' contents (pure, for tests and fuzzers):
+// cpu.max; cpu.cfs_quota_us and cpu.cfs_period_us; memory.max or memory.limit_in_bytes.
+// With cgroup_rules::sky_async a CPU limit is finite and >= 0 (0 only by underflow).
+// With skypilot's, v1 gives a value >= 0, +inf or NaN (inf / inf, as Python's float
+// division gives) and v2 any quotient, or throws cgroup_zero_period. A memory limit is
+// at least 1.
+std::optional<double> parse_cgroup_v2_cpu_max(std::string_view text, cgroup_rules rules);
+std::optional<double> parse_cgroup_v1_cpu(std::string_view quota_text, std::string_view period_text,
+                                          cgroup_rules rules);
+std::optional<std::uint64_t> parse_cgroup_memory_limit(std::string_view text);
+
 // Read once per process (and again in a child after fork()).
 unsigned host_cpu_count() noexcept;          // online CPUs (os.cpu_count()); at least 1
 std::uint64_t host_memory_bytes() noexcept;  // total RAM (psutil's total, /proc/meminfo's MemTotal)
-long pid_max() noexcept;                     // /proc/sys/kernel/pid_max
 
 // CPUs in this thread's affinity mask (at least 1).
 unsigned affinity_cpu_count() noexcept;

@@ -1,6 +1,7 @@
 #include "tail_engine.hpp"
 
 #include "file_reader.hpp"
+#include "tail_select.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -45,131 +46,7 @@ std::error_code pread_full(int fd, char* buffer, std::size_t want, std::uint64_t
   return {};
 }
 
-class scoped_fd {
- public:
-  explicit scoped_fd(int fd) noexcept : fd_(fd) {}
-  ~scoped_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  scoped_fd(const scoped_fd&) = delete;
-  scoped_fd& operator=(const scoped_fd&) = delete;
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
-
-namespace {
-
-// The job's read buffer, kept between files (one per worker thread: a file is read from
-// start to end within one turn of a job). Bytes are read into it from its end towards
-// its start, so the file's tail ends up in file order without moving what is held.
-class tail_buffer {
- public:
-  char* end() noexcept { return data_.get() + capacity_; }
-  // Room for `more` bytes before the `held` bytes at the end; may move them.
-  void reserve_before(std::size_t held, std::size_t more) {
-    if (held + more <= capacity_) return;
-    const std::size_t grown = std::max({held + more, 2 * capacity_, std::size_t{16384}});
-    auto larger = std::make_unique_for_overwrite<char[]>(grown);
-    std::memcpy(larger.get() + grown - held, end() - held, held);
-    data_ = std::move(larger);
-    capacity_ = grown;
-  }
-  // A huge n or chunk_size grew it: do not keep that much per worker.
-  void trim() noexcept {
-    if (capacity_ > (std::size_t{1} << 20)) {
-      data_.reset();
-      capacity_ = 0;
-    }
-  }
-
- private:
-  std::unique_ptr<char[]> data_;
-  std::size_t capacity_ = 0;
-};
-
-thread_local tail_buffer job_buffer;
-
-// Bytes for the first read: what the previous file needed plus a margin; before any
-// file, a guess of 160 bytes per line (the lines of typical logs are 80-200 bytes).
-std::size_t first_read_size(const tail_hint& hint, std::size_t n, std::size_t chunk_size) noexcept {
-  constexpr std::size_t guess_per_line = 160;
-  constexpr std::size_t margin = 256;
-  const std::size_t guess =
-      hint.needed != 0 ? hint.needed + hint.needed / 8 + margin
-                       : (n < chunk_size / guess_per_line ? (n + 1) * guess_per_line + margin : chunk_size);
-  return std::min(guess, chunk_size);
-}
-
-}  // namespace
-
-std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,
-                          const std::function<bool()>& abandoned, tail_hint& hint, tail_text& out) {
-  out.text.clear();
-  out.line_count = 0;
-  out.final_newline = false;
-  if (n == 0 || size == 0) return {};
-
-  // Backwards, as SkyPilot does: stop once more than n LFs were seen, so that the
-  // first (possibly partial) piece is never one of the n selected. Each chunk is scanned
-  // for LFs backwards as it arrives (memrchr is vectorised), up to the (n+1)-th from the
-  // end: those give both the stop and the selection, in one pass over the bytes.
-  tail_buffer& buffer = job_buffer;
-  std::size_t held = 0;
-  std::uint64_t cursor = size;
-  std::size_t newlines = 0;
-  std::size_t nth = 0;       // distance from the end of the n-th LF from the end
-  std::size_t nth_next = 0;  // ... and of the (n+1)-th
-  std::size_t want = first_read_size(hint, n, chunk_size);
-  while (cursor > 0 && newlines <= n) {
-    if (abandoned()) return canceled;
-    want = static_cast<std::size_t>(std::min<std::uint64_t>(want, cursor));
-    cursor -= want;
-    buffer.reserve_before(held, want);
-    char* const at = buffer.end() - held - want;
-    std::size_t got = 0;
-    if (auto ec = pread_full(fd, at, want, cursor, got)) return ec;
-    if (got < want) {
-      // Truncated meanwhile: what was read is followed directly by what was read before.
-      std::memmove(at + (want - got), at, got);
-    }
-    held += got;
-    const char* const first = buffer.end() - held;
-    std::size_t scan = got;
-    while (newlines <= n) {
-      const void* lf = ::memrchr(first, '\n', scan);
-      if (lf == nullptr) break;
-      scan = static_cast<std::size_t>(static_cast<const char*>(lf) - first);
-      ++newlines;
-      if (newlines == n) nth = held - scan;
-      if (newlines == n + 1) nth_next = held - scan;
-    }
-    want = chunk_size;
-  }
-  hint.needed = newlines > n ? nth_next : held;
-  const std::string_view view(buffer.end() - held, held);
-  if (view.empty()) return {};  // truncated to nothing while we read
-  // The last n pieces of data.split('\n'), less the empty piece after a final LF.
-  std::size_t start = 0;
-  std::size_t text_end = held;
-  std::size_t count = 0;
-  if (view.back() == '\n') {
-    out.final_newline = true;
-    text_end = held - 1;
-    count = std::min(n, newlines);
-    if (newlines > n) start = held - nth_next + 1;
-  } else {
-    count = newlines < n ? newlines + 1 : n;
-    if (newlines >= n) start = held - nth + 1;
-  }
-  out.text.assign(view.data() + start, text_end - start);
-  out.line_count = count;
-  buffer.trim();
-  return {};
-}
 
 tail_result to_tail_result(tail_text&& text) {
   tail_result result;
@@ -214,22 +91,17 @@ std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t 
                                    const std::function<bool()>& abandoned, directory_cache& directories,
                                    tail_hint& hint, tail_text& out) {
   const auto [at, name] = directories.locate(path);
-  int raw = ::openat(at, name, read_open_flags);
-  for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
-    if (abandoned()) return canceled;
-    ::usleep(1000);
-    raw = ::openat(at, name, read_open_flags);
-  }
-  if (raw < 0) return open_error(path, errno);
-  const scoped_fd fd(raw);
+  scoped_fd fd;
   struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) return last_error();
-  if (auto ec = check_regular_file(st)) return ec;
+  if (auto ec = open_regular_file_at(at, name, path, abandoned, fd, st)) return ec;
+  const tail_pread read_at = [raw = fd.get()](char* buffer, std::size_t want, std::uint64_t offset,
+                                              std::size_t& got) {
+    return pread_full(raw, buffer, want, offset, got);
+  };
   try {
-    return read_tail(fd.get(), static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, hint, out);
+    return select_tail(read_at, static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, hint, out);
   } catch (const std::bad_alloc&) {
     // A chunk_size or n so large that the region read does not fit in memory.
-    job_buffer.trim();
     out.text.clear();
     out.line_count = 0;
     return std::make_error_code(std::errc::not_enough_memory);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "runtime_impl.hpp"
+#include "tail_select.hpp"
 
 #include <sky_async/tail.hpp>
 
@@ -28,39 +29,14 @@
 
 namespace sky_async::detail {
 
-// One file's last lines as read: `text` holds them joined by LF, without the final LF
-// (whether the data had one is `final_newline`). `line_count` tells no lines (0) from
-// one empty line (1, text "").
-struct tail_text {
-  std::string text;
-  std::size_t line_count = 0;
-  bool final_newline = false;
+// One file's last lines as read (tail_select.hpp): the selection, or the error.
+struct tail_text : tail_selection {
   std::error_code error;
   bool ok() const noexcept { return !error; }
 };
 
 // tail_text -> tail_result: the text split on LF.
 tail_result to_tail_result(tail_text&& text);
-
-// What a job learns from the files it read: how many bytes from the end held the
-// (n+1)-th LF in the previous file. Log files of one batch look alike, so the first read
-// of the next file asks for about that much instead of a whole chunk: a 2 KiB pread
-// costs about 1.0 us, an 8 KiB one 1.8 us (bench/results/cpp_tail_io.txt), and the 10
-// lines of a typical log take 1-2 KiB of the default 8 KiB chunk.
-struct tail_hint {
-  std::size_t needed = 0;  // 0: nothing learned yet
-};
-
-// The selection of SkyPilot's read_last_n_lines on an open regular file of `size`
-// bytes (the size seen at open). Reads backwards until more than n LFs were seen or the
-// start is reached: first about `hint.needed` bytes (at most chunk_size), then
-// `chunk_size` blocks as SkyPilot does. The lines selected do not depend on where the
-// reads start (any data with more than n LFs ends with the same n lines), only the
-// number of reads does. A read cut short by a concurrent truncation just contributes
-// fewer bytes. Returns operation_canceled once `abandoned()` is true (asked before
-// every read).
-std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,
-                          const std::function<bool()>& abandoned, tail_hint& hint, tail_text& out);
 
 // Where a job opens its files from: consecutive files of one directory (the usual
 // batch: a job's logs) are opened relative to that directory, so that the kernel walks
@@ -87,9 +63,10 @@ class directory_cache {
   bool failed_ = false;  // opening directory_ failed: whole paths until it changes
 };
 
-// open + fstat + check + read_tail + close with blocking syscalls. An open refused for
-// lack of descriptors (EMFILE/ENFILE) is retried for about 2 s, since other jobs'
-// files close within microseconds.
+// open (open_regular_file_at, relative to `directories`) + fstat + check + select_tail
+// with pread + close, all blocking syscalls. An open refused for lack of descriptors
+// (EMFILE/ENFILE) is retried for about 2 s, since other jobs' files close within
+// microseconds.
 std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
                                    const std::function<bool()>& abandoned, directory_cache& directories,
                                    tail_hint& hint, tail_text& out);

@@ -80,6 +80,10 @@ process_start_time = _default_api.process_start_time
 __all__ += ["is_process_alive", "probe_processes", "process_start_time", "wait_for_exit"]
 
 # --- scan: scan_tree ---
+from .scan import ScanProblem, TreeScan  # noqa: E402
+
+scan_tree = _default_api.scan_tree
+__all__ += ["ScanProblem", "TreeScan", "scan", "scan_tree"]
 
 # --- system: cpu, memory, threads, fd estimates, ports ---
 

@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, Union
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from . import _process
+from . import scan as _scan
+from ._checks import require_int
+
+if TYPE_CHECKING:
+    from ._tail import TailItem
 
 StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -28,6 +33,16 @@ Item = Union[str, "tuple[int, str | None]", None]
 
 
 class Backend(Protocol):
+    """What a backend implements: the work on validated input, nothing users see directly.
+
+    Every method gets arguments already checked by Api/SyncApi (paths as bytes, normalised
+    names, clamped counts) and reports per item a value, ``(errno, message or None)``, or
+    None for an item it never got to; the Api maps those to results and exceptions. Each
+    awaitable method has a ``_blocking`` twin for SyncApi. Cancelling an awaitable method
+    must stop its work and return only once the files it opened are closed.
+    ``tests/python/test_backend_protocol.py`` checks both backends against this.
+    """
+
     name: str
 
     async def hash_files(
@@ -37,6 +52,39 @@ class Backend(Protocol):
     def hash_files_blocking(
         self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
     ) -> list[Item]: ...
+
+    # --- tail: read_last_n_lines, tail_files, follow ---
+
+    # Per path a TailItem (sky_async._tail): (lines, final_newline) with lines decoded as
+    # read_last_n_lines returns them, or raw bytes pieces when *encoding* is None; the
+    # exception decoding raised; (errno, message or None); or None if never reached.
+    async def tail_files(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[TailItem]: ...
+
+    def tail_files_blocking(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[TailItem]: ...
+
+    # --- process: is_process_alive, probe_processes, wait_for_exit ---
+
+    # *pid* is an int (any size); *pids* a list or tuple whose elements the backend checks
+    # (TypeError naming the index); *timeout* seconds or None for none.
+    def is_process_alive(self, pid: int) -> bool: ...
+
+    def process_start_time(self, pid: int) -> int | None: ...
+
+    async def probe_processes(
+        self, pids: Sequence[Any], start_times: list[int | None] | None
+    ) -> list[bool]: ...
+
+    def probe_processes_blocking(
+        self, pids: Sequence[Any], start_times: list[int | None] | None
+    ) -> list[bool]: ...
+
+    async def wait_for_exit(self, pid: int, timeout: float | None) -> bool: ...
+
+    def wait_for_exit_blocking(self, pid: int, timeout: float | None) -> bool: ...
 
     def info(self) -> dict[str, Any]: ...
 
@@ -56,8 +104,7 @@ def check_concurrency(concurrency: object) -> int:
     """0 lets the backend choose."""
     if concurrency is None:
         return 0
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-        raise TypeError(f"concurrency must be an int or None, not {type(concurrency).__name__}")
+    require_int(concurrency, "concurrency", "an int or None")
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     return min(concurrency, MAX_CONCURRENCY)
@@ -69,6 +116,23 @@ def encode_path(path: object) -> bytes:
     if b"\0" in encoded:
         raise ValueError("embedded null byte")
     return encoded
+
+
+def encode_paths(originals: list[Any]) -> tuple[list[bytes], list[int], list[Any]]:
+    """A batch's paths for the backend: the encoded ones, the input index of each, and one
+    result slot per input holding the TypeError/ValueError of a path that could not be
+    encoded (None elsewhere), so that one bad path never loses the others' results."""
+    encoded: list[bytes] = []
+    positions: list[int] = []
+    results: list[Any] = [None] * len(originals)
+    for index, original in enumerate(originals):
+        try:
+            encoded.append(encode_path(original))
+        except (TypeError, ValueError) as exc:
+            results[index] = exc
+        else:
+            positions.append(index)
+    return encoded, positions, results
 
 
 def make_os_error(code: int, message: str | None, path: object) -> OSError:
@@ -96,16 +160,7 @@ class _Request:
         self.algorithm = check_algorithm(algorithm)
         self.concurrency = check_concurrency(concurrency)
         self.originals = _as_path_list(paths)
-        self.encoded: list[bytes] = []
-        self.positions: list[int] = []
-        self.results: list[Any] = [None] * len(self.originals)
-        for index, original in enumerate(self.originals):
-            try:
-                self.encoded.append(encode_path(original))
-            except (TypeError, ValueError) as exc:
-                self.results[index] = exc
-            else:
-                self.positions.append(index)
+        self.encoded, self.positions, self.results = encode_paths(self.originals)
 
     def finish(self, items: list[Item], return_exceptions: bool) -> list[Any]:
         results = self.results
@@ -282,6 +337,35 @@ class Api:
 
     # --- scan: scan_tree ---
 
+    async def scan_tree(
+        self,
+        path: StrOrBytesPath,
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan:
+        """Walk the tree at *path* concurrently; return its counts, sizes and problems.
+
+        Counts files, directories, symlinks and special files below *path* (not *path*
+        itself; a symlink as *path* is followed), sums the regular files' sizes, keeps
+        the *largest* biggest files and up to *max_problems* problems (unreadable
+        files and directories, broken symlinks, symlink loops, special files, names
+        that are not UTF-8, files over *max_file_size* bytes) while counting them all,
+        and with *collect_files* lists every regular file. Symlinked directories are
+        only descended with *follow_symlinks*. See ``sky_async.scan`` for the rules.
+
+        Raises FileNotFoundError (and the other OSErrors, with errno and filename)
+        when *path* itself cannot be scanned, TypeError/ValueError for bad arguments.
+        """
+        options = _scan.check_scan_options(
+            follow_symlinks, max_file_size, largest, collect_files, max_problems
+        )
+        root = encode_path(path)
+        return _scan.finish_scan(await self._backend.scan_tree(root, *options), path, options)
+
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
     def get_cpu_count(self) -> int:
@@ -383,8 +467,7 @@ class Api:
 
     @staticmethod
     def _check_start_port(start_port: object) -> int:
-        if isinstance(start_port, bool) or not isinstance(start_port, int):
-            raise TypeError(f"start_port must be an int, not {type(start_port).__name__}")
+        require_int(start_port, "start_port")
         from .system import PORT_LIMIT
 
         if start_port < 0:
@@ -561,6 +644,22 @@ class SyncApi:
         return self._backend.process_start_time(_process.check_pid(pid))
 
     # --- scan: scan_tree ---
+
+    def scan_tree(
+        self,
+        path: StrOrBytesPath,
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan:
+        options = _scan.check_scan_options(
+            follow_symlinks, max_file_size, largest, collect_files, max_problems
+        )
+        root = encode_path(path)
+        return _scan.finish_scan(self._backend.scan_tree_blocking(root, *options), path, options)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 

@@ -209,16 +209,14 @@ class _Batch:
                 self._on_done()
 
     def _work(self) -> None:
-        paths = self.paths
-        count = len(paths)
-        buffer = _thread_buffer()
+        count = len(self.paths)
         while True:
             with self._lock:
                 index = self._next  # files are started in input order
                 self._next = index + 1
             if index >= count or self.stopping_at(index):
                 break
-            item = _hash_path(paths[index], self.algorithm, buffer, self, index)
+            item = self.process(index)
             self.results[index] = item
             if self.stop_on_error and isinstance(item, tuple):
                 with self._lock:
@@ -227,6 +225,10 @@ class _Batch:
         if _exiting and self.error is None:
             # Files were left out; a thread still waiting for them must not take the gaps for results.
             self.error = RuntimeError("sky_async: the interpreter is exiting")
+
+    def process(self, index: int) -> Any:
+        """The item of the file at *index*: its digest here; other batches override it."""
+        return _hash_path(self.paths[index], self.algorithm, _thread_buffer(), self, index)
 
 
 def _hash_path(path: bytes, algorithm: str, buffer: bytearray, batch: _Batch, index: int) -> Item:
@@ -297,50 +299,72 @@ def _cancel_and_wait(batch: _Batch, finished: threading.Event) -> None:
             continue
 
 
+# Makes the batch of one call, given its on_done and the awaiting loop (None when blocking).
+BatchFactory = Callable[[Callable[[], None], "asyncio.AbstractEventLoop | None"], _Batch]
+
+
+async def run_batch(make_batch: BatchFactory, files: int, concurrency: int) -> list[Any]:
+    """Run a batch of *files* on the pool and await its items (hash and tail share this).
+
+    Cancelling the awaiting task stops the jobs and returns only once every file they
+    opened is closed.
+    """
+    if not files:
+        return []
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    batch = make_batch(functools.partial(_wake, loop, finished), loop)
+    try:
+        batch.start(_get_executor(), _jobs(concurrency, files))
+        await asyncio.shield(finished)
+    except GeneratorExit:
+        # The coroutine was closed without being awaited to the end: nothing can be awaited
+        # any more; the jobs stop within a chunk on their own.
+        batch.cancel()
+        raise
+    except BaseException:  # CancelledError above all
+        batch.cancel()
+        while not finished.done():
+            try:
+                await asyncio.shield(finished)
+            except asyncio.CancelledError:
+                # Cancelled again while waiting: keep waiting, the jobs stop within one chunk.
+                continue
+        raise
+    return batch.outcome()
+
+
+def run_batch_blocking(make_batch: BatchFactory, files: int, concurrency: int) -> list[Any]:
+    """run_batch for a thread without an event loop; Ctrl-C stops the jobs and waits for them."""
+    if not files:
+        return []
+    finished = threading.Event()
+    batch = make_batch(finished.set, None)
+    try:
+        batch.start(_get_executor(), _jobs(concurrency, files))
+        finished.wait()
+    except BaseException:  # KeyboardInterrupt (at any point), or a refusal of the pool
+        _cancel_and_wait(batch, finished)
+        raise
+    return batch.outcome()
+
+
 class PythonBackend:
     name = "python"
 
     async def hash_files(
         self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
     ) -> list[Item]:
-        if not paths:
-            return []
-        loop = asyncio.get_running_loop()
-        finished: asyncio.Future[None] = loop.create_future()
-        batch = _Batch(paths, algorithm, stop_on_error, functools.partial(_wake, loop, finished), loop)
-        try:
-            batch.start(_get_executor(), _jobs(concurrency, len(paths)))
-            await asyncio.shield(finished)
-        except GeneratorExit:
-            # The coroutine was closed without being awaited to the end: nothing can be awaited
-            # any more; the jobs stop within a chunk on their own.
-            batch.cancel()
-            raise
-        except BaseException:  # CancelledError above all
-            batch.cancel()
-            while not finished.done():
-                try:
-                    await asyncio.shield(finished)
-                except asyncio.CancelledError:
-                    # Cancelled again while waiting: keep waiting, the jobs stop within one chunk.
-                    continue
-            raise
-        return batch.outcome()
+        return await run_batch(
+            functools.partial(_Batch, paths, algorithm, stop_on_error), len(paths), concurrency
+        )
 
     def hash_files_blocking(
         self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
     ) -> list[Item]:
-        if not paths:
-            return []
-        finished = threading.Event()
-        batch = _Batch(paths, algorithm, stop_on_error, finished.set)
-        try:
-            batch.start(_get_executor(), _jobs(concurrency, len(paths)))
-            finished.wait()
-        except BaseException:  # KeyboardInterrupt (at any point), or a refusal of the pool
-            _cancel_and_wait(batch, finished)
-            raise
-        return batch.outcome()
+        return run_batch_blocking(
+            functools.partial(_Batch, paths, algorithm, stop_on_error), len(paths), concurrency
+        )
 
     # --- tail: read_last_n_lines, tail_files, follow ---
 
@@ -394,6 +418,39 @@ class PythonBackend:
         return _process.wait_for_exit_blocking(pid, timeout)
 
     # --- scan: scan_tree ---
+
+    async def scan_tree(self, root: bytes, *options: Any) -> Any:
+        """The walk runs on the pool; cancelling stops it at the next entry and waits for it."""
+        from . import _fallback_scan
+
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def stopped() -> bool:
+            return stop.is_set() or _exiting or loop.is_closed()
+
+        job = loop.run_in_executor(_get_executor(), _fallback_scan.scan, root, *options, stopped)
+        try:
+            return await asyncio.shield(job)
+        except GeneratorExit:
+            stop.set()
+            raise
+        except BaseException:
+            stop.set()
+            while not job.done():
+                try:
+                    await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    continue  # cancelled again: the walk still closes its directories first
+                except BaseException:  # its outcome is not wanted any more
+                    break
+            raise
+
+    def scan_tree_blocking(self, root: bytes, *options: Any) -> Any:
+        """In the calling thread: Ctrl-C stops the walk, which closes its directories as it unwinds."""
+        from . import _fallback_scan
+
+        return _fallback_scan.scan(root, *options, lambda: _exiting)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 

@@ -121,6 +121,12 @@ class NativeBackend:
 
     # --- scan: scan_tree ---
 
+    async def scan_tree(self, root: bytes, *options: Any) -> Any:
+        return await self.call(_native.scan_tree, root, *options)
+
+    def scan_tree_blocking(self, root: bytes, *options: Any) -> Any:
+        return _native.scan_tree_blocking(root, *options)
+
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
     from . import _native_exact

@@ -18,9 +18,58 @@ import resource
 from collections.abc import Mapping
 from typing import Any
 
-from . import _native, strings, system
+from . import _native, _process, _tail, strings, system
 
 _NATIVE_MAX_PRECISION = 10_000  # beyond this (absurd) precision, Python's own formatting runs
+# Error handlers the native decoder may be given: CPython's built-in ones, which behave the
+# same whether or not they are looked up before they are needed (a registered or unknown
+# handler goes through decode_lines instead, exactly as SkyPilot's bytes.decode meets it).
+_NATIVE_ERROR_HANDLERS = frozenset({"strict", "replace", "ignore", "surrogateescape", "backslashreplace"})
+
+
+def read_last_n_lines(
+    file_path: str, n: int, chunk_size: int = 8192, encoding: str = "utf-8", errors: str = "replace"
+) -> list[str]:
+    # The native reader serves a str path, int arguments in range and an existing regular
+    # file with content. Everything else -- n == 0, a missing file, a directory, a FIFO (where SkyPilot
+    # blocks), any read error -- is left to the Python definition, so the AssertionError
+    # messages, the RuntimeError chained to the OSError, and the blocking are SkyPilot's.
+    encoded = _native_path(file_path)
+    if (
+        encoded is not None
+        and type(n) is int
+        and 0 < n <= _tail.MAX_COUNT
+        and type(chunk_size) is int
+        and 0 < chunk_size <= _tail.MAX_COUNT
+    ):
+        native_decoding = encoding == "utf-8" and errors in _NATIVE_ERROR_HANDLERS
+        (item,) = _native.tail_files_blocking(
+            [encoded],
+            n,
+            chunk_size,
+            1,
+            "utf-8" if native_decoding else None,
+            errors if native_decoding else "",
+        )
+        # No lines means a file of size 0 at open: empty, or under /proc, where SkyPilot's
+        # seek to the end raises EINVAL (wrapped in RuntimeError). The definition says which.
+        if type(item) is tuple and type(item[0]) is list and item[0]:
+            if native_decoding:
+                return item[0]
+            # Any codec and handler, decoded as SkyPilot decodes (its LookupError and
+            # UnicodeDecodeError unwrapped).
+            return _tail.decode_lines(item[0], encoding, errors)
+        if isinstance(item, UnicodeDecodeError):
+            raise item  # errors="strict": SkyPilot's decode error, unwrapped
+    return _tail.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+
+
+def is_process_alive(pid: int) -> bool:
+    # The native probe is the same definition (pid <= 0 and pids above pid_max never
+    # probed, zombies not alive, EPERM alive) with the same TypeError message.
+    if type(pid) is int:
+        return _native.is_process_alive(pid)
+    return _process.is_process_alive(pid)
 
 
 def base36_encode(hex_str: str) -> str:

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._checks import require_int
+
 # The kernel's PID_MAX_LIMIT: no pid_max setting exceeds it.
 PID_MAX_LIMIT = 4194304
 # The polling fallback of wait_for_exit (no pidfd_open): 1 ms at first, so that a
@@ -70,10 +72,7 @@ def pid_max() -> int:
 
 
 def check_pid(pid: object) -> int:
-    # bool is an int subclass, but True is not a pid: accepting it would hide a bug.
-    if isinstance(pid, bool) or not isinstance(pid, int):
-        raise TypeError(f"pid must be an int, not {type(pid).__name__}")
-    return pid
+    return require_int(pid, "pid")
 
 
 def pid_sequence(pids: object) -> Sequence[Any]:
@@ -91,8 +90,8 @@ def pid_sequence(pids: object) -> Sequence[Any]:
 def check_pids(pids: Sequence[Any]) -> None:
     """The element check the native backend does in C++, with the same message."""
     for index, pid in enumerate(pids):
-        if isinstance(pid, bool) or not isinstance(pid, int):
-            raise TypeError(f"pids[{index}] must be an int, not {type(pid).__name__}")
+        if type(pid) is not int:  # the common case without building a name per pid
+            require_int(pid, f"pids[{index}]")
 
 
 def check_start_times(start_times: object, count: int) -> list[int | None] | None:
@@ -111,8 +110,8 @@ def check_start_times(start_times: object, count: int) -> list[int | None] | Non
     for index, value in enumerate(times):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"start_times[{index}] must be an int or None, not {type(value).__name__}")
+        if type(value) is not int:
+            require_int(value, f"start_times[{index}]", "an int or None")
         if not 0 <= value < 2**64:
             raise ValueError(f"start_times[{index}] must be between 0 and 2**64 - 1, got {value}")
     return times

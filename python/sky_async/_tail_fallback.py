@@ -8,20 +8,16 @@ file they opened is closed.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import functools
 import os
 import stat
-import threading
 import time
 
-from . import _fallback
 from ._api import NOT_A_REGULAR_FILE
-from ._fallback import _OPEN_FLAGS, _Batch, _cancel_and_wait, _get_executor, _is_special_file, _wake
+from ._fallback import _OPEN_FLAGS, _Batch, _is_special_file, run_batch, run_batch_blocking
 from ._tail import TailItem, decode_lines, read_tail_pieces
 
-DEFAULT_CONCURRENCY = 16
 # Opens refused for lack of descriptors are retried about this many times, a millisecond
 # apart: the other jobs' files close within microseconds.
 _MAX_OPEN_ATTEMPTS = 2000
@@ -46,25 +42,14 @@ class TailBatch(_Batch):
         self.encoding = encoding
         self.errors = errors
 
-    def _work(self) -> None:
-        paths = self.paths
-        count = len(paths)
-        while True:
-            with self._lock:
-                index = self._next
-                self._next = index + 1
-            if index >= count or self.stopping_at(index):
-                break
-            item = _tail_path(paths[index], self.n, self.chunk_size, self, index)
-            if self.encoding is not None and item is not None and not isinstance(item[0], int):
-                try:
-                    item = (decode_lines(item[0], self.encoding, self.errors), item[1])  # type: ignore[arg-type]
-                except (UnicodeError, LookupError) as exc:  # errors='strict', or an unknown handler
-                    item = exc  # type: ignore[assignment]
-            self.results[index] = item
-        self._exhausted = True
-        if _fallback._exiting and self.error is None:
-            self.error = RuntimeError("sky_async: the interpreter is exiting")
+    def process(self, index: int) -> TailItem:
+        item = _tail_path(self.paths[index], self.n, self.chunk_size, self, index)
+        if self.encoding is not None and item is not None and not isinstance(item[0], int):
+            try:
+                return (decode_lines(item[0], self.encoding, self.errors), item[1])  # type: ignore[arg-type]
+            except (UnicodeError, LookupError) as exc:  # errors='strict', or an unknown handler
+                return exc
+        return item
 
 
 def _open(path: bytes, batch: _Batch, index: int) -> int | None:
@@ -109,46 +94,15 @@ def _tail_path(path: bytes, n: int, chunk_size: int, batch: _Batch, index: int) 
         os.close(fd)
 
 
-def _jobs(concurrency: int, files: int) -> int:
-    return min(concurrency or DEFAULT_CONCURRENCY, files)
-
-
 async def tail_files(
     paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
 ) -> list[TailItem]:
-    if not paths:
-        return []
-    loop = asyncio.get_running_loop()
-    finished: asyncio.Future[None] = loop.create_future()
-    batch = TailBatch(paths, n, chunk_size, encoding, errors, functools.partial(_wake, loop, finished), loop)
-    try:
-        batch.start(_get_executor(), _jobs(concurrency, len(paths)))
-        await asyncio.shield(finished)
-    except GeneratorExit:
-        batch.cancel()  # closed without being awaited: the jobs stop on their own
-        raise
-    except BaseException:  # CancelledError above all: stop, and wait for the files to close
-        batch.cancel()
-        while not finished.done():
-            try:
-                await asyncio.shield(finished)
-            except asyncio.CancelledError:
-                continue
-        raise
-    return batch.outcome()  # type: ignore[return-value]
+    make = functools.partial(TailBatch, paths, n, chunk_size, encoding, errors)
+    return await run_batch(make, len(paths), concurrency)
 
 
 def tail_files_blocking(
     paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
 ) -> list[TailItem]:
-    if not paths:
-        return []
-    finished = threading.Event()
-    batch = TailBatch(paths, n, chunk_size, encoding, errors, finished.set)
-    try:
-        batch.start(_get_executor(), _jobs(concurrency, len(paths)))
-        finished.wait()
-    except BaseException:  # KeyboardInterrupt (at any point), or a refusal of the pool
-        _cancel_and_wait(batch, finished)
-        raise
-    return batch.outcome()  # type: ignore[return-value]
+    make = functools.partial(TailBatch, paths, n, chunk_size, encoding, errors)
+    return run_batch_blocking(make, len(paths), concurrency)

@@ -33,6 +33,8 @@ process_start_time = _default_api.sync.process_start_time
 __all__ += ["is_process_alive", "probe_processes", "process_start_time", "wait_for_exit"]
 
 # --- scan: scan_tree ---
+scan_tree = _default_api.sync.scan_tree
+__all__ += ["scan_tree"]
 
 # --- system: cpu, memory, threads, fd estimates, ports ---
 

@@ -25,20 +25,21 @@ int completion_queue::fileno() const {
 }
 
 void completion_queue::push(std::shared_ptr<pending_call> call) {
-  bool wake = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (closed_) {
-      // The loop is gone; nobody will deliver this. Leak it rather than touch Python
-      // objects (or the result's destructor) from this thread.
-      new std::shared_ptr<pending_call>(std::move(call));
-      return;
-    }
-    ready_.push_back(std::move(call));
-    wake = !signalled_;
-    signalled_ = true;
+  std::lock_guard lock(mutex_);
+  if (closed_) {
+    // The loop is gone; nobody will deliver this. Leak it rather than touch Python
+    // objects (or the result's destructor) from this thread.
+    new std::shared_ptr<pending_call>(std::move(call));
+    return;
   }
-  if (wake) ::eventfd_write(fd_, 1);
+  ready_.push_back(std::move(call));
+  // Written under the lock: close() may otherwise close the eventfd between the unlock
+  // and the write, and this thread would write to a closed or reused descriptor. The
+  // write never blocks (a non-blocking eventfd) and happens once per batch.
+  if (!signalled_) {
+    signalled_ = true;
+    ::eventfd_write(fd_, 1);
+  }
 }
 
 void completion_queue::drain() {
@@ -67,14 +68,14 @@ void completion_queue::close() {
     Py_CLEAR(call->waiters);
     call->make_result = {};
   }
-  ::close(fd_);
+  ::close(fd_);  // safe: push() writes to it only under the lock, and only before closed_
   fd_ = -1;
 }
 
 void completion_queue::deliver(pending_call& call) {
   call.delivered = true;
-  py::object future = py::reinterpret_steal<py::object>(std::exchange(call.future, nullptr));
-  py::object waiters = py::reinterpret_steal<py::object>(std::exchange(call.waiters, nullptr));
+  auto future = py::reinterpret_steal<py::object>(std::exchange(call.future, nullptr));
+  auto waiters = py::reinterpret_steal<py::object>(std::exchange(call.waiters, nullptr));
   auto make_result = std::move(call.make_result);
   try {
     if (future && !future.attr("done")().cast<bool>()) {

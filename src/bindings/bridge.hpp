@@ -147,5 +147,6 @@ void register_tail(py::module_& m);
 void register_process(py::module_& m);
 void register_strings(py::module_& m);
 void register_system(py::module_& m);
+void register_scan(py::module_& m);
 
 }  // namespace sky_async::python

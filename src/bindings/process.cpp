@@ -42,7 +42,7 @@ long long to_pid(py::handle object) {
 // non-int element fails the whole call with a TypeError naming its index: it is a bug
 // in the caller, not a fact about a process.
 std::vector<process_query> to_queries(const py::handle& pids, const py::handle& start_times) {
-  py::object fast = py::reinterpret_steal<py::object>(PySequence_Fast(pids.ptr(), "pids must be a sequence"));
+  auto fast = py::reinterpret_steal<py::object>(PySequence_Fast(pids.ptr(), "pids must be a sequence"));
   if (!fast) throw py::error_already_set();
   const Py_ssize_t count = PySequence_Fast_GET_SIZE(fast.ptr());
   PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
@@ -54,7 +54,7 @@ std::vector<process_query> to_queries(const py::handle& pids, const py::handle& 
   }
   if (start_times.is_none()) return queries;
   // Checked by the Python API already; this only guards direct calls.
-  py::object times = py::reinterpret_steal<py::object>(
+  auto times = py::reinterpret_steal<py::object>(
       PySequence_Fast(start_times.ptr(), "start_times must be a sequence of int or None"));
   if (!times) throw py::error_already_set();
   if (PySequence_Fast_GET_SIZE(times.ptr()) != count) {
@@ -82,7 +82,7 @@ py::list to_bools(const std::vector<process_status>& statuses) {
 
 std::optional<std::chrono::steady_clock::duration> to_timeout(const py::object& seconds) {
   if (seconds.is_none()) return std::nullopt;
-  const double value = seconds.cast<double>();
+  const auto value = seconds.cast<double>();
   if (std::isnan(value)) throw py::value_error("timeout must be a number of seconds, not NaN");
   if (value > max_timeout_seconds) return std::nullopt;
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -124,7 +124,7 @@ void register_process(py::module_& m) {
       py::arg("pids"), py::arg("start_times"));
   m.def(
       "wait_for_exit",
-      [](const std::shared_ptr<completion_queue>& queue, py::handle pid, py::object timeout,
+      [](const std::shared_ptr<completion_queue>& queue, py::handle pid, const py::object& timeout,
          py::object future) {
         return start_for_loop(queue, make_wait(pid, timeout), std::move(future),
                               [](bool exited) { return py::bool_(exited); });
@@ -132,7 +132,7 @@ void register_process(py::module_& m) {
       py::arg("queue"), py::arg("pid"), py::arg("timeout"), py::arg("future"));
   m.def(
       "wait_for_exit_blocking",
-      [](py::handle pid, py::object timeout) { return run_blocking(make_wait(pid, timeout)); },
+      [](py::handle pid, const py::object& timeout) { return run_blocking(make_wait(pid, timeout)); },
       py::arg("pid"), py::arg("timeout"));
   m.def("_force_exit_polling", &detail::force_exit_polling, py::arg("on"),
         "Tests only: wait_for_exit polls as it does where pidfd_open(2) is unavailable.");

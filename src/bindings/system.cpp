@@ -38,6 +38,8 @@ py::object to_item(const system_result<T>& result) {
 }  // namespace
 
 void register_system(py::module_& m) {
+  // pybind11 fixes the signature: the exception_ptr is passed by value.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   py::register_local_exception_translator([](std::exception_ptr thrown) {
     try {
       if (thrown) std::rethrow_exception(thrown);

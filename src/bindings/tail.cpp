@@ -12,6 +12,7 @@
 #include <sky_async/runtime.hpp>
 #include <sky_async/tail.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -50,8 +51,9 @@ PyObject* ascii_line(std::string_view line, bool last) {
   const std::size_t length = line.size() + (last ? 0 : 1);
   PyObject* text = PyUnicode_New(static_cast<Py_ssize_t>(length), 127);
   if (text == nullptr) throw py::error_already_set();
-  Py_UCS1* out = PyUnicode_1BYTE_DATA(text);
-  std::memcpy(out, line.data(), line.size());
+  auto* out = PyUnicode_1BYTE_DATA(text);
+  // Not a C string: PyUnicode_New reserved the terminator, and the length is explicit.
+  std::copy_n(line.data(), line.size(), out);
   if (!last) out[line.size()] = '\n';
   return text;
 }

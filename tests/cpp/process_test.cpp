@@ -202,6 +202,18 @@ TEST_P(Processes, InvalidPidsAreNeverProbed) {
   EXPECT_EQ(sky_async::pid_max(), system_pid_max());
 }
 
+// The one pid_max of the library (the sizing helpers have none of their own), cached per
+// process and read again in a child, which may live in another pid namespace.
+TEST(PidMax, IsReadAgainInAForkedChild) {
+  EXPECT_EQ(sky_async::pid_max(), system_pid_max());
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(sky_async::pid_max() == system_pid_max() ? 0 : 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST_P(Processes, SomeoneElsesProcessIsAlive) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
   // The child becomes nobody; pid 1 is root's, so kill(1, 0) fails there with EPERM.

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -101,6 +103,30 @@ TEST(RuntimeBackend, InvalidEnvironmentValueThrowsInvalidArgument) {
     SCOPED_TRACE(value);
     scoped_env env(backend_env, value);
     EXPECT_THROW(runtime rt, std::invalid_argument);
+  }
+}
+
+// Run by ctest as no_io_uring.runtime_test, under tests/tools/no_io_uring (seccomp refuses
+// io_uring_setup, as Docker's default profile does), which sets the variable to the errno.
+TEST(RuntimeBackend, SeccompBlockedIoUringFallsBackToThreadsAndSaysWhy) {
+  const char* blocked = std::getenv("SKY_ASYNC_TEST_IO_URING_BLOCKED");
+  if (blocked == nullptr)
+    GTEST_SKIP() << "only under tests/tools/no_io_uring (ctest no_io_uring.runtime_test)";
+  const std::string cause = std::strerror(std::atoi(blocked));
+  scoped_env env(backend_env, std::nullopt);
+
+  runtime rt;
+  EXPECT_EQ(rt.backend(), io_backend::threads);
+  EXPECT_EQ(rt.backend_reason(), "io_uring_setup: " + cause);
+  EXPECT_EQ(runtime::global().backend(), io_backend::threads);
+  EXPECT_EQ(runtime::global().backend_reason(), "io_uring_setup: " + cause);
+
+  // Asking for io_uring by name is an error that carries the cause.
+  try {
+    runtime forced({.backend = io_backend::io_uring});
+    ADD_FAILURE() << "a blocked io_uring was accepted";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find(cause), std::string::npos) << e.what();
   }
 }
 

@@ -4,6 +4,7 @@
 // backend; the io_uring ones are skipped where io_uring is unavailable.
 #include <sky_async/tail.hpp>  // first: the header must compile on its own
 
+#include "tail_select.hpp"
 #include "test_support.hpp"
 
 #include <sky_async/error.hpp>
@@ -16,10 +17,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -462,3 +466,101 @@ TEST_P(TailFiles, ZeroChunkSizeIsRejectedWhenCalled) {
 TEST_P(TailFiles, EmptyBatchCompletesWithNoResults) { EXPECT_TRUE(tail({}, 5).empty()); }
 
 }  // namespace
+
+// --- the pure selection over an in-memory file (what the tail fuzzer drives) ------------------
+
+namespace {
+
+// Reads from `file` as pread would, the file holding `file.size()` bytes now.
+sky_async::detail::tail_pread memory_pread(const std::string& file) {
+  return [&file](char* buffer, std::size_t want, std::uint64_t offset, std::size_t& got) {
+    got = offset >= file.size() ? 0 : std::min<std::size_t>(want, file.size() - offset);
+    if (got != 0) std::memcpy(buffer, file.data() + offset, got);
+    return std::error_code();
+  };
+}
+
+}  // namespace
+
+TEST(SelectTail, TruncatedOrGrownSinceOpenSelectsFromTheBytesThatWereThere) {
+  const std::string file = "one\ntwo\nthree\nfour\n";
+  const std::function<bool()> never = [] { return false; };
+  sky_async::detail::tail_hint hint;
+  sky_async::detail::tail_selection out;
+  // Opened when it was 30 bytes long, truncated to 19 since: the last lines of the 19.
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 30, 2, 4, never, hint, out));
+  EXPECT_EQ(out.text, "three\nfour");
+  EXPECT_EQ(out.line_count, 2U);
+  EXPECT_TRUE(out.final_newline);
+  // Opened when it was 10 bytes long ("one\ntwo\nth"), grown since: only those 10.
+  hint = {};
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 10, 5, 3, never, hint, out));
+  EXPECT_EQ(out.text, "one\ntwo\nth");
+  EXPECT_EQ(out.line_count, 3U);
+  EXPECT_FALSE(out.final_newline);
+  EXPECT_EQ(hint.needed, 10U);  // fewer than n+1 LFs: all the bytes were needed
+}
+
+TEST(SelectTail, NoLinesAndOneEmptyLineDiffer) {
+  const std::function<bool()> never = [] { return false; };
+  sky_async::detail::tail_hint hint;
+  sky_async::detail::tail_selection out;
+  const std::string newline = "\n";
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(newline), 1, 3, 8, never, hint, out));
+  EXPECT_EQ(out.text, "");
+  EXPECT_EQ(out.line_count, 1U);
+  EXPECT_TRUE(out.final_newline);
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(newline), 1, 0, 8, never, hint, out));
+  EXPECT_EQ(out.line_count, 0U);
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(""), 0, 3, 8, never, hint, out));
+  EXPECT_EQ(out.line_count, 0U);
+  EXPECT_FALSE(out.final_newline);
+}
+
+TEST(SelectTail, HintSizesTheFirstReadAndIsLearned) {
+  std::string file;
+  for (int i = 0; i < 100; ++i) file += std::string(99, 'x') + "\n";  // 100-byte lines
+  const std::function<bool()> never = [] { return false; };
+  std::vector<std::size_t> wants;
+  const sky_async::detail::tail_pread recording = [&](char* buffer, std::size_t want, std::uint64_t offset,
+                                                      std::size_t& got) {
+    wants.push_back(want);
+    return memory_pread(file)(buffer, want, offset, got);
+  };
+  sky_async::detail::tail_selection out;
+  sky_async::detail::tail_hint hint{};
+  // Nothing learned: 160 bytes a line guessed, the 10 lines come in one read.
+  ASSERT_FALSE(sky_async::detail::select_tail(recording, file.size(), 10, 8192, never, hint, out));
+  EXPECT_EQ(wants, (std::vector<std::size_t>{sky_async::detail::first_read_size({}, 10, 8192)}));
+  EXPECT_EQ(out.line_count, 10U);
+  EXPECT_EQ(hint.needed, 1001U);  // the 11th LF from the end: itself and the 10 lines after it
+  // Learned: the next first read asks for about that much, and still one read does.
+  wants.clear();
+  ASSERT_FALSE(sky_async::detail::select_tail(recording, file.size(), 10, 8192, never, hint, out));
+  ASSERT_EQ(wants.size(), 1U);
+  EXPECT_GE(wants[0], 1001U);
+  EXPECT_LT(wants[0], 2048U);
+  // A hint too small for this file: more reads, the same lines.
+  wants.clear();
+  hint.needed = 10;
+  ASSERT_FALSE(sky_async::detail::select_tail(recording, file.size(), 10, 256, never, hint, out));
+  EXPECT_GT(wants.size(), 1U);
+  EXPECT_EQ(out.text.size(), 10U * 100 - 1);
+  EXPECT_EQ(out.line_count, 10U);
+}
+
+TEST(SelectTail, ReadErrorAndCancellationAreReported) {
+  const std::string file = "a\nb\nc\n";
+  sky_async::detail::tail_hint hint;
+  sky_async::detail::tail_selection out;
+  const sky_async::detail::tail_pread failing = [](char*, std::size_t, std::uint64_t, std::size_t&) {
+    return std::error_code(EIO, std::generic_category());
+  };
+  EXPECT_EQ(sky_async::detail::select_tail(
+                failing, file.size(), 1, 2, [] { return false; }, hint, out)
+                .value(),
+            EIO);
+  EXPECT_EQ(sky_async::detail::select_tail(
+                memory_pread(file), file.size(), 1, 2, [] { return true; }, hint, out),
+            std::errc::operation_canceled);
+}

@@ -19,6 +19,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sky_async import compat, system
 
+# Both paths compat can take for a function (the measured choice picks one): every
+# read_last_n_lines and is_process_alive test below runs on each.
+PATHS = ("python", "native")
+
+
+@pytest.fixture(params=PATHS)
+def impl(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.param == "native":
+        require_native()
+    return compat.implementations(request.param)
+
+
 # --- read_last_n_lines -------------------------------------------------------------------------
 
 
@@ -43,11 +55,15 @@ from sky_async import compat, system
         (b"abc\n", 0, []),
     ],
 )
-def test_read_last_n_lines_matches_skypilot(tmp_path: Path, data: bytes, n: int, expected: list[str]) -> None:
+def test_read_last_n_lines_matches_skypilot(
+    impl: dict[str, Any], tmp_path: Path, data: bytes, n: int, expected: list[str]
+) -> None:
     path = tmp_path / "log.txt"
     path.write_bytes(data)
+    read_last_n_lines = impl["read_last_n_lines"]
+    assert read_last_n_lines(os.fspath(path), n) == expected
+    assert read_last_n_lines(os.fspath(path), n, chunk_size=1) == expected
     assert compat.read_last_n_lines(os.fspath(path), n) == expected
-    assert compat.read_last_n_lines(os.fspath(path), n, chunk_size=1) == expected
 
 
 def _whole_file_oracle(data: bytes, n: int) -> list[str]:
@@ -70,31 +86,104 @@ def test_read_last_n_lines_agrees_with_a_whole_file_oracle(
 ) -> None:
     path = tmp_path_factory.mktemp("tail") / "f"
     path.write_bytes(data)
-    assert compat.read_last_n_lines(os.fspath(path), n, chunk_size) == _whole_file_oracle(data, n)
+    expected = _whole_file_oracle(data, n)
+    for path_taken in PATHS:
+        read_last_n_lines = compat.implementations(path_taken)["read_last_n_lines"]
+        assert read_last_n_lines(os.fspath(path), n, chunk_size) == expected, path_taken
 
 
-def test_read_last_n_lines_reads_only_the_tail_of_a_large_file(tmp_path: Path) -> None:
+def test_read_last_n_lines_reads_only_the_tail_of_a_large_file(impl: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "big.log"
     with open(path, "wb") as file:
         file.truncate(1 << 30)  # 1 GiB of NULs (a hole)...
         file.seek(0, os.SEEK_END)
         file.write(b"\nlast-1\nlast\n")  # ...then short lines
-    assert compat.read_last_n_lines(os.fspath(path), 2) == ["last-1\n", "last"]
+    assert impl["read_last_n_lines"](os.fspath(path), 2) == ["last-1\n", "last"]
 
 
-def test_read_last_n_lines_errors_are_skypilots(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="n must be non-negative"):
-        compat.read_last_n_lines(os.fspath(tmp_path), -1)
-    with pytest.raises(AssertionError, match="chunk_size must be positive"):
-        compat.read_last_n_lines(os.fspath(tmp_path), 1, chunk_size=0)
+def test_read_last_n_lines_errors_are_skypilots(impl: dict[str, Any], tmp_path: Path) -> None:
+    read_last_n_lines = impl["read_last_n_lines"]
+    with pytest.raises(AssertionError, match=r"^n must be non-negative\. Got -1$"):
+        read_last_n_lines(os.fspath(tmp_path), -1)
+    with pytest.raises(AssertionError, match=r"^chunk_size must be positive\. Got 0$"):
+        read_last_n_lines(os.fspath(tmp_path), 1, chunk_size=0)
+    missing = os.fspath(tmp_path / "missing")
+    with pytest.raises(AssertionError) as missing_info:
+        read_last_n_lines(missing, 1)
+    assert str(missing_info.value) == f"File not found: {missing}"
     with pytest.raises(AssertionError, match="File not found"):
-        compat.read_last_n_lines(os.fspath(tmp_path / "missing"), 1)
-    with pytest.raises(RuntimeError, match="Failed to read last 1 lines from") as info:
-        compat.read_last_n_lines(os.fspath(tmp_path), 1)
+        read_last_n_lines(missing, 0)  # the existence assert comes before n == 0
+    with pytest.raises(RuntimeError) as info:
+        read_last_n_lines(os.fspath(tmp_path), 1)
     assert isinstance(info.value.__cause__, IsADirectoryError)
+    assert str(info.value) == f"Failed to read last 1 lines from {tmp_path}: {info.value.__cause__}"
+    (tmp_path / "f").write_bytes(b"x\n\xff\n")
     with pytest.raises(LookupError):
-        (tmp_path / "f").write_bytes(b"x\n")
-        compat.read_last_n_lines(os.fspath(tmp_path / "f"), 1, encoding="no-such-codec")
+        read_last_n_lines(os.fspath(tmp_path / "f"), 1, encoding="no-such-codec")
+    # Decoding errors are not wrapped: the UnicodeDecodeError of the bad line itself.
+    with pytest.raises(UnicodeDecodeError) as decode_info:
+        read_last_n_lines(os.fspath(tmp_path / "f"), 2, errors="strict")
+    assert decode_info.value.args == ("utf-8", b"\xff", 0, 1, "invalid start byte")
+    assert decode_info.value.__cause__ is None
+
+
+@pytest.mark.usefixtures("native_compat")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("log", 2),
+        ("log", 2, 3, "utf-8", "strict"),
+        ("log", 5, 8192, "latin-1"),
+        ("log", 5, 8192, "UTF8"),
+        ("log", 5, 8192, "utf-8", "ignore"),
+        ("log", 5, 8192, "utf-8", "backslashreplace"),
+        ("log", 5, 8192, "utf-8", "surrogateescape"),
+        ("log", 5, 8192, "utf-16"),
+        ("log", 5, 8192, "hex"),
+        ("log", 5, 8192, "utf-8", "no-such-handler"),
+        ("log", 5, 8192, 7),
+        ("log", 2.0),
+        ("log", True),
+        ("log", 2**70),
+        ("log", 2, 2**70),
+        ("log", -1),
+        ("log", 1, 0),
+        ("log", 1, -3),
+        ("log", "2"),
+        ("ascii", 3, 8192, "utf-8", "strict"),
+        ("empty", 3),
+        ("dir", 1),
+        ("dir", 0),
+        ("missing", 1),
+        ("missing", 0),
+        ("dangling", 1),
+        ("/dev/null", 3),
+        ("/proc/self/status", 3),
+        ("/sys/devices/system/cpu/online", 3),
+        ("bytes", 2),
+        ("pathlike", 2),
+        ("nul", 2),
+    ],
+)
+def test_read_last_n_lines_is_the_same_on_both_paths(tmp_path: Path, args: tuple[Any, ...]) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"one\r\ntwo \xff\xfe\n\xe2\x82\nfour\x00\nfive")
+    (tmp_path / "ascii").write_bytes(b"a\nb\r\nc\n")
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    paths: dict[str, Any] = {
+        "log": os.fspath(log),
+        "ascii": os.fspath(tmp_path / "ascii"),
+        "empty": os.fspath(tmp_path / "empty"),
+        "dir": os.fspath(tmp_path),
+        "missing": os.fspath(tmp_path / "missing"),
+        "dangling": os.fspath(tmp_path / "dangling"),
+        "bytes": os.fsencode(log),
+        "pathlike": log,
+        "nul": os.fspath(log) + "\0",
+    }
+    first, *rest = args
+    _same_with_chaining("read_last_n_lines", paths.get(first, first), *rest)
 
 
 # --- hash_file ---------------------------------------------------------------------------------
@@ -156,46 +245,60 @@ def test_find_free_port_edges() -> None:
 # --- is_process_alive --------------------------------------------------------------------------
 
 
-def test_is_process_alive_for_this_process_and_nonexistent_ones() -> None:
-    assert compat.is_process_alive(os.getpid()) is True
+def test_is_process_alive_for_this_process_and_nonexistent_ones(impl: dict[str, Any]) -> None:
+    is_process_alive = impl["is_process_alive"]
+    assert is_process_alive(os.getpid()) is True
     pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    assert compat.is_process_alive(pid_max + 1) is False
-    assert compat.is_process_alive(2**40) is False
+    assert is_process_alive(pid_max) in (True, False)
+    assert is_process_alive(pid_max + 1) is False
+    assert is_process_alive(2**40) is False
+    assert is_process_alive(2**200) is False
+    assert compat.is_process_alive(os.getpid()) is True
 
 
 @pytest.mark.parametrize("pid", [0, -1, -os.getpid()])
-def test_is_process_alive_never_probes_process_groups(pid: int) -> None:
-    assert compat.is_process_alive(pid) is False
+def test_is_process_alive_never_probes_process_groups(impl: dict[str, Any], pid: int) -> None:
+    assert impl["is_process_alive"](pid) is False
 
 
-def test_a_zombie_is_not_alive_and_an_exited_process_is_not_either() -> None:
+def test_a_zombie_is_not_alive_and_an_exited_process_is_not_either(impl: dict[str, Any]) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     while True:  # exited but not yet reaped: a zombie
         stat = Path(f"/proc/{child.pid}/stat").read_text()
         if stat[stat.rfind(")") + 2] == "Z":
             break
-    assert compat.is_process_alive(child.pid) is False
+    assert impl["is_process_alive"](child.pid) is False
     child.wait()
-    assert compat.is_process_alive(child.pid) is False
+    assert impl["is_process_alive"](child.pid) is False
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become a user that cannot signal pid 1")
-def test_a_process_we_may_not_signal_is_alive() -> None:
+def test_a_process_we_may_not_signal_is_alive(impl: dict[str, Any]) -> None:
+    is_process_alive = impl["is_process_alive"]
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
             os.setuid(65534)
-            os._exit(0 if compat.is_process_alive(1) else 1)
+            os._exit(0 if is_process_alive(1) else 1)
         finally:
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-@pytest.mark.parametrize("bad", ["1", 1.0, None, True])
-def test_is_process_alive_rejects_non_integers(bad: object) -> None:
-    with pytest.raises(TypeError):
-        compat.is_process_alive(bad)  # type: ignore[arg-type]
+@pytest.mark.parametrize("bad", ["1", 1.0, None, True, False])
+def test_is_process_alive_rejects_non_integers(impl: dict[str, Any], bad: object) -> None:
+    with pytest.raises(TypeError, match=f"^pid must be an int, not {type(bad).__name__}$"):
+        impl["is_process_alive"](bad)
+
+
+@pytest.mark.usefixtures("native_compat")
+@pytest.mark.parametrize(
+    "pid", [1, 0, -1, -(2**70), 2**31, 2**63, 2**64, 4194304, 4194305, "1", 1.0, True, None]
+)
+def test_is_process_alive_is_the_same_on_both_paths(pid: object) -> None:
+    _same("is_process_alive", pid)
+    _same("is_process_alive", os.getpid())
 
 
 # --- the rest is shared with sky_async.strings and sky_async.system ----------------------------
@@ -238,6 +341,21 @@ def _outcome(fn: Any, *args: Any) -> Any:
         return ("error", type(exc), exc.args, getattr(exc, "filename", None))
 
 
+def _same_with_chaining(name: str, *args: Any) -> None:
+    """_same, and an exception's message and cause (RuntimeError wrapping an OSError) too."""
+    _same(name, *args)
+    errors = []
+    for path_taken in PATHS:
+        try:
+            compat.implementations(path_taken)[name](*args)
+        except Exception as exc:  # the comparison is the point
+            cause = exc.__cause__
+            errors.append((str(exc), type(cause), None if cause is None else cause.args))
+        else:
+            errors.append(None)
+    assert errors[0] == errors[1], (name, args)
+
+
 def _same(name: str, *args: Any) -> None:
     expected = _outcome(compat.implementations("python")[name], *args)
     got = _outcome(compat.implementations("native")[name], *args)
@@ -267,6 +385,8 @@ def test_every_function_has_a_python_version_and_the_native_ones_are_the_measure
                     "get_max_workers_for_file_mounts",
                     "get_mem_size_gb",
                     "get_parallel_threads",
+                    "is_process_alive",
+                    "read_last_n_lines",
                 ]
             )
             == NATIVE_VERSIONS
@@ -388,14 +508,14 @@ def test_get_backend_info_shape() -> None:
     assert sorted(info["functions"]) == sorted(compat.__all__)
     assert set(info["functions"].values()) <= {"native", "python"}
     for name, path in info["functions"].items():
-        assert (getattr(compat, name) is compat.implementations(path)[name]) or name in ("read_last_n_lines",)
+        assert getattr(compat, name) is compat.implementations(path)[name]
     if NATIVE_IMPORT_ERROR is None and os.environ.get("SKY_ASYNC_BACKEND", "auto") != "python":
         assert info["backend"] == "native" and info["available"] is True
         assert info["version"] == sky_async.__version__
         assert info["functions"] == compat.MEASURED_CHOICE
     assert info["functions"]["hash_file"] == "python"
-    assert info["functions"]["read_last_n_lines"] == "python"
-    assert info["functions"]["is_process_alive"] == "python"
+    assert compat.MEASURED_CHOICE["read_last_n_lines"] == "python"
+    assert compat.MEASURED_CHOICE["is_process_alive"] == "native"
 
 
 def test_sky_async_backend_python_makes_compat_pure_python() -> None:

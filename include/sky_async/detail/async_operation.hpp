@@ -45,11 +45,15 @@ auto async_run(MakeOperation make_operation, CompletionToken&& token) {
                                                    : boost::system::error_code();
           // The handler runs on its own executor, never on a worker thread, and the
           // slot is cleared there, where cancellation is emitted.
-          asio::post(executor, [handler = std::move(handler), work = std::move(work), slot, ec,
-                                result = std::move(result)]() mutable {
-            if (slot.is_connected()) slot.clear();
-            std::move(handler)(ec, std::move(result));
-          });
+          asio::post(executor,
+                     [handler = std::move(handler), slot, ec, result = std::move(result)]() mutable {
+                       if (slot.is_connected()) slot.clear();
+                       std::move(handler)(ec, std::move(result));
+                     });
+          // The work is released here, once post() has returned, not by the handler:
+          // the handler may run, and the caller's io_context end and be destroyed, while
+          // this thread is still inside post() waking it (Asio signals after unlocking).
+          work.reset();
         });
       },
       token, std::move(make_operation));

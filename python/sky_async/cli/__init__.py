@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 
 # In the order `sky-async --help` lists them.
-SUBCOMMANDS = ("hash", "tail", "probe", "sysinfo")
+SUBCOMMANDS = ("preflight", "hash", "tail", "probe", "sysinfo")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as coreutils do on SIGPIPE, and keep
+        # the interpreter from complaining when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (OSError, ValueError, TypeError) as exc:
         print(f"sky-async: {exc}", file=sys.stderr)
         return 2

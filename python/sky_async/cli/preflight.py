@@ -1,0 +1,527 @@
+"""``sky-async preflight``: check directory trees before a cluster mounts or uploads them.
+
+Walks every tree with ``scan_tree`` (concurrently, symlinks not followed unless asked),
+reports counts, sizes, the largest files and every problem a mount would hit, judges the
+file-descriptor budget the way SkyPilot sizes its rsync workers, and optionally hashes
+every file with ``hash_files`` into a manifest that ``sha256sum -c`` verifies.
+
+Exit status: 0 when no problem was found, 1 when some were, 2 on a usage error.
+The ``--json`` output follows the schema in docs/preflight.md ("sky-async.preflight/1").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .. import (
+    SUPPORTED_ALGORITHMS,
+    __version__,
+    estimate_fd_for_directory,
+    file_mounts_digest,
+    get_max_workers_for_file_mounts,
+    hash_files,
+    scan_tree,
+    system,
+)
+from ._common import describe
+
+SCHEMA = "sky-async.preflight/1"
+# Hashing is done in slices of this many files or bytes when a progress bar is shown, two
+# slices in flight, so that the bar moves while the pool stays busy.
+SLICE_FILES = 2000
+SLICE_BYTES = 256 * 1024 * 1024
+PROBLEM_LABELS = {
+    "unreadable_directory": "unreadable directory",
+    "unreadable_file": "unreadable file",
+    "broken_symlink": "broken symlink",
+    "symlink_loop": "symlink loop",
+    "special_file": "special file",
+    "invalid_utf8_name": "name not UTF-8",
+    "too_large": "file too large",
+    "stat_error": "cannot stat",
+    "hash_error": "cannot hash",
+}
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``1000``, ``512K``, ``100M``, ``2G``, ``1T`` (binary units; an optional trailing B or iB)."""
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    number = value[: len(value) - len(unit)]
+    try:
+        size = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 1000, 512K, 100M, 2G)") from None
+    if size < 1 or size != size:
+        raise argparse.ArgumentTypeError(f"the size must be at least 1 byte, got {text!r}")
+    return int(size)
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def load_mounts(path: str) -> dict[str, str]:
+    """SkyPilot-style file mounts: a JSON or YAML mapping of remote destination -> local source."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(
+                f"{path}: not JSON, and reading YAML needs PyYAML (pip install pyyaml)"
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid JSON or YAML: {exc}") from None
+    if isinstance(data, Mapping) and isinstance(data.get("file_mounts"), Mapping):
+        data = data["file_mounts"]  # a whole task YAML
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError(f"{path}: expected a mapping of remote destination to local source (strings)")
+    return dict(data)
+
+
+def shown(path: str | bytes) -> str:
+    """A path for a terminal: bytes that are not UTF-8 as backslash escapes (\\xff), not mojibake."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def is_cloud_url(source: str) -> bool:
+    return "://" in source
+
+
+@dataclass
+class TreeReport:
+    path: str
+    scan: Any = None
+    error: OSError | None = None
+    fd_estimate: int = 0
+    hash_failures: list[tuple[str, OSError]] = field(default_factory=list)
+
+    def problems(self) -> int:
+        if self.error is not None:
+            return 1
+        return sum(self.scan.problem_counts.values()) + len(self.hash_failures)
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr); does nothing when not a terminal."""
+
+    def __init__(self, stream: IO[str], enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.total_files = self.total_bytes = self.done_files = self.done_bytes = 0
+        self.phase = "scanning"
+        self._width = 0
+
+    def draw(self) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        if self.phase == "scanning":
+            line = f"scanning... {elapsed:.1f} s"
+        else:
+            rate = self.done_bytes / elapsed
+            left = self.total_bytes - self.done_bytes
+            eta = f"{left / rate:.0f} s" if rate > 0 and self.done_bytes else "?"
+            share = self.done_bytes / self.total_bytes if self.total_bytes else 1.0
+            bar = "#" * int(share * 20)
+            line = (
+                f"hashing [{bar:<20}] {self.done_files:,}/{self.total_files:,} files,"
+                f" {human_bytes(self.done_bytes)}/{human_bytes(self.total_bytes)},"
+                f" {human_bytes(rate)}/s, ETA {eta}"
+            )
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+    async def run(self) -> None:
+        while True:
+            self.draw()
+            await asyncio.sleep(0.1)
+
+
+def manifest_line(digest: str, path: bytes) -> bytes:
+    """A line as sha256sum writes it, escaping a backslash or newline in the name as it does."""
+    if b"\\" in path or b"\n" in path:
+        return b"\\" + digest.encode() + b"  " + path.replace(b"\\", b"\\\\").replace(b"\n", b"\\n") + b"\n"
+    return digest.encode() + b"  " + path + b"\n"
+
+
+async def hash_all(
+    paths: list[bytes], sizes: dict[bytes, int], algorithm: str, progress: Progress
+) -> list[Any]:
+    """Every file's digest or exception, in order; in slices when a progress bar is shown."""
+    progress.phase = "hashing"
+    progress.total_files = len(paths)
+    progress.total_bytes = sum(sizes.get(path, 0) for path in paths)
+    if not progress.enabled:
+        return await hash_files(paths, algorithm, return_exceptions=True)
+    slices: list[list[bytes]] = [[]]
+    weight = 0
+    for path in paths:
+        if len(slices[-1]) >= SLICE_FILES or weight >= SLICE_BYTES:
+            slices.append([])
+            weight = 0
+        slices[-1].append(path)
+        weight += sizes.get(path, 0)
+    results: list[Any] = []
+    gate = asyncio.Semaphore(2)
+
+    async def one(part: list[bytes]) -> list[Any]:
+        async with gate:
+            out = await hash_files(part, algorithm, return_exceptions=True)
+        progress.done_files += len(part)
+        progress.done_bytes += sum(sizes.get(path, 0) for path in part)
+        return out
+
+    for part_results in await asyncio.gather(*(one(part) for part in slices)):
+        results.extend(part_results)
+    return results
+
+
+def fd_verdict(fds_per_rsync: int, workers: int) -> tuple[str, str]:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft:,}"
+    if soft != resource.RLIM_INFINITY and fds_per_rsync + system.FD_RESERVE > soft:
+        return "insufficient", (
+            f"one rsync may need about {fds_per_rsync:,} file descriptors but this process may open {limit}:"
+            f" raise the limit (ulimit -n {fds_per_rsync + system.FD_RESERVE})"
+        )
+    if soft != resource.RLIM_INFINITY and soft < system.LOW_FD_LIMIT:
+        return "low", (
+            f"the file descriptor limit ({limit}) is below {system.LOW_FD_LIMIT}: file sync will run"
+            f" {workers} worker(s) and may be slow (ulimit -n to raise it)"
+        )
+    return (
+        "ok",
+        f"about {fds_per_rsync:,} file descriptors per rsync against a limit of {limit}: {workers} worker(s)",
+    )
+
+
+async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    mounts: dict[str, str] | None = load_mounts(args.mounts) if args.mounts else None
+    roots: list[str] = list(args.paths)
+    skipped_sources: list[str] = []
+    if mounts is not None:
+        for source in mounts.values():
+            if is_cloud_url(source):
+                skipped_sources.append(source)
+            else:
+                roots.append(os.path.expanduser(source))
+    if not roots:
+        roots = ["."]
+
+    progress = Progress(err, enabled=err.isatty() and not args.json and not args.quiet)
+    ticker = asyncio.ensure_future(progress.run()) if progress.enabled else None
+    algorithm = args.hash or ("sha256" if args.manifest else None)
+    reports = [TreeReport(path) for path in roots]
+    hashed: dict[str, Any] | None = None
+    try:
+        scans = await asyncio.gather(
+            *(
+                scan_tree(
+                    report.path,
+                    follow_symlinks=args.follow_symlinks,
+                    max_file_size=args.max_file_size,
+                    largest=args.largest,
+                    collect_files=algorithm is not None,
+                    max_problems=args.max_problems,
+                )
+                for report in reports
+            ),
+            return_exceptions=True,
+        )
+        for report, scan in zip(reports, scans):
+            if isinstance(scan, OSError):
+                report.error = scan
+            elif isinstance(scan, BaseException):
+                raise scan
+            else:
+                report.scan = scan
+                report.fd_estimate = await estimate_fd_for_directory(report.path)
+        if algorithm is not None:
+            hashed = await hash_reports(reports, algorithm, args.manifest, progress)
+        digest: dict[str, Any] | None = None
+        if mounts is not None:
+            digest = {"file": args.mounts, "digest": None, "error": None, "skipped_sources": skipped_sources}
+            try:
+                digest["digest"] = await file_mounts_digest(mounts)
+            except OSError as exc:
+                digest["error"] = f"{exc}"
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        progress.clear()
+
+    fds_per_rsync = max([system.FDS_PER_ENTRY, *(r.fd_estimate for r in reports)])
+    sources = mounts if mounts is not None else {f"~/sky_workdir/{i}": r.path for i, r in enumerate(reports)}
+    workers = await get_max_workers_for_file_mounts({k: v for k, v in sources.items() if not is_cloud_url(v)})
+    verdict, message = fd_verdict(fds_per_rsync, workers)
+    problems = sum(report.problems() for report in reports) + (verdict == "insufficient")
+    if digest is not None and digest["error"]:
+        problems += 1
+    status = 1 if problems else 0
+    if args.json:
+        payload = json_payload(
+            reports, algorithm, hashed, digest, fds_per_rsync, workers, verdict, message, status
+        )
+        json.dump(payload, out, indent=2)
+        out.write("\n")
+    else:
+        write_text(out, reports, hashed, digest, verdict, message, workers, args.quiet)
+    return status
+
+
+async def hash_reports(
+    reports: list[TreeReport], algorithm: str, manifest: str | None, progress: Progress
+) -> dict[str, Any]:
+    paths: list[bytes] = []
+    owners: list[TreeReport] = []
+    sizes: dict[bytes, int] = {}
+    for report in reports:
+        if report.scan is None:
+            continue
+        for path in report.scan.file_paths:
+            encoded = os.fsencode(path)
+            paths.append(encoded)
+            owners.append(report)
+        for item in report.scan.largest:
+            sizes[os.fsencode(item.path)] = item.size
+    # Sizes of every file come from a stat here only when the bar needs them: the scan
+    # keeps the largest few, and the rest weigh in by count.
+    if progress.enabled:
+        for path in paths:
+            if path not in sizes:
+                try:
+                    sizes[path] = os.stat(path).st_size
+                except OSError:
+                    sizes[path] = 0
+    started = time.perf_counter()
+    results = await hash_all(paths, sizes, algorithm, progress)
+    elapsed = time.perf_counter() - started
+    total_bytes = sum(r.scan.bytes for r in reports if r.scan is not None)
+    lines: list[bytes] = []
+    for path, owner, result in zip(paths, owners, results):
+        if isinstance(result, OSError):
+            owner.hash_failures.append((os.fsdecode(path), result))
+        else:
+            lines.append(manifest_line(result, path))
+    if manifest is not None:
+        with open(manifest, "wb") as file:
+            file.writelines(lines)
+    return {
+        "algorithm": algorithm,
+        "files": len(lines),
+        "failed": len(paths) - len(lines),
+        "bytes": total_bytes,
+        "seconds": round(elapsed, 3),
+        "manifest": manifest,
+    }
+
+
+def _problem_dicts(report: TreeReport) -> list[dict[str, Any]]:
+    items = [
+        {"kind": p.kind, "path": os.fsdecode(p.path), "errno": p.errno, "message": p.message}
+        for p in report.scan.problems
+    ]
+    items += [
+        {"kind": "hash_error", "path": path, "errno": exc.errno, "message": describe(exc)}
+        for path, exc in report.hash_failures
+    ]
+    return items
+
+
+def json_payload(
+    reports: list[TreeReport],
+    algorithm: str | None,
+    hashed: dict[str, Any] | None,
+    digest: dict[str, Any] | None,
+    fds_per_rsync: int,
+    workers: int,
+    verdict: str,
+    message: str,
+    status: int,
+) -> dict[str, Any]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    trees = []
+    totals = {"files": 0, "directories": 0, "symlinks": 0, "special_files": 0, "bytes": 0, "problems": 0}
+    for report in reports:
+        if report.error is not None:
+            trees.append(
+                {
+                    "path": report.path,
+                    "error": {"errno": report.error.errno, "message": describe(report.error)},
+                }
+            )
+            totals["problems"] += 1
+            continue
+        scan = report.scan
+        counts = dict(scan.problem_counts)
+        if report.hash_failures:
+            counts["hash_error"] = len(report.hash_failures)
+        tree = {
+            "path": report.path,
+            "error": None,
+            "files": scan.files,
+            "directories": scan.directories,
+            "symlinks": scan.symlinks,
+            "special_files": scan.special_files,
+            "bytes": scan.bytes,
+            "largest": [{"path": os.fsdecode(item.path), "size": item.size} for item in scan.largest],
+            "problem_counts": counts,
+            "problems": _problem_dicts(report),
+            "fd_estimate": report.fd_estimate,
+        }
+        trees.append(tree)
+        for key in ("files", "directories", "symlinks", "special_files", "bytes"):
+            totals[key] += tree[key]
+        totals["problems"] += report.problems()
+    return {
+        "schema": SCHEMA,
+        "version": __version__,
+        "trees": trees,
+        "totals": totals,
+        "resources": {
+            "rlimit_nofile_soft": None if soft == resource.RLIM_INFINITY else soft,
+            "rlimit_nofile_hard": None if hard == resource.RLIM_INFINITY else hard,
+            "fds_per_rsync": fds_per_rsync,
+            "workers": workers,
+            "verdict": verdict,
+            "message": message,
+        },
+        "hash": hashed,
+        "mounts": digest,
+        "problems_found": status == 1,
+        "exit_status": status,
+    }
+
+
+def write_text(
+    out: IO[str],
+    reports: list[TreeReport],
+    hashed: dict[str, Any] | None,
+    digest: dict[str, Any] | None,
+    verdict: str,
+    message: str,
+    workers: int,
+    quiet: bool,
+) -> None:
+    def row(label: str, value: str) -> None:
+        out.write(f"  {label:<15}{value}\n")
+
+    for report in reports:
+        out.write(f"{shown(report.path)}\n")
+        if report.error is not None:
+            row("error", describe(report.error))
+            continue
+        scan = report.scan
+        row("files", f"{scan.files:,} ({human_bytes(scan.bytes)})")
+        row("directories", f"{scan.directories:,}")
+        row("symlinks", f"{scan.symlinks:,}")
+        row("special files", f"{scan.special_files:,}")
+        if scan.largest and not quiet:
+            out.write("  largest files\n")
+            for item in scan.largest:
+                out.write(f"    {human_bytes(item.size):>10}  {shown(item.path)}\n")
+        problems = _problem_dicts(report)
+        total = report.problems()
+        if not total:
+            row("problems", "none")
+            continue
+        row("problems", f"{total:,}")
+        for problem in problems:
+            label = PROBLEM_LABELS.get(problem["kind"], problem["kind"])
+            detail = f" ({problem['message']})" if problem["message"] else ""
+            out.write(f"    {label:<22}{shown(problem['path'])}{detail}\n")
+        if len(problems) < total:
+            out.write(f"    ... and {total - len(problems):,} more (see --max-problems)\n")
+    out.write(f"resources: {verdict.upper()}: {message}\n")
+    if hashed is not None:
+        rate = hashed["bytes"] / hashed["seconds"] if hashed["seconds"] else 0.0
+        where = f" -> {hashed['manifest']}" if hashed["manifest"] else ""
+        failed = f", {hashed['failed']:,} failed" if hashed["failed"] else ""
+        out.write(
+            f"hashed: {hashed['files']:,} files with {hashed['algorithm']} in {hashed['seconds']:.2f} s"
+            f" ({human_bytes(rate)}/s){failed}{where}\n"
+        )
+    if digest is not None:
+        if digest["error"]:
+            out.write(f"mounts digest: cannot compute: {digest['error']}\n")
+        else:
+            out.write(f"mounts digest: {digest['digest']}\n")
+        for source in digest["skipped_sources"]:
+            out.write(f"  (not local, not checked: {source})\n")
+    found = sum(report.problems() for report in reports) + (verdict == "insufficient")
+    if digest is not None and digest["error"]:
+        found += 1
+    out.write(
+        "verdict: ready (no problems found)\n" if not found else f"verdict: {found:,} problem(s) found\n"
+    )
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.max_problems < 0 or args.largest < 0:
+        print("sky-async preflight: --max-problems and --largest must be >= 0", file=sys.stderr)
+        return 2
+    return asyncio.run(run(args, sys.stdout, sys.stderr))
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "preflight",
+        help="check directory trees before a mount or upload",
+        description=(
+            "Walk each PATH (default: the current directory) and report files, directories, symlinks,"
+            " bytes, the largest files and the problems a mount would hit, with a file-descriptor verdict."
+            " Exit status: 0 no problems, 1 problems found, 2 usage error."
+        ),
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH")
+    parser.add_argument("--hash", metavar="ALGO", choices=SUPPORTED_ALGORITHMS, help="hash every file")
+    parser.add_argument(
+        "--manifest", metavar="FILE", help="write a sha256sum-format manifest (implies --hash sha256)"
+    )
+    parser.add_argument(
+        "--max-file-size", type=parse_size, default=None, metavar="SIZE", help="e.g. 100M, 2G"
+    )
+    parser.add_argument("--follow-symlinks", action="store_true", help="descend into symlinked directories")
+    parser.add_argument(
+        "--mounts", metavar="FILE", help="SkyPilot file mounts (YAML or JSON): check their sources"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output (docs/preflight.md)")
+    parser.add_argument(
+        "--largest", type=int, default=5, metavar="N", help="largest files to list (default 5)"
+    )
+    parser.add_argument(
+        "--max-problems", type=int, default=100, metavar="N", help="problems to list per tree"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no largest-files list")
+    parser.set_defaults(handler=_command)

@@ -1,0 +1,268 @@
+"""``sky-async preflight``: counts, problems, verdicts, manifests, mounts, JSON and the progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import clean_env
+from sky_async import sync
+from sky_async.cli import main
+from sky_async.cli.preflight import parse_size
+
+
+def run_cli(*args: str, cwd: Path | None = None, backend: str = "native") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sky_async", "preflight", *args],
+        env=clean_env(SKY_ASYNC_BACKEND=backend),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(params=["native", "python"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def clean_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "clean"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"alpha\n")
+    (root / "sub" / "b.bin").write_bytes(os.urandom(70_000))
+    (root / "sub" / "deeper" / "c").write_bytes(b"")
+    (root / "link").symlink_to("a.txt")
+    return root
+
+
+@pytest.fixture
+def messy_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "messy"
+    (root / "sub").mkdir(parents=True)
+    (root / "ok").write_bytes(b"fine")
+    (root / "big").write_bytes(b"\0" * 3_000_000)
+    (root / "broken").symlink_to("nowhere")
+    (root / "sub" / "up").symlink_to("..")
+    os.mkfifo(root / "fifo")
+    with open(os.path.join(os.fsencode(root), b"bad\xffname"), "wb") as file:
+        file.write(b"x")
+    return root
+
+
+def test_clean_tree_reports_counts_and_exits_zero(clean_tree: Path, backend: str) -> None:
+    done = run_cli("--json", str(clean_tree), backend=backend)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["schema"] == "sky-async.preflight/1"
+    (tree,) = report["trees"]
+    assert (tree["files"], tree["directories"], tree["symlinks"], tree["special_files"]) == (3, 2, 1, 0)
+    assert tree["bytes"] == 6 + 70_000
+    assert tree["largest"][0] == {"path": str(clean_tree / "sub" / "b.bin"), "size": 70_000}
+    assert tree["problems"] == []
+    assert report["problems_found"] is False
+    assert report["exit_status"] == 0
+    assert report["resources"]["verdict"] in ("ok", "low")
+    # SkyPilot's estimate: 5 per top-level entry (a.txt, sub, link).
+    assert tree["fd_estimate"] == 15
+
+
+def test_every_kind_of_problem_is_reported_and_exits_one(messy_tree: Path, backend: str) -> None:
+    done = run_cli("--json", "--max-file-size", "1M", str(messy_tree), backend=backend)
+    assert done.returncode == 1, done.stderr
+    (tree,) = json.loads(done.stdout)["trees"]
+    kinds = {(p["kind"], os.path.basename(p["path"])) for p in tree["problems"]}
+    assert kinds == {
+        ("too_large", "big"),
+        ("broken_symlink", "broken"),
+        ("symlink_loop", "up"),
+        ("special_file", "fifo"),
+        ("invalid_utf8_name", os.fsdecode(b"bad\xffname")),
+    }
+    text = run_cli("--max-file-size", "1M", "-q", str(messy_tree), backend=backend)
+    assert text.returncode == 1
+    assert "bad\\xffname" in text.stdout  # escaped, not mojibake
+    assert "verdict: 5 problem(s) found" in text.stdout
+
+
+def test_manifest_verifies_with_sha256sum(clean_tree: Path, tmp_path: Path, backend: str) -> None:
+    with open(os.path.join(os.fsencode(clean_tree), b"odd\xff name\nwith newline"), "wb") as file:
+        file.write(b"odd")
+    manifest = tmp_path / "tree.sha256"
+    done = run_cli("--manifest", str(manifest), "clean", cwd=tmp_path, backend=backend)
+    assert done.returncode == 1  # the odd name is a problem for a mount, yet it is hashed
+    lines = manifest.read_bytes().splitlines()
+    assert len(lines) == 4
+    check = subprocess.run(["sha256sum", "-c", "--strict", str(manifest)], cwd=tmp_path, capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count(b": OK") == 4
+
+
+def test_hash_with_md5_verifies_with_md5sum(clean_tree: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "tree.md5"
+    done = run_cli("--hash", "md5", "--manifest", str(manifest), str(clean_tree))
+    assert done.returncode == 0, done.stderr
+    assert "hashed: 3 files with md5" in done.stdout
+    assert subprocess.run(["md5sum", "-c", "--quiet", str(manifest)], capture_output=True).returncode == 0
+
+
+def test_missing_path_is_reported_and_the_others_still_checked(clean_tree: Path, tmp_path: Path) -> None:
+    done = run_cli("--json", str(tmp_path / "nope"), str(clean_tree))
+    assert done.returncode == 1
+    missing, found = json.loads(done.stdout)["trees"]
+    assert missing["error"]["errno"] == 2
+    assert found["files"] == 3
+
+
+def test_default_path_is_the_current_directory(clean_tree: Path) -> None:
+    done = run_cli("--json", cwd=clean_tree)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["trees"][0]["path"] == "."
+
+
+def test_follow_symlinks_descends_into_linked_directories(tmp_path: Path, clean_tree: Path) -> None:
+    root = tmp_path / "outer"
+    root.mkdir()
+    (root / "in").symlink_to(clean_tree)
+    plain = json.loads(run_cli("--json", str(root)).stdout)["trees"][0]
+    followed = json.loads(run_cli("--json", "--follow-symlinks", str(root)).stdout)["trees"][0]
+    assert plain["files"] == 0
+    assert followed["files"] >= 3
+
+
+@pytest.mark.parametrize("suffix", ["json", "yaml"])
+def test_mounts_file_prints_the_digest_skypilot_would_compute(
+    clean_tree: Path, tmp_path: Path, suffix: str
+) -> None:
+    mounts = {
+        "/remote/data": str(clean_tree),
+        "/remote/one": str(clean_tree / "a.txt"),
+        "/remote/s3": "s3://bucket",
+    }
+    path = tmp_path / f"mounts.{suffix}"
+    if suffix == "json":
+        path.write_text(json.dumps(mounts))
+    else:
+        path.write_text("file_mounts:\n" + "".join(f"  {k}: {v}\n" for k, v in mounts.items()))
+    done = run_cli("--json", "--mounts", str(path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["mounts"]["digest"] == sync.file_mounts_digest(mounts)
+    assert report["mounts"]["skipped_sources"] == ["s3://bucket"]
+    assert [tree["path"] for tree in report["trees"]] == [str(clean_tree), str(clean_tree / "a.txt")]
+    text = run_cli("--mounts", str(path))
+    assert f"mounts digest: {sync.file_mounts_digest(mounts)}" in text.stdout
+
+
+def test_mounts_with_a_broken_symlink_give_a_clear_error_not_a_traceback(
+    messy_tree: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "mounts.json"
+    path.write_text(json.dumps({"/remote": str(messy_tree)}))
+    done = run_cli("--mounts", str(path))
+    assert done.returncode == 1
+    assert "mounts digest: cannot compute" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--max-file-size", "12Q"],
+        ["--max-file-size", "0"],
+        ["--hash", "crc32"],
+        ["--largest", "-1"],
+        ["--bogus"],
+    ],
+)
+def test_usage_errors_exit_two_with_one_clear_line(clean_tree: Path, args: list[str]) -> None:
+    done = run_cli(*args, str(clean_tree))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("sky-async")
+
+
+def test_bad_mounts_file_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "mounts.json"
+    path.write_text('["not", "a", "mapping"]')
+    done = run_cli("--mounts", str(path))
+    assert done.returncode == 2
+    assert "expected a mapping" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1000", 1000), ("512K", 512 * 1024), ("100M", 100 * 1024**2), ("2G", 2 * 1024**3), ("1.5KiB", 1536)],
+)
+def test_sizes_parse_with_binary_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_in_process_call_returns_the_exit_status(
+    clean_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["preflight", "-q", str(clean_tree)]) == 0
+    assert "verdict: ready (no problems found)" in capsys.readouterr().out
+
+
+def test_progress_bar_is_drawn_on_a_terminal_and_not_otherwise(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for index in range(3000):
+        (root / f"f{index}").write_bytes(b"x" * 100)
+    piped = run_cli("--hash", "sha256", str(root))
+    assert "hashing [" not in piped.stderr and "scanning" not in piped.stderr
+
+    # A pseudo-terminal as stderr (stdout stays a pipe): the bar is drawn with carriage returns
+    # and erased before the summary.
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sky_async", "preflight", "--hash", "sha256", str(root)],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO once the child has closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"\r" in seen
+    assert b"scanning" in seen or b"hashing [" in seen
+    assert b"verdict: ready" in out
+
+
+def test_socket_in_a_tree_is_a_special_file(tmp_path: Path) -> None:
+    root = tmp_path / "sock"
+    root.mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(root / "s"))
+        report: dict[str, Any] = json.loads(run_cli("--json", str(root)).stdout)
+    finally:
+        server.close()
+    assert report["trees"][0]["problem_counts"]["special_file"] == 1
+    assert report["exit_status"] == 1
