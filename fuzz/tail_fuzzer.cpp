@@ -1,8 +1,10 @@
 // select_tail (the backwards chunked selection behind tail_files) over an in-memory
-// "file", for any n, chunk size and size-at-open (larger than the data = truncated
-// while reading, smaller = grew after the open): the lines equal those of a whole-buffer
-// oracle, the reads walk backwards in chunk-aligned steps, and a cancellation or a read
-// error is reported as such.
+// "file", for any n, chunk size, first-read hint and size-at-open (larger than the data
+// = truncated while reading, smaller = grew after the open): the text, line count and
+// final LF equal those of a whole-buffer oracle, the hint learned is where the (n+1)-th
+// LF from the end is, the reads walk backwards (a first read of at most a chunk, at
+// least the hint's size, then chunk-sized steps), and a cancellation or a read error is
+// reported as such.
 #include "fuzz_support.hpp"
 
 #include "tail_select.hpp"
@@ -20,10 +22,17 @@
 
 namespace {
 
+struct expected_tail {
+  std::string text;  // the selected pieces joined by LF
+  std::size_t line_count = 0;
+  bool final_newline = false;
+  std::size_t needed = 0;  // bytes from the end to the (n+1)-th LF, or all of them
+};
+
 // SkyPilot's selection on the whole data: data.split('\n'), less the empty piece after a
 // final LF, last n pieces.
-sky_async::detail::tail_selection oracle(std::string_view data, std::size_t n) {
-  sky_async::detail::tail_selection out;
+expected_tail oracle(std::string_view data, std::size_t n) {
+  expected_tail out;
   if (n == 0 || data.empty()) return out;
   std::vector<std::string> pieces(1);
   for (const char c : data) {
@@ -38,7 +47,19 @@ sky_async::detail::tail_selection oracle(std::string_view data, std::size_t n) {
     pieces.pop_back();
   }
   const std::size_t keep = std::min(n, pieces.size());
-  out.lines.assign(pieces.end() - static_cast<std::ptrdiff_t>(keep), pieces.end());
+  out.line_count = keep;
+  for (std::size_t i = pieces.size() - keep; i < pieces.size(); ++i) {
+    if (i != pieces.size() - keep) out.text += '\n';
+    out.text += pieces[i];
+  }
+  out.needed = data.size();
+  std::size_t seen = 0;
+  for (std::size_t i = data.size(); i-- > 0;) {
+    if (data[i] == '\n' && ++seen == n + 1) {
+      out.needed = data.size() - i;
+      break;
+    }
+  }
   return out;
 }
 
@@ -57,6 +78,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Cancel before the k-th read, or fail the k-th read with EIO (0: never).
   const unsigned cancel_at = provider.ConsumeBool() ? provider.ConsumeIntegralInRange<unsigned>(1, 8) : 0;
   const unsigned fail_at = provider.ConsumeBool() ? provider.ConsumeIntegralInRange<unsigned>(1, 8) : 0;
+  // What a previous file taught (0: nothing yet).
+  d::tail_hint hint{provider.ConsumeBool() ? provider.ConsumeIntegralInRange<std::size_t>(0, 1 << 16) : 0};
+  const std::size_t hinted = hint.needed;
   const std::string file = provider.ConsumeRemainingBytesAsString();
   const std::uint64_t size_at_open =
       static_cast<std::uint64_t>(std::max<long long>(0, static_cast<long long>(file.size()) + size_shift));
@@ -68,7 +92,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                   std::size_t& got) -> std::error_code {
     ++reads;
     FUZZ_CHECK(offset + want == expected_end);
-    FUZZ_CHECK(want == std::min<std::uint64_t>(chunk_size, expected_end));
+    if (reads == 1) {
+      // The first read: at most a chunk, at least what the hint said (or the whole size).
+      FUZZ_CHECK(want > 0 && want <= chunk_size);
+      FUZZ_CHECK(want == d::first_read_size(d::tail_hint{hinted}, n, chunk_size) || want == expected_end);
+      FUZZ_CHECK(want >= std::min<std::uint64_t>({hinted, chunk_size, expected_end}));
+    } else {
+      FUZZ_CHECK(want == std::min<std::uint64_t>(chunk_size, expected_end));
+    }
     expected_end = offset;
     if (reads == fail_at) return {EIO, std::generic_category()};
     got = offset >= file.size() ? 0 : std::min<std::size_t>(want, file.size() - offset);
@@ -78,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::function<bool()> abandoned = [&] { return ++checks == cancel_at; };
 
   d::tail_selection selection;
-  const auto ec = d::select_tail(pread, size_at_open, n, chunk_size, abandoned, selection);
+  const auto ec = d::select_tail(pread, size_at_open, n, chunk_size, abandoned, hint, selection);
   if (cancel_at != 0 && checks >= cancel_at) {
     FUZZ_CHECK(ec == std::errc::operation_canceled);
     return 0;
@@ -90,7 +121,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(!ec);
   FUZZ_CHECK(reads == checks);
   const auto expected = oracle(std::string_view(file).substr(0, size_at_open), n);
-  FUZZ_CHECK(selection.lines == expected.lines);
+  FUZZ_CHECK(selection.text == expected.text);
+  FUZZ_CHECK(selection.line_count == expected.line_count);
   FUZZ_CHECK(selection.final_newline == expected.final_newline);
+  if (n != 0 && size_at_open != 0) FUZZ_CHECK(hint.needed == expected.needed);
   return 0;
 }

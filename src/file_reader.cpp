@@ -37,11 +37,16 @@ void scoped_fd::reset(int fd) noexcept {
 
 std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
                                   struct stat& st) {
-  int raw = ::open(path, read_open_flags);
+  return open_regular_file_at(AT_FDCWD, path, path, abandoned, fd, st);
+}
+
+std::error_code open_regular_file_at(int dirfd, const char* name, const char* path,
+                                     const std::function<bool()>& abandoned, scoped_fd& fd, struct stat& st) {
+  int raw = ::openat(dirfd, name, read_open_flags);
   for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
     if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
     ::usleep(1000);
-    raw = ::open(path, read_open_flags);
+    raw = ::openat(dirfd, name, read_open_flags);
   }
   if (raw < 0) return open_error(path, errno);
   fd.reset(raw);

@@ -54,6 +54,11 @@ class scoped_fd {
 std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
                                   struct stat& st);
 
+// The same, opening `name` relative to the directory `dirfd` (or AT_FDCWD) with
+// openat(2); `path` is the whole path, for open_error()'s look at a refused file.
+std::error_code open_regular_file_at(int dirfd, const char* name, const char* path,
+                                     const std::function<bool()>& abandoned, scoped_fd& fd, struct stat& st);
+
 // Whether a read that returned `got` of `wanted` bytes, leaving the offset at
 // `offset`, reached EOF. Files are read until a read returns 0, except that a short
 // read at or past the size seen at open is EOF already: this saves the extra read

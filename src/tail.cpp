@@ -8,10 +8,41 @@ namespace sky_async {
 
 namespace detail {
 
+namespace {
+
+// The public operation: the engine's batch, each file's text split into its lines on
+// the thread that completes the batch.
+class tail_lines_operation final : public tail_operation {
+ public:
+  explicit tail_lines_operation(std::shared_ptr<tail_text_operation> texts) : texts_(std::move(texts)) {}
+
+  void start(completion done) override {
+    texts_->start([done = std::move(done)](bool cancelled, std::vector<tail_text> texts) mutable {
+      std::vector<tail_result> results;
+      results.reserve(texts.size());
+      for (auto& text : texts) results.push_back(to_tail_result(std::move(text)));
+      done(cancelled, std::move(results));
+    });
+  }
+  void cancel() noexcept override { texts_->cancel(); }
+
+ private:
+  std::shared_ptr<tail_text_operation> texts_;
+};
+
+}  // namespace
+
+std::shared_ptr<tail_text_operation> make_tail_text_operation(runtime_impl& rt,
+                                                              std::vector<std::filesystem::path> paths,
+                                                              std::size_t n, tail_options options) {
+  if (options.chunk_size == 0) throw std::invalid_argument("tail_options::chunk_size must be positive");
+  return std::make_shared<tail_batch>(rt, std::move(paths), n, options);
+}
+
 std::shared_ptr<tail_operation> make_tail_operation(runtime& rt, std::vector<std::filesystem::path> paths,
                                                     std::size_t n, tail_options options) {
-  if (options.chunk_size == 0) throw std::invalid_argument("tail_options::chunk_size must be positive");
-  return std::make_shared<tail_batch>(rt.impl(), std::move(paths), n, options);
+  return std::make_shared<tail_lines_operation>(
+      make_tail_text_operation(rt.impl(), std::move(paths), n, options));
 }
 
 }  // namespace detail

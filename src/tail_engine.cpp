@@ -48,28 +48,62 @@ std::error_code pread_full(int fd, char* buffer, std::size_t want, std::uint64_t
 
 }  // namespace
 
-std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,
-                          const std::function<bool()>& abandoned, tail_result& out) {
-  const tail_pread read_at = [fd](char* buffer, std::size_t want, std::uint64_t offset, std::size_t& got) {
-    return pread_full(fd, buffer, want, offset, got);
-  };
-  tail_selection selection;
-  const auto ec = select_tail(read_at, size, n, chunk_size, abandoned, selection);
-  out.lines = std::move(selection.lines);
-  out.final_newline = selection.final_newline;
-  return ec;
+tail_result to_tail_result(tail_text&& text) {
+  tail_result result;
+  result.final_newline = text.final_newline;
+  result.error = text.error;
+  result.lines.reserve(text.line_count);
+  const std::string_view view(text.text);
+  std::size_t begin = 0;
+  for (std::size_t i = 0; i < text.line_count; ++i) {
+    const std::size_t lf = i + 1 == text.line_count ? view.size() : view.find('\n', begin);
+    result.lines.emplace_back(view.substr(begin, lf - begin));
+    begin = lf + 1;
+  }
+  return result;
+}
+
+void directory_cache::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  failed_ = false;
+}
+
+std::pair<int, const char*> directory_cache::locate(const char* path) {
+  const std::string_view whole(path);
+  const std::size_t slash = whole.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 == whole.size()) return {AT_FDCWD, path};
+  const std::string_view directory = whole.substr(0, slash == 0 ? 1 : slash);
+  if (directory != directory_) {
+    reset();
+    directory_.assign(directory);
+    return {AT_FDCWD, path};
+  }
+  if (fd_ < 0 && !failed_) {
+    fd_ = ::open(directory_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    failed_ = fd_ < 0;
+  }
+  if (fd_ < 0) return {AT_FDCWD, path};
+  return {fd_, path + slash + 1};
 }
 
 std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
-                                   const std::function<bool()>& abandoned, tail_result& out) {
+                                   const std::function<bool()>& abandoned, directory_cache& directories,
+                                   tail_hint& hint, tail_text& out) {
+  const auto [at, name] = directories.locate(path);
   scoped_fd fd;
   struct stat st{};
-  if (auto ec = open_regular_file(path, abandoned, fd, st)) return ec;
+  if (auto ec = open_regular_file_at(at, name, path, abandoned, fd, st)) return ec;
+  const tail_pread read_at = [raw = fd.get()](char* buffer, std::size_t want, std::uint64_t offset,
+                                              std::size_t& got) {
+    return pread_full(raw, buffer, want, offset, got);
+  };
   try {
-    return read_tail(fd.get(), static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, out);
+    return select_tail(read_at, static_cast<std::uint64_t>(st.st_size), n, chunk_size, abandoned, hint, out);
   } catch (const std::bad_alloc&) {
     // A chunk_size or n so large that the region read does not fit in memory.
-    out.lines.clear();
+    out.text.clear();
+    out.line_count = 0;
     return std::make_error_code(std::errc::not_enough_memory);
   }
 }
@@ -84,9 +118,11 @@ tail_batch::tail_batch(runtime_impl& rt, std::vector<std::filesystem::path> path
 void tail_batch::start(completion done) {
   completion_ = std::move(done);
   const std::size_t count = paths_.size();
-  outstanding_.store(count, std::memory_order_relaxed);
   const std::size_t threads = runtime_.thread_count();
   jobs_ = std::min({threads, count, options_.concurrency ? options_.concurrency : threads});
+  // The batch completes once every file is finished and every job has ended (closed
+  // the directory it held): the caller sees no descriptor of ours after completion.
+  outstanding_.store(count + jobs_, std::memory_order_relaxed);
   if (jobs_ != 0) {
     first_worker_ = runtime_.first_worker_for(jobs_);
     for (std::size_t j = 0; j < jobs_; ++j) {
@@ -94,9 +130,10 @@ void tail_batch::start(completion done) {
     }
   }
   if (!runtime_.register_operation(shared_from_this())) {
-    // The runtime is shutting down: nothing may start.
+    // The runtime is shutting down: nothing may start (and no job will run).
     cancel();
     if (count == 0) complete();
+    for (std::size_t j = 0; j < jobs_; ++j) release();
     return;
   }
   if (count == 0) {
@@ -131,25 +168,37 @@ std::optional<std::size_t> tail_batch::claim() noexcept {
 void tail_batch::run_job(std::size_t worker) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
   const std::function<bool()> abandoned = [this] { return stopping(); };
-  while (auto index = claim()) {
-    tail_result& result = results_[*index];
-    const auto ec = tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned, result);
-    finish(*index, ec);
-    if (std::chrono::steady_clock::now() >= deadline) {
-      boost::asio::post(runtime_.worker_at(worker).context(),
-                        [self = shared_from_this(), worker] { self->run_job(worker); });
-      return;
+  {
+    tail_hint hint{needed_.load(std::memory_order_relaxed)};
+    directory_cache directories;
+    while (auto index = claim()) {
+      tail_text& result = results_[*index];
+      const auto ec = tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned,
+                                         directories, hint, result);
+      needed_.store(hint.needed, std::memory_order_relaxed);
+      finish(*index, ec);
+      if (std::chrono::steady_clock::now() >= deadline) {
+        boost::asio::post(runtime_.worker_at(worker).context(),
+                          [self = shared_from_this(), worker] { self->run_job(worker); });
+        return;
+      }
     }
   }
+  release();  // this job has ended, its directory closed
 }
 
 void tail_batch::finish(std::size_t index, std::error_code error) {
-  tail_result& result = results_[index];
+  tail_text& result = results_[index];
   if (error) {
-    result.lines.clear();
+    result.text.clear();
+    result.line_count = 0;
     result.final_newline = false;
   }
   result.error = error;
+  release();
+}
+
+void tail_batch::release() {
   if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
 }
 

@@ -5,9 +5,14 @@
 // through an io_uring ring for 1,000 small files, the ring saved 1-17 % of the I/O
 // (bench/results/cpp_tail_io.txt), under 5 % of a whole call from Python: not worth a
 // second per-file state machine beside this one, which the threads backend needs anyway.
+//
+// Per file the engine produces a tail_text: the selected lines as one string, so that a
+// file costs one allocation however many lines it has (the Python binding splits it
+// while building the str objects; the public tail_result is split from it).
 #pragma once
 
 #include "runtime_impl.hpp"
+#include "tail_select.hpp"
 
 #include <sky_async/tail.hpp>
 
@@ -19,25 +24,61 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace sky_async::detail {
 
-// The selection of SkyPilot's read_last_n_lines on an open regular file of `size`
-// bytes (the size seen at open). Reads backwards in `chunk_size` blocks until more
-// than n LFs were seen or the start is reached; a read cut short by a concurrent
-// truncation just contributes fewer bytes. Returns operation_canceled once
-// `abandoned()` is true (asked before every read).
-std::error_code read_tail(int fd, std::uint64_t size, std::size_t n, std::size_t chunk_size,
-                          const std::function<bool()>& abandoned, tail_result& out);
+// One file's last lines as read (tail_select.hpp): the selection, or the error.
+struct tail_text : tail_selection {
+  std::error_code error;
+  bool ok() const noexcept { return !error; }
+};
 
-// open + fstat + check + read_tail + close with blocking syscalls. An open refused for
-// lack of descriptors (EMFILE/ENFILE) is retried for about 2 s, since other jobs'
-// files close within microseconds.
+// tail_text -> tail_result: the text split on LF.
+tail_result to_tail_result(tail_text&& text);
+
+// Where a job opens its files from: consecutive files of one directory (the usual
+// batch: a job's logs) are opened relative to that directory, so that the kernel walks
+// only their last component instead of the whole path (about a tenth of an open
+// for a path two or three levels deep, bench/results/cpp_tail_io.txt). The directory
+// is opened (O_PATH) at the second file in a row there; if that fails, or for a path
+// without a directory part, files are opened by their whole path, so errors are
+// exactly open(2)'s.
+class directory_cache {
+ public:
+  directory_cache() = default;
+  directory_cache(const directory_cache&) = delete;
+  directory_cache& operator=(const directory_cache&) = delete;
+  ~directory_cache() { reset(); }
+
+  // The directory fd (or AT_FDCWD) and the name to pass to openat(2) for `path`.
+  std::pair<int, const char*> locate(const char* path);
+
+ private:
+  void reset() noexcept;
+
+  std::string directory_;  // the previous path's directory part
+  int fd_ = -1;
+  bool failed_ = false;  // opening directory_ failed: whole paths until it changes
+};
+
+// open (open_regular_file_at, relative to `directories`) + fstat + check + select_tail
+// with pread + close, all blocking syscalls. An open refused for lack of descriptors
+// (EMFILE/ENFILE) is retried for about 2 s, since other jobs' files close within
+// microseconds.
 std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
-                                   const std::function<bool()>& abandoned, tail_result& out);
+                                   const std::function<bool()>& abandoned, directory_cache& directories,
+                                   tail_hint& hint, tail_text& out);
 
-class tail_batch final : public tail_operation, public std::enable_shared_from_this<tail_batch> {
+using tail_text_operation = basic_operation<std::vector<tail_text>>;
+
+// tail_files with the lines of each file as one tail_text (what the Python binding uses).
+std::shared_ptr<tail_text_operation> make_tail_text_operation(runtime_impl& rt,
+                                                              std::vector<std::filesystem::path> paths,
+                                                              std::size_t n, tail_options options);
+
+class tail_batch final : public tail_text_operation, public std::enable_shared_from_this<tail_batch> {
  public:
   tail_batch(runtime_impl& rt, std::vector<std::filesystem::path> paths, std::size_t n, tail_options options);
 
@@ -50,6 +91,8 @@ class tail_batch final : public tail_operation, public std::enable_shared_from_t
   void run_job(std::size_t worker);
   std::optional<std::size_t> claim() noexcept;
   void finish(std::size_t index, std::error_code error);
+  // One of the files or jobs the batch waits for is done; the last completes it.
+  void release();
   void complete();
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
@@ -57,7 +100,7 @@ class tail_batch final : public tail_operation, public std::enable_shared_from_t
   std::vector<std::filesystem::path> paths_;
   std::size_t n_;
   tail_options options_;
-  std::vector<tail_result> results_;
+  std::vector<tail_text> results_;
   completion completion_;
   std::size_t jobs_ = 0;
   std::size_t first_worker_ = 0;
@@ -65,6 +108,8 @@ class tail_batch final : public tail_operation, public std::enable_shared_from_t
   std::atomic<std::size_t> next_{0};
   std::atomic<std::size_t> outstanding_{0};
   std::atomic<bool> stopping_{false};
+  // Shared by the jobs (relaxed): a hint is a guess, any value gives the same lines.
+  std::atomic<std::size_t> needed_{0};
 };
 
 }  // namespace sky_async::detail

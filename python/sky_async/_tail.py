@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 from ._api import check_concurrency, encode_paths, make_os_error
@@ -23,6 +24,10 @@ from ._checks import require_int
 # The largest n and chunk_size passed down: beyond any real file's line count or size, so
 # clamping changes no result while keeping the values inside a C size_t.
 MAX_COUNT = 2**62
+
+# What os.fsencode uses for a str.
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 def read_last_n_lines(
@@ -150,9 +155,13 @@ def check_chunk_size(chunk_size: object) -> int:
 
 
 # Per file, a backend reports ``(lines, final_newline)`` (decoded lines as read_last_n_lines
-# returns them, or with no encoding the raw pieces as bytes), the exception decoding raised,
-# ``(errno, message or None)``, or None for a file it never got to.
-TailItem = Union["tuple[list[str] | list[bytes], bool]", "tuple[int, str | None]", BaseException, None]
+# returns them, or with no encoding the raw pieces as bytes), or just the list of decoded
+# lines when an encoding was given (the native backend: final_newline is only needed raw,
+# and a tuple per file was a tenth of the conversion's cost), the exception decoding
+# raised, ``(errno, message or None)``, or None for a file it never got to.
+TailItem = Union[
+    "list[str]", "tuple[list[str] | list[bytes], bool]", "tuple[int, str | None]", BaseException, None
+]
 
 
 class TailRequest:
@@ -185,6 +194,17 @@ class TailRequest:
         self.errors: str = errors  # type: ignore[assignment]
         self.concurrency = check_concurrency(concurrency)
         self.originals = paths
+        self.results: list[Any]
+        self.positions: Sequence[int]
+        if all(type(path) is str for path in paths):
+            # The usual list of str, encoded as os.fsencode does but in one comprehension:
+            # 0.16 ms instead of 0.27 ms per 1,000 paths through encode_paths (its call
+            # per path), measured after the merge with main.
+            self.encoded = [path.encode(_FS_ENCODING, _FS_ERRORS) for path in paths]
+            if not any(b"\0" in path for path in self.encoded):
+                self.positions = range(len(paths))
+                self.results = [None] * len(paths)
+                return
         self.encoded, self.positions, self.results = encode_paths(paths)
 
     def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
@@ -192,6 +212,9 @@ class TailRequest:
         results = self.results
         for index, item in zip(self.positions, items):
             if item is None:
+                continue
+            if type(item) is list:
+                results[index] = item
                 continue
             if isinstance(item, BaseException):
                 results[index] = item

@@ -188,6 +188,54 @@ TEST_P(TailFiles, MatchesTheWholeFileOracleForEveryChunkSize) {
   }
 }
 
+// Each job sizes a file's first read by what the previous file needed (the engine's
+// tail_hint): files whose lines are much longer, or much shorter, than their
+// predecessors' must still give exactly the oracle's lines, whatever the chunk size.
+TEST_P(TailFiles, BatchesMixingLineLengthsMatchTheOracle) {
+  std::mt19937_64 random(5);
+  const std::size_t line_lengths[] = {0, 3, 40, 150, 700, 5000, 20000};
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::string> contents;
+  for (int i = 0; i < 120; ++i) {
+    const std::size_t length = line_lengths[random() % std::size(line_lengths)];
+    std::string data;
+    const std::size_t lines = random() % 30;
+    for (std::size_t l = 0; l < lines; ++l) {
+      data.append(length == 0 ? 0 : random() % (2 * length), static_cast<char>('a' + l % 26));
+      data += '\n';
+    }
+    if (random() % 3 == 0) data += "partial";
+    paths.push_back(file("mixed" + std::to_string(i), data));
+    contents.push_back(std::move(data));
+  }
+  for (const std::size_t chunk : {std::size_t{1000}, std::size_t{8192}, std::size_t{100000}}) {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{10}, std::size_t{25}}) {
+      for (const std::size_t concurrency : {std::size_t{1}, std::size_t{0}}) {
+        const auto results = tail(paths, n, {.chunk_size = chunk, .concurrency = concurrency});
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+          SCOPED_TRACE("file " + std::to_string(i) + " n " + std::to_string(n) + " chunk " +
+                       std::to_string(chunk));
+          const auto expected = oracle(contents[i], n);
+          EXPECT_TAIL(results[i], expected.lines, expected.final_newline);
+        }
+      }
+    }
+  }
+}
+
+// A file whose lines need megabytes grows the worker's read buffer; it is released
+// after that file, and the next, small files are still right.
+TEST_P(TailFiles, HugeLinesThenSmallFilesMatchTheOracle) {
+  const std::string huge = std::string(3 << 20, 'h') + "\n" + std::string(2 << 20, 'i') + "\nend";
+  const std::string small = "a\nb\r\nc\n";
+  const auto results =
+      tail({file("huge", huge), file("small", small), file("huge2", huge)}, 2, {.concurrency = 1});
+  const auto big = oracle(huge, 2);
+  EXPECT_TAIL(results[0], big.lines, big.final_newline);
+  EXPECT_TAIL(results[1], (lines_t{"b\r", "c"}), true);
+  EXPECT_TAIL(results[2], big.lines, big.final_newline);
+}
+
 TEST_P(TailFiles, ManyFilesKeepInputOrderWithPerFileErrors) {
   std::vector<std::filesystem::path> paths;
   std::vector<std::string> contents;
@@ -207,6 +255,70 @@ TEST_P(TailFiles, ManyFilesKeepInputOrderWithPerFileErrors) {
         continue;
       }
       const auto expected = oracle(contents[file_index++], 3);
+      EXPECT_TAIL(results[i], expected.lines, expected.final_newline);
+    }
+  }
+}
+
+// Consecutive files of one directory are opened relative to it (the engine's
+// directory_cache): runs of files per directory, directories that do not exist or are
+// not directories, symlinked directories, relative paths, "/x", "d//f", "d/." and a
+// trailing slash must all give what opening the whole path gives.
+TEST_P(TailFiles, PathsAcrossDirectoriesGiveWhatTheWholePathGives) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir_ / "a" / "b");
+  fs::create_directory(dir_ / "c");
+  fs::create_directory_symlink(dir_ / "a", dir_ / "link");
+  struct cwd_guard {
+    fs::path old = fs::current_path();
+    ~cwd_guard() { fs::current_path(old); }
+  } restore;
+  fs::current_path(dir_.path());
+  std::vector<fs::path> paths;
+  std::vector<std::string> contents;  // empty: expect `errors` below instead
+  std::vector<std::errc> errors;
+  auto add = [&](const fs::path& path, std::string data) {
+    paths.push_back(path);
+    contents.push_back(std::move(data));
+    errors.push_back(std::errc{});
+  };
+  auto add_error = [&](const fs::path& path, std::errc error) {
+    paths.push_back(path);
+    contents.emplace_back();
+    errors.push_back(error);
+  };
+  for (int i = 0; i < 4; ++i) {
+    const std::string tag = std::to_string(i);
+    for (const char* where : {"a", "a/b", "c"}) {
+      for (int k = 0; k < 3; ++k) {
+        const std::string data = std::string(where) + " " + tag + " " + std::to_string(k) + "\nlast\n";
+        write_file(dir_ / where / ("f" + tag + std::to_string(k)), data);
+        add(dir_ / where / ("f" + tag + std::to_string(k)), data);
+      }
+    }
+    add(dir_ / "link" / "b" / ("f" + tag + "0"), "a/b " + tag + " 0\nlast\n");
+    add(dir_ / "link" / "b" / ("f" + tag + "1"), "a/b " + tag + " 1\nlast\n");
+    add(fs::path("a") / ("f" + tag + "2"), "a " + tag + " 2\nlast\n");  // relative to the cwd
+    add(fs::path("a") / "." / ".." / "c" / ("f" + tag + "0"), "c " + tag + " 0\nlast\n");
+    add(fs::path((dir_ / "c").string() + "//f" + tag + "1"), "c " + tag + " 1\nlast\n");
+    add_error(dir_ / "nowhere" / "x", std::errc::no_such_file_or_directory);
+    add_error(dir_ / "nowhere" / "y", std::errc::no_such_file_or_directory);
+    add_error(dir_ / "a" / "f00" / "z", std::errc::not_a_directory);
+    add_error(dir_ / "a" / "f00" / "w", std::errc::not_a_directory);
+    add_error(fs::path((dir_ / "a" / "f00").string() + "/"), std::errc::not_a_directory);
+    add_error(dir_ / "a" / ".", std::errc::is_a_directory);
+  }
+  add_error("/", std::errc::is_a_directory);
+  add_error("/proc", std::errc::is_a_directory);
+  for (const std::size_t concurrency : {std::size_t{1}, std::size_t{0}}) {
+    const auto results = tail(paths, 5, {.concurrency = concurrency});
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      SCOPED_TRACE(paths[i].string());
+      if (errors[i] != std::errc{}) {
+        EXPECT_EQ(results[i].error, errors[i]) << describe(results[i].error);
+        continue;
+      }
+      const auto expected = oracle(contents[i], 5);
       EXPECT_TAIL(results[i], expected.lines, expected.final_newline);
     }
   }
@@ -373,26 +485,82 @@ sky_async::detail::tail_pread memory_pread(const std::string& file) {
 TEST(SelectTail, TruncatedOrGrownSinceOpenSelectsFromTheBytesThatWereThere) {
   const std::string file = "one\ntwo\nthree\nfour\n";
   const std::function<bool()> never = [] { return false; };
+  sky_async::detail::tail_hint hint;
   sky_async::detail::tail_selection out;
   // Opened when it was 30 bytes long, truncated to 19 since: the last lines of the 19.
-  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 30, 2, 4, never, out));
-  EXPECT_EQ(out.lines, (std::vector<std::string>{"three", "four"}));
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 30, 2, 4, never, hint, out));
+  EXPECT_EQ(out.text, "three\nfour");
+  EXPECT_EQ(out.line_count, 2U);
   EXPECT_TRUE(out.final_newline);
   // Opened when it was 10 bytes long ("one\ntwo\nth"), grown since: only those 10.
-  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 10, 5, 3, never, out));
-  EXPECT_EQ(out.lines, (std::vector<std::string>{"one", "two", "th"}));
+  hint = {};
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(file), 10, 5, 3, never, hint, out));
+  EXPECT_EQ(out.text, "one\ntwo\nth");
+  EXPECT_EQ(out.line_count, 3U);
   EXPECT_FALSE(out.final_newline);
+  EXPECT_EQ(hint.needed, 10U);  // fewer than n+1 LFs: all the bytes were needed
+}
+
+TEST(SelectTail, NoLinesAndOneEmptyLineDiffer) {
+  const std::function<bool()> never = [] { return false; };
+  sky_async::detail::tail_hint hint;
+  sky_async::detail::tail_selection out;
+  const std::string newline = "\n";
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(newline), 1, 3, 8, never, hint, out));
+  EXPECT_EQ(out.text, "");
+  EXPECT_EQ(out.line_count, 1U);
+  EXPECT_TRUE(out.final_newline);
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(newline), 1, 0, 8, never, hint, out));
+  EXPECT_EQ(out.line_count, 0U);
+  ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(""), 0, 3, 8, never, hint, out));
+  EXPECT_EQ(out.line_count, 0U);
+  EXPECT_FALSE(out.final_newline);
+}
+
+TEST(SelectTail, HintSizesTheFirstReadAndIsLearned) {
+  std::string file;
+  for (int i = 0; i < 100; ++i) file += std::string(99, 'x') + "\n";  // 100-byte lines
+  const std::function<bool()> never = [] { return false; };
+  std::vector<std::size_t> wants;
+  const sky_async::detail::tail_pread recording = [&](char* buffer, std::size_t want, std::uint64_t offset,
+                                                      std::size_t& got) {
+    wants.push_back(want);
+    return memory_pread(file)(buffer, want, offset, got);
+  };
+  sky_async::detail::tail_selection out;
+  sky_async::detail::tail_hint hint{};
+  // Nothing learned: 160 bytes a line guessed, the 10 lines come in one read.
+  ASSERT_FALSE(sky_async::detail::select_tail(recording, file.size(), 10, 8192, never, hint, out));
+  EXPECT_EQ(wants, (std::vector<std::size_t>{sky_async::detail::first_read_size({}, 10, 8192)}));
+  EXPECT_EQ(out.line_count, 10U);
+  EXPECT_EQ(hint.needed, 1001U);  // the 11th LF from the end: itself and the 10 lines after it
+  // Learned: the next first read asks for about that much, and still one read does.
+  wants.clear();
+  ASSERT_FALSE(sky_async::detail::select_tail(recording, file.size(), 10, 8192, never, hint, out));
+  ASSERT_EQ(wants.size(), 1U);
+  EXPECT_GE(wants[0], 1001U);
+  EXPECT_LT(wants[0], 2048U);
+  // A hint too small for this file: more reads, the same lines.
+  wants.clear();
+  hint.needed = 10;
+  ASSERT_FALSE(sky_async::detail::select_tail(recording, file.size(), 10, 256, never, hint, out));
+  EXPECT_GT(wants.size(), 1U);
+  EXPECT_EQ(out.text.size(), 10U * 100 - 1);
+  EXPECT_EQ(out.line_count, 10U);
 }
 
 TEST(SelectTail, ReadErrorAndCancellationAreReported) {
   const std::string file = "a\nb\nc\n";
+  sky_async::detail::tail_hint hint;
   sky_async::detail::tail_selection out;
   const sky_async::detail::tail_pread failing = [](char*, std::size_t, std::uint64_t, std::size_t&) {
     return std::error_code(EIO, std::generic_category());
   };
-  EXPECT_EQ(
-      sky_async::detail::select_tail(failing, file.size(), 1, 2, [] { return false; }, out).value(), EIO);
   EXPECT_EQ(sky_async::detail::select_tail(
-                memory_pread(file), file.size(), 1, 2, [] { return true; }, out),
+                failing, file.size(), 1, 2, [] { return false; }, hint, out)
+                .value(),
+            EIO);
+  EXPECT_EQ(sky_async::detail::select_tail(
+                memory_pread(file), file.size(), 1, 2, [] { return true; }, hint, out),
             std::errc::operation_canceled);
 }

@@ -12,6 +12,7 @@ import codecs
 import errno
 import json
 import os
+import random
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -361,6 +362,19 @@ async def test_tail_files_keeps_order_and_each_error_in_its_slot(
     assert results[7] == ["2\n", "3"]
 
 
+async def test_all_str_paths_encode_like_os_fsencode(call: Caller, tmp_path: Path) -> None:
+    # A list of only str paths takes a faster encoding; it must give what os.fsencode
+    # gives (a non-UTF-8 name arrives as surrogate escapes), and a NUL still fails alone.
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.log")
+    plain = str(tmp_path / "plain.log")
+    Path(odd).write_bytes(b"odd\n")
+    Path(plain).write_bytes(b"plain\n")
+    assert await call.tail_files([odd, plain], 1) == [["odd"], ["plain"]]
+    results = await call.tail_files([plain, "bad\0name", odd], 1, return_exceptions=True)
+    assert results[0] == ["plain"] and results[2] == ["odd"]
+    assert isinstance(results[1], ValueError)
+
+
 async def test_without_return_exceptions_the_first_failure_in_input_order_is_raised(
     call: Caller, write: Any, tmp_path: Path
 ) -> None:
@@ -398,6 +412,55 @@ async def test_many_files_at_any_concurrency_are_all_correct(
         paths.append(path)
         expected.append(oracle(data, 10))
     assert await call.tail_files(paths, 10, concurrency=concurrency) == expected
+
+
+@pytest.mark.parametrize("chunk_size", [700, 8192])
+@pytest.mark.parametrize("concurrency", [1, None])
+async def test_files_of_very_different_line_lengths_in_one_batch(
+    call: Caller, tmp_path: Path, chunk_size: int, concurrency: Any
+) -> None:
+    # The native engine sizes each first read by the previous file's lines: long lines
+    # after short ones (and the reverse) must not change a result.
+    rng = random.Random(9)
+    paths, contents = [], []
+    for i in range(60):
+        width = rng.choice([0, 2, 60, 400, 3000, 12000])
+        data = b"".join(
+            b"%c" % (97 + j % 26) * rng.randrange(2 * width + 1) + b"\n" for j in range(rng.randrange(25))
+        )
+        data += b"\xe2\x82\xac tail" if i % 4 == 0 else b""
+        path = tmp_path / f"{i}.log"
+        path.write_bytes(data)
+        paths.append(path)
+        contents.append(data)
+    for n in (1, 10, 30):
+        got = await call.tail_files(paths, n, chunk_size=chunk_size, concurrency=concurrency)
+        assert got == [oracle(data, n) for data in contents]
+
+
+async def test_runs_of_files_per_directory_give_what_the_whole_path_gives(
+    call: Caller, tmp_path: Path
+) -> None:
+    # The native engine opens consecutive files of one directory relative to it.
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    paths: list[Any] = []
+    expected: list[Any] = []
+    for i in range(3):
+        for where in ("a", "a/b"):
+            (tmp_path / where / f"f{i}").write_bytes(b"%s %d\nlast" % (where.encode(), i))
+        for where, real in (("a", "a"), ("a/b", "a/b"), ("a", "a"), ("link/b", "a/b")):
+            path = tmp_path / where / f"f{i}"
+            paths += [path, os.fsencode(path), str(tmp_path / where / "." / f"f{i}")]
+            expected += [[f"{real} {i}\n", "last"]] * 3
+        paths += [tmp_path / "missing" / "x", tmp_path / "missing" / "y", tmp_path / "a" / "f0" / "z"]
+        expected += [FileNotFoundError, FileNotFoundError, NotADirectoryError]
+    got = await call.tail_files(paths, 2, return_exceptions=True)
+    for path, result, want in zip(paths, got, expected):
+        if isinstance(want, list):
+            assert result == want
+        else:
+            assert type(result) is want and result.filename == path
 
 
 @pytest.mark.parametrize("concurrency", [0, -1])
