@@ -519,6 +519,12 @@ TEST_P(ScanTree, UnreadableDirectoriesAndFilesAreReported) {
                                                       {kind::unreadable_file, root + "/secret", EACCES}}));
     return;
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // A fork() of this multithreaded process can leave AddressSanitizer's allocator locks held
+  // in the child, which then never exits (seen once in CI, under the seccomp wrapper). The
+  // plain and ThreadSanitizer builds run this case.
+  GTEST_SKIP() << "fork() of a multithreaded process under AddressSanitizer can deadlock the child";
+#endif
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
