@@ -133,15 +133,20 @@ void tail_batch::start(completion done) {
     // The runtime is shutting down: nothing may start (and no job will run).
     cancel();
     if (count == 0) complete();
-    for (std::size_t j = 0; j < jobs_; ++j) release();
+    const std::size_t jobs = jobs_;
+    for (std::size_t j = 0; j < jobs; ++j) release();
     return;
   }
   if (count == 0) {
     complete();
     return;
   }
-  for (std::size_t j = 0; j < jobs_; ++j) {
-    const std::size_t w = first_worker_ + j;
+  // The last job to end completes the batch (and clears jobs_) on its worker, possibly
+  // before this loop is over: count the jobs from a copy.
+  const std::size_t jobs = jobs_;
+  const std::size_t first = first_worker_;
+  for (std::size_t j = 0; j < jobs; ++j) {
+    const std::size_t w = first + j;
     boost::asio::post(runtime_.worker_at(w).context(), [self = shared_from_this(), w] { self->run_job(w); });
   }
 }
