@@ -8,6 +8,7 @@
 #include "test_support.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -609,10 +610,15 @@ TEST_P(SystemAsync, CancellationCompletesAndLeaksNothing) {
   for (int i = 0; i < 2000; ++i) write_file(dir_ / ("f" + std::to_string(i)), "");
   const std::size_t before = count_open_fds();
   for (int round = 0; round < 20; ++round) {
+    // Emitting and clearing a cancellation slot must not race (Asio's slots are not
+    // thread-safe): the completion runs on this thread's io_context, as does the emit.
+    asio::io_context here;
     asio::cancellation_signal signal;
     auto future = sky_async::async_estimate_fd_for_directory(
-        rt(), dir_.path(), asio::bind_cancellation_slot(signal.slot(), asio::use_future));
+        rt(), dir_.path(),
+        asio::bind_cancellation_slot(signal.slot(), asio::bind_executor(here, asio::use_future)));
     signal.emit(asio::cancellation_type::terminal);
+    here.run();
     try {
       EXPECT_EQ(future.get().value, 10000);  // finished before the cancel took
     } catch (const boost::system::system_error& e) {
