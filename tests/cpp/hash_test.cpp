@@ -92,19 +92,8 @@ std::function<void()> play_fifo_writer(std::filesystem::path fifo) {
   };
 }
 
-class HashFiles : public ::testing::TestWithParam<io_backend> {
+class HashFiles : public on_each_io_backend {
  protected:
-  void SetUp() override {
-    try {
-      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
-    } catch (const std::system_error& e) {
-      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
-    }
-    ASSERT_EQ(rt_->backend(), GetParam());
-  }
-
-  sky_async::runtime& rt() { return *rt_; }
-
   std::vector<hash_result> hash(std::vector<std::filesystem::path> paths,
                                 hash_algorithm algorithm = hash_algorithm::sha256,
                                 hash_options options = {}) {
@@ -113,17 +102,9 @@ class HashFiles : public ::testing::TestWithParam<io_backend> {
     for (const auto& result : results) expect_well_formed(result, algorithm);
     return results;
   }
-
-  temp_dir dir_;                            // declared first: outlives the runtime
-  std::unique_ptr<sky_async::runtime> rt_;  // destroyed first, with its open files
 };
 
-std::string backend_name(const ::testing::TestParamInfo<io_backend>& info) {
-  return std::string(sky_async::to_string(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, HashFiles, ::testing::Values(io_backend::io_uring, io_backend::threads),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, HashFiles, all_io_backends, io_backend_name);
 
 TEST_P(HashFiles, DigestsMatchOpenSSLForEverySizeAndAlgorithm) {
   const std::vector<std::size_t> sizes = {0, 1, block - 1, block, block + 1, 4 * 1024 * 1024 + 3};

@@ -50,16 +50,8 @@ std::string sha256_raw(std::string_view data) {
   return raw(openssl_hex(sky_async::hash_algorithm::sha256, data));
 }
 
-class FileMountsDigest : public ::testing::TestWithParam<io_backend> {
+class FileMountsDigest : public on_each_io_backend {
  protected:
-  void SetUp() override {
-    try {
-      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
-    } catch (const std::system_error& e) {
-      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
-    }
-  }
-
   std::string digest(std::vector<file_mount> mounts, std::string prefix = {}) {
     return run(sky_async::file_mounts_digest(*rt_, std::move(mounts), std::move(prefix)));
   }
@@ -84,14 +76,9 @@ class FileMountsDigest : public ::testing::TestWithParam<io_backend> {
             {"/remote/missing", "nope"},
             {"/a/first", "tree/sub/"}};
   }
-
-  temp_dir dir_;  // declared first: outlives the runtime
-  std::unique_ptr<sky_async::runtime> rt_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, FileMountsDigest,
-                         ::testing::Values(io_backend::io_uring, io_backend::threads),
-                         [](const auto& info) { return std::string(sky_async::to_string(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Backends, FileMountsDigest, all_io_backends, io_backend_name);
 
 TEST_P(FileMountsDigest, MatchesTheSkyPilotOracleOnAFixedTree) {
   make_fixed_tree();

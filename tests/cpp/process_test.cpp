@@ -116,18 +116,9 @@ pid_t reaped_pid() {
   return child.pid();
 }
 
-class Processes : public ::testing::TestWithParam<io_backend> {
+class Processes : public on_each_io_backend {
  protected:
-  void SetUp() override {
-    try {
-      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
-    } catch (const std::system_error& e) {
-      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
-    }
-  }
   void TearDown() override { sky_async::detail::force_exit_polling(false); }
-
-  sky_async::runtime& rt() { return *rt_; }
 
   std::vector<process_status> probe(std::vector<process_query> queries) {
     const std::size_t count = queries.size();
@@ -147,16 +138,9 @@ class Processes : public ::testing::TestWithParam<io_backend> {
   void warm_up_reactors() {
     for (unsigned i = 0; i < rt().threads(); ++i) wait(::getpid(), 0ms);
   }
-
-  std::unique_ptr<sky_async::runtime> rt_;
 };
 
-std::string backend_name(const ::testing::TestParamInfo<io_backend>& info) {
-  return std::string(sky_async::to_string(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, Processes, ::testing::Values(io_backend::io_uring, io_backend::threads),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, Processes, all_io_backends, io_backend_name);
 
 TEST_P(Processes, OwnPidIsAlive) {
   EXPECT_TRUE(sky_async::is_process_alive(::getpid()));

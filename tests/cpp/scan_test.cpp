@@ -120,33 +120,14 @@ struct zoo {
   std::string outside;
 };
 
-class ScanTree : public ::testing::TestWithParam<io_backend> {
+class ScanTree : public on_each_io_backend {
  protected:
-  void SetUp() override {
-    try {
-      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
-    } catch (const std::system_error& e) {
-      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
-    }
-    ASSERT_EQ(rt_->backend(), GetParam());
-  }
-
-  sky_async::runtime& rt() { return *rt_; }
-
   tree_scan scan(const std::string& root, scan_options options = {}) {
     return run(sky_async::scan_tree(rt(), root, options));
   }
-
-  temp_dir dir_;                            // declared first: outlives the runtime
-  std::unique_ptr<sky_async::runtime> rt_;  // destroyed first
 };
 
-std::string backend_name(const ::testing::TestParamInfo<io_backend>& info) {
-  return std::string(sky_async::to_string(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, ScanTree, ::testing::Values(io_backend::io_uring, io_backend::threads),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, ScanTree, all_io_backends, io_backend_name);
 
 TEST_P(ScanTree, CountsEveryKindOfEntryWithoutFollowingSymlinks) {
   const zoo z(dir_);

@@ -538,27 +538,11 @@ TEST(HostFacts, AreReadAgainInAForkedChild) {
 
 // --- the asynchronous forms, on both I/O backends --------------------------------------------
 
-class SystemAsync : public ::testing::TestWithParam<io_backend> {
+class SystemAsync : public on_each_io_backend {
  protected:
-  void SetUp() override {
-    try {
-      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
-    } catch (const std::system_error& e) {
-      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
-    }
-  }
-  sky_async::runtime& rt() { return *rt_; }
-
-  temp_dir dir_;
-  std::unique_ptr<sky_async::runtime> rt_;
 };
 
-std::string backend_name(const ::testing::TestParamInfo<io_backend>& info) {
-  return std::string(sky_async::to_string(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, SystemAsync, ::testing::Values(io_backend::io_uring, io_backend::threads),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, SystemAsync, all_io_backends, io_backend_name);
 
 TEST_P(SystemAsync, FdEstimateMatchesTheBlockingForm) {
   for (int i = 0; i < 7; ++i) write_file(dir_ / ("f" + std::to_string(i)), "");

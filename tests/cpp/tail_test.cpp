@@ -81,19 +81,8 @@ std::uint64_t bytes_read_by_process() {
   throw std::runtime_error("no rchar in /proc/self/io");
 }
 
-class TailFiles : public ::testing::TestWithParam<io_backend> {
+class TailFiles : public on_each_io_backend {
  protected:
-  void SetUp() override {
-    try {
-      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
-    } catch (const std::system_error& e) {
-      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
-    }
-    ASSERT_EQ(rt_->backend(), GetParam());
-  }
-
-  sky_async::runtime& rt() { return *rt_; }
-
   std::vector<tail_result> tail(std::vector<std::filesystem::path> paths, std::size_t n,
                                 tail_options options = {}) {
     auto results = run(sky_async::tail_files(rt(), paths, n, options));
@@ -111,17 +100,9 @@ class TailFiles : public ::testing::TestWithParam<io_backend> {
     write_file(path, data);
     return path;
   }
-
-  temp_dir dir_;                            // declared first: outlives the runtime
-  std::unique_ptr<sky_async::runtime> rt_;  // destroyed first, with its open files
 };
 
-std::string backend_name(const ::testing::TestParamInfo<io_backend>& info) {
-  return std::string(sky_async::to_string(info.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, TailFiles, ::testing::Values(io_backend::io_uring, io_backend::threads),
-                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, TailFiles, all_io_backends, io_backend_name);
 
 #define EXPECT_TAIL(result, expected_lines, expected_final_newline) \
   do {                                                              \

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -224,6 +225,33 @@ class watchdog {
 inline std::string describe(const std::error_code& ec) {
   if (!ec) return "success";
   return std::string(ec.category().name()) + ":" + std::to_string(ec.value()) + " (" + ec.message() + ")";
+}
+
+// A test run once per I/O backend, each time on a runtime of its own (skipped where io_uring
+// is unavailable), with a temporary directory that outlives the runtime.
+class on_each_io_backend : public ::testing::TestWithParam<sky_async::io_backend> {
+ protected:
+  void SetUp() override {
+    try {
+      rt_ = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
+    } catch (const std::system_error& e) {
+      GTEST_SKIP() << "io_uring unavailable here: " << e.what();
+    }
+    ASSERT_EQ(rt_->backend(), GetParam());
+  }
+
+  sky_async::runtime& rt() { return *rt_; }
+
+  temp_dir dir_;                            // declared first: outlives the runtime
+  std::unique_ptr<sky_async::runtime> rt_;  // destroyed first, with its open files
+};
+
+inline const auto all_io_backends =
+    ::testing::Values(sky_async::io_backend::io_uring, sky_async::io_backend::threads);
+
+// Test names that say which backend ran ("io_uring", "threads").
+inline std::string io_backend_name(const ::testing::TestParamInfo<sky_async::io_backend>& info) {
+  return std::string(sky_async::to_string(info.param));
 }
 
 }  // namespace sky_async_test
