@@ -111,11 +111,6 @@ void operation_handle::cancel(py::object waiter) {
   call_->operation->cancel();
 }
 
-bool check_signals() {
-  py::gil_scoped_acquire acquire;
-  return PyErr_CheckSignals() != 0;
-}
-
 void register_bridge(py::module_& m) {
   py::class_<completion_queue, std::shared_ptr<completion_queue>>(m, "CompletionQueue")
       .def(py::init<>())

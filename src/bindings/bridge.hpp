@@ -15,10 +15,12 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -96,11 +98,41 @@ operation_handle start_for_loop(const std::shared_ptr<completion_queue>& queue,
   return operation_handle(std::move(call));
 }
 
-// Polls for Ctrl-C (with the GIL) while waiting; true when a signal handler raised.
-bool check_signals();
+// Runs `work()` with the GIL released and returns its result (or rethrows what it
+// threw) once the GIL is held again.
+//
+// The GIL is taken back by a plain call, never by a destructor such as
+// py::gil_scoped_release's: once the interpreter is finalizing, CPython ends a daemon
+// thread that asks for the GIL with pthread_exit, whose forced unwind calls
+// std::terminate when it starts inside a destructor (implicitly noexcept) or crosses a
+// noexcept frame. From this call it unwinds through ordinary frames up to pybind11's
+// dispatcher, which lets it pass. So nothing on this path may be noexcept, and `work`
+// must not touch Python.
+template <typename Work>
+auto without_gil(Work&& work) -> decltype(work()) {
+  using result_type = decltype(work());
+  std::exception_ptr failure;
+  std::optional<std::conditional_t<std::is_void_v<result_type>, bool, result_type>> result;
+  PyThreadState* const thread_state = PyEval_SaveThread();
+  try {
+    if constexpr (std::is_void_v<result_type>) {
+      work();
+      result.emplace(true);
+    } else {
+      result.emplace(work());
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  PyEval_RestoreThread(thread_state);  // may end this thread at interpreter exit (see above)
+  if (failure) std::rethrow_exception(failure);
+  if constexpr (!std::is_void_v<result_type>) return std::move(*result);
+}
 
 // Runs `op` to completion from a thread without an event loop, releasing the GIL.
-// Ctrl-C cancels it and raises once it has completed (every file closed).
+// Ctrl-C cancels it and raises once it has completed (every file closed). Pending
+// signals are checked every 50 ms, with the GIL, which each wait gives back (see
+// without_gil for why it is taken back that way).
 template <typename Result>
 Result run_blocking(std::shared_ptr<detail::basic_operation<Result>> op) {
   struct shared_state {
@@ -119,17 +151,22 @@ Result run_blocking(std::shared_ptr<detail::basic_operation<Result>> op) {
     state->cv.notify_all();
   });
 
-  bool interrupted = false;
-  {
-    py::gil_scoped_release release;
+  const auto wait_done = [&state](std::optional<std::chrono::milliseconds> timeout) {
     std::unique_lock lock(state->mutex);
-    while (!state->done) {
-      if (state->cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return state->done; })) break;
-      lock.unlock();
-      interrupted = check_signals();
-      if (interrupted) op->cancel();
-      lock.lock();
-      if (interrupted) state->cv.wait(lock, [&] { return state->done; });
+    const auto done = [&state] { return state->done; };
+    if (!timeout) {
+      state->cv.wait(lock, done);
+      return true;
+    }
+    return state->cv.wait_for(lock, *timeout, done);
+  };
+  bool interrupted = false;
+  while (!without_gil([&] { return wait_done(std::chrono::milliseconds(50)); })) {
+    if (PyErr_CheckSignals() != 0) {
+      interrupted = true;
+      op->cancel();
+      without_gil([&] { return wait_done(std::nullopt); });
+      break;
     }
   }
   if (interrupted) throw py::error_already_set();

@@ -51,6 +51,6 @@ PYBIND11_MODULE(_native, m) {
   m.def("runtime_info", &runtime_info);
   m.def("build_info", &build_info_dict);
   m.def(
-      "shutdown", [] { detail::shutdown_global_runtime(); }, py::call_guard<py::gil_scoped_release>(),
+      "shutdown", [] { python::without_gil([] { detail::shutdown_global_runtime(); }); },
       "Cancel running operations, wait for their files to close and stop the worker threads.");
 }

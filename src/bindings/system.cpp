@@ -77,15 +77,14 @@ void register_system(py::module_& m) {
       [](const py::bytes& path) -> py::object {
         const std::filesystem::path native(static_cast<std::string>(path));
         std::error_code error;
-        long long value = 0;
-        {
-          py::gil_scoped_release release;
+        const long long value = without_gil([&]() -> long long {
           try {
-            value = estimate_fd_for_directory(native);
+            return estimate_fd_for_directory(native);
           } catch (const std::filesystem::filesystem_error& e) {
             error = e.code();
+            return 0;
           }
-        }
+        });
         if (error) return error_item(error);
         return py::int_(value);
       },
@@ -109,16 +108,15 @@ void register_system(py::module_& m) {
       [](const py::list& sources, const std::optional<std::string>& cloud) -> py::object {
         const auto paths = to_paths(sources);
         std::optional<std::filesystem::filesystem_error> failure;
-        int workers = 0;
-        {
-          py::gil_scoped_release release;
+        const int workers = without_gil([&] {
           try {
-            workers = cloud ? get_max_workers_for_file_mounts(paths, std::string_view(*cloud))
-                            : get_max_workers_for_file_mounts(paths);
+            return cloud ? get_max_workers_for_file_mounts(paths, std::string_view(*cloud))
+                         : get_max_workers_for_file_mounts(paths);
           } catch (const std::filesystem::filesystem_error& e) {
             failure.emplace(e);
+            return 0;
           }
-        }
+        });
         if (failure) return max_workers_error(failure->code(), failure->path1(), paths);
         return py::int_(workers);
       },
@@ -135,15 +133,14 @@ void register_system(py::module_& m) {
       "find_free_port_blocking",
       [](int start_port) -> py::object {
         std::error_code error;
-        int port = 0;
-        {
-          py::gil_scoped_release release;
+        const int port = without_gil([&] {
           try {
-            port = find_free_port(start_port);
+            return find_free_port(start_port);
           } catch (const std::system_error& e) {
             error = e.code();
+            return 0;
           }
-        }
+        });
         if (error) return error_item(error);
         return py::int_(port);
       },
