@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import API_PRELUDE, clean_env, require_native
+from conftest import API_PRELUDE, clean_env, require_native, write_random
 from test_faults import IN_FLIGHT_SCRIPT, make_chain, remove_chain
 
 RUNS = {"native": 200, "python": 20}  # the pure-Python backend has no C++ frame to unwind
@@ -81,12 +81,7 @@ def describe_failures(results: list[subprocess.CompletedProcess[str]]) -> str:
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     root = tmp_path_factory.mktemp("exit-files")
-    paths = []
-    for index in range(64):
-        path = root / f"f{index}"
-        path.write_bytes(os.urandom(64 * KiB))
-        paths.append(os.fspath(path))
-    return paths
+    return [os.fspath(write_random(root / f"f{index}", 64 * KiB, seed=index)) for index in range(64)]
 
 
 @pytest.mark.slow
