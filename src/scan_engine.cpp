@@ -456,7 +456,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     int target_error = 0;
     if (stat_error == 0 && type == DT_LNK && ::fstatat(c.fd.get(), name, &target, 0) != 0) {
       target_error = errno;
-      if ((target_error == ENOENT || target_error == ENOTDIR) &&
+      if ((target_error == ENOENT || target_error == ENOTDIR) &&  // no target, or no link any more
           ::fstatat(c.fd.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
         ++p.vanished;
         return;
