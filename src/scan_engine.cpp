@@ -451,13 +451,14 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         type = IFTODT(st.st_mode);
       }
     }
-    // A symlink's target is resolved before anything is reported, in case the link is gone.
-    struct stat target{};
+    // A symlink's target is resolved (into st) before anything is reported, in case the link
+    // itself is gone.
     int target_error = 0;
-    if (stat_error == 0 && type == DT_LNK && ::fstatat(c.fd.get(), name, &target, 0) != 0) {
+    if (stat_error == 0 && type == DT_LNK && ::fstatat(c.fd.get(), name, &st, 0) != 0) {
       target_error = errno;
+      struct stat link{};
       if ((target_error == ENOENT || target_error == ENOTDIR) &&  // no target, or no link any more
-          ::fstatat(c.fd.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+          ::fstatat(c.fd.get(), name, &link, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
         ++p.vanished;
         return;
       }
@@ -478,7 +479,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         on_regular_file(p, entry, st);
         return;
       case DT_LNK:
-        on_symlink(p, c, entry, target, target_error);
+        on_symlink(p, c, entry, st, target_error);
         return;
       default:
         ++p.special_files;
