@@ -155,6 +155,24 @@ struct dir_node {
 
 dir_id id_of(const struct stat& st) noexcept { return {st.st_dev, st.st_ino}; }
 
+// The hook set by set_scan_entry_hook (null when none); scanners copy it when they are made.
+std::mutex& entry_hook_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::shared_ptr<const scan_entry_hook>& entry_hook_locked() {
+  static std::shared_ptr<const scan_entry_hook> hook;
+  return hook;
+}
+std::shared_ptr<const scan_entry_hook> current_entry_hook() {
+  std::lock_guard lock(entry_hook_mutex());
+  return entry_hook_locked();
+}
+
+// Listed, then gone when stat'ed or opened: removed (ENOENT), or a directory replaced by a
+// file or a symlink (ENOTDIR from an open with O_DIRECTORY).
+bool vanished_since_listed(int error) noexcept { return error == ENOENT || error == ENOTDIR; }
+
 // The process's effective credentials, to tell from a stat result whether a file is
 // readable without a faccessat per file; only a "no" is confirmed with faccessat (which
 // also sees ACLs that grant more than the mode bits).
@@ -207,7 +225,7 @@ struct entry_ref {
 class tree_scanner final : public scan_operation, public std::enable_shared_from_this<tree_scanner> {
  public:
   tree_scanner(runtime_impl& rt, std::string root, const scan_options& options)
-      : runtime_(rt), root_(std::move(root)), options_(options) {}
+      : runtime_(rt), root_(std::move(root)), options_(options), entry_hook_(current_entry_hook()) {}
 
   void start(completion done) override {
     completion_ = std::move(done);
@@ -278,6 +296,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     std::uint64_t symlinks = 0;
     std::uint64_t special_files = 0;
     std::uint64_t bytes = 0;
+    std::uint64_t vanished = 0;              // entries other than directories
+    std::uint64_t vanished_directories = 0;  // counted in `directories` by their listing
     std::array<std::uint64_t, scan_problem_kind_count> problem_counts{};
     std::vector<scan_problem> problems;  // max-heap by problem_before: the last kept on top
     std::vector<scanned_file> largest;   // max-heap by file_before: the smallest kept on top
@@ -360,7 +380,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     unique_fd fd = open_when_descriptors_free([&] { return open_directory_path(dir.path, dir.via_link); },
                                               [this] { return stopping(); });
     if (!fd) {
-      add_problem(p, scan_problem_kind::unreadable_directory, std::move(dir.path), errno_code(errno));
+      directory_not_opened(p, std::move(dir.path), errno);
       return;
     }
     enter(p, std::move(fd), std::move(dir.path), std::move(dir.parent), dir.via_link);
@@ -391,6 +411,11 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     const ssize_t got = ::getdents64(c.fd.get(), p.buffer.get(), dirent_buffer_size);
     if (got < 0) {
       if (errno == EINTR) return;
+      // Removed since it was opened (rmdir of an emptied directory): the end of its listing.
+      if (errno == ENOENT) {
+        finish_directory(p);
+        return;
+      }
       add_problem(p, scan_problem_kind::unreadable_directory, c.path, errno_code(errno));
       finish_directory(p);
       return;
@@ -411,15 +436,37 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
 
   void visit(participant& p, cursor& c, const char* name, unsigned char type) {
     const entry_ref entry{&c.path, name, c.fd.get(), name};
-    if (!is_valid_utf8(entry.name)) add_problem(p, scan_problem_kind::invalid_utf8_name, entry.path());
+    if (entry_hook_) (*entry_hook_)(entry.path());
     struct stat st{};
+    int stat_error = 0;
     if (type == DT_UNKNOWN || type == DT_REG) {
       // Regular files need their size; DT_UNKNOWN (some file systems) needs the type.
       if (::fstatat(c.fd.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        add_problem(p, scan_problem_kind::stat_error, entry.path(), errno_code(errno));
+        stat_error = errno;
+        if (stat_error == ENOENT) {
+          ++p.vanished;
+          return;
+        }
+      } else {
+        type = IFTODT(st.st_mode);
+      }
+    }
+    // A symlink's target is resolved (into st) before anything is reported, in case the link
+    // itself is gone.
+    int target_error = 0;
+    if (stat_error == 0 && type == DT_LNK && ::fstatat(c.fd.get(), name, &st, 0) != 0) {
+      target_error = errno;
+      struct stat link{};
+      if ((target_error == ENOENT || target_error == ENOTDIR) &&  // no target, or no link any more
+          ::fstatat(c.fd.get(), name, &link, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+        ++p.vanished;
         return;
       }
-      type = IFTODT(st.st_mode);
+    }
+    if (!is_valid_utf8(entry.name)) add_problem(p, scan_problem_kind::invalid_utf8_name, entry.path());
+    if (stat_error != 0) {
+      add_problem(p, scan_problem_kind::stat_error, entry.path(), errno_code(stat_error));
+      return;
     }
     switch (type) {
       case DT_DIR:
@@ -432,7 +479,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         on_regular_file(p, entry, st);
         return;
       case DT_LNK:
-        on_symlink(p, c, entry);
+        on_symlink(p, c, entry, st, target_error);
         return;
       default:
         ++p.special_files;
@@ -450,16 +497,16 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     if (options_.max_file_size != 0 && size > options_.max_file_size) {
       add_problem(p, scan_problem_kind::too_large, entry.path(), {}, size);
     }
-    if (!credentials_.may_read(st) && ::faccessat(entry.dir_fd, entry.at_name, R_OK, AT_EACCESS) != 0) {
+    if (!credentials_.may_read(st) && ::faccessat(entry.dir_fd, entry.at_name, R_OK, AT_EACCESS) != 0 &&
+        errno != ENOENT) {  // ENOENT: removed since its stat, nothing left to read
       add_problem(p, scan_problem_kind::unreadable_file, entry.path(), errno_code(errno));
     }
   }
 
-  void on_symlink(participant& p, cursor& c, const entry_ref& entry) {
+  // `target` is the link's stat(2), or `error` its failure.
+  void on_symlink(participant& p, cursor& c, const entry_ref& entry, const struct stat& target, int error) {
     ++p.symlinks;
-    struct stat target{};
-    if (::fstatat(entry.dir_fd, entry.at_name, &target, 0) != 0) {
-      const int error = errno;
+    if (error != 0) {
       const auto kind = error == ELOOP                          ? scan_problem_kind::symlink_loop
                         : (error == ENOENT || error == ENOTDIR) ? scan_problem_kind::broken_symlink
                                                                 : scan_problem_kind::stat_error;
@@ -497,10 +544,19 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     c.fd.reset();
     std::string path = join_path(c.path, c.held);
     if (!child) {
-      add_problem(p, scan_problem_kind::unreadable_directory, std::move(path), errno_code(error));
+      directory_not_opened(p, std::move(path), error);
       return;
     }
     enter(p, std::move(child), std::move(path), std::move(c.node), false);
+  }
+
+  // A listed directory that could not be opened is a problem unless it has vanished since.
+  void directory_not_opened(participant& p, std::string path, int error) {
+    if (vanished_since_listed(error)) {
+      ++p.vanished_directories;
+      return;
+    }
+    add_problem(p, scan_problem_kind::unreadable_directory, std::move(path), errno_code(error));
   }
 
   void push_dir(pending_dir dir) {
@@ -576,6 +632,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
 
   void complete() {
     tree_scan result;
+    std::uint64_t vanished_directories = 0;
     if (root_error_) {
       result.error = root_error_;
     } else {
@@ -585,6 +642,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         result.symlinks += p.symlinks;
         result.special_files += p.special_files;
         result.bytes += p.bytes;
+        result.vanished += p.vanished + p.vanished_directories;
+        vanished_directories += p.vanished_directories;
         for (std::size_t k = 0; k < scan_problem_kind_count; ++k)
           result.problem_counts[k] += p.problem_counts[k];
         std::move(p.problems.begin(), p.problems.end(), std::back_inserter(result.problems));
@@ -593,6 +652,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         p = participant{};
       }
       result.directories += link_directories_;
+      result.directories -= vanished_directories;  // counted by their listing, then gone
       std::sort(result.problems.begin(), result.problems.end(), problem_before);
       if (result.problems.size() > options_.max_problems) result.problems.resize(options_.max_problems);
       std::sort(result.largest.begin(), result.largest.end(), file_before);
@@ -608,6 +668,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
   const std::string root_;
   const scan_options options_;
   const credentials credentials_;
+  const std::shared_ptr<const scan_entry_hook> entry_hook_;  // null: none (the usual case)
   completion completion_;
   std::vector<participant> participants_;
   std::error_code root_error_;  // written by the first slice, read after the last
@@ -624,6 +685,16 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
 };
 
 }  // namespace
+
+void set_scan_entry_hook(scan_entry_hook hook) {
+  auto next = hook ? std::make_shared<const scan_entry_hook>(std::move(hook)) : nullptr;
+  {
+    std::lock_guard lock(entry_hook_mutex());
+    entry_hook_locked().swap(next);
+  }
+  // The previous hook is released out of the lock: releasing it may take a lock of its own
+  // (the Python one takes the GIL) that a thread starting a scan holds while it waits for ours.
+}
 
 std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root,
                                                   const scan_options& options) {

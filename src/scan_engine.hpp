@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,14 @@ inline constexpr std::size_t scan_fds_per_worker = 2;
 
 // How long a worker lists directories before it lets other handlers run.
 inline constexpr auto scan_slice_length = std::chrono::milliseconds(2);
+
+// For tests: a function every scan started after it is set calls with the path of each
+// entry it lists (the root as given joined with the names below it), on the worker, right
+// after the listing and before the entry is stat'ed or opened. A test removes or replaces
+// entries there, to make them vanish between listing and opening deterministically. A scan
+// keeps the hook it started with; an empty function removes it. It must not throw.
+using scan_entry_hook = std::function<void(const std::string& path)>;
+void set_scan_entry_hook(scan_entry_hook hook);
 
 std::shared_ptr<scan_operation> make_tree_scanner(runtime_impl& rt, std::string root,
                                                   const scan_options& options);

@@ -82,6 +82,14 @@ struct scanned_file {
 //   report broken_symlink and symlink_loop. With follow_symlinks a symlink is still
 //   counted in `symlinks`, and its target is counted too (as a file, with its size,
 //   under the link's path; as a special file; as a directory when it is descended).
+// - A tree that changes while it is scanned has no problem for it: an entry listed in its
+//   directory that no longer exists when the scan comes to stat or open it (ENOENT; or
+//   ENOTDIR: a directory replaced by a file or a symlink, a symlinked directory whose
+//   link now leads elsewhere) is counted in `vanished` and in none of the other counts.
+//   What replaced it is not scanned, as no entry created in a directory after its
+//   listing is. A directory removed while it is listed ends its listing there (as glibc's
+//   readdir does), and a regular file removed after its stat is counted as found. The
+//   root is not such an entry: a root that does not exist is the error of the scan.
 struct tree_scan {
   // Set when the root itself cannot be scanned (missing, not searchable, ...); the
   // counts are then zero. The awaitable forms throw it as a filesystem_error.
@@ -91,7 +99,8 @@ struct tree_scan {
   std::uint64_t directories = 0;
   std::uint64_t symlinks = 0;
   std::uint64_t special_files = 0;
-  std::uint64_t bytes = 0;  // sum of st_size over the regular files counted in `files`
+  std::uint64_t bytes = 0;     // sum of st_size over the regular files counted in `files`
+  std::uint64_t vanished = 0;  // entries gone between their listing and their stat or open
 
   // At most max_problems, sorted by (path, kind); the ones kept are the first in that
   // order, so which ones are kept does not depend on timing.

@@ -36,6 +36,15 @@ _KIND_ORDER = {kind: index for index, kind in enumerate(PROBLEM_KINDS)}
 # A directory as reached and the directories above it: ((st_dev, st_ino), parent).
 _Node = Optional["tuple[tuple[int, int], Any]"]
 
+# For tests: called with each entry's path (bytes) right after a scan lists it and before it
+# is stat'ed or opened, as the native engine's scan entry hook is; a scan takes the hook set
+# when it starts. A test removes or replaces entries there, to make them vanish on cue.
+entry_hook: Callable[[bytes], None] | None = None
+
+# Listed, then gone when stat'ed or opened: removed (ENOENT), or a directory replaced by a
+# file or a symlink (ENOTDIR from an open with O_DIRECTORY).
+_VANISHED = (errno.ENOENT, errno.ENOTDIR)
+
 
 def _join(directory: bytes, name: bytes) -> bytes:
     return directory + name if directory.endswith(b"/") else directory + b"/" + name
@@ -109,7 +118,9 @@ class _Walk:
         self.collect = collect_files
         self.keep_problems = max_problems
         self.stopped = stopped
+        self.hook = entry_hook
         self.files = self.directories = self.symlinks = self.special_files = self.bytes = 0
+        self.vanished = 0
         self.counts = dict.fromkeys(PROBLEM_KINDS, 0)
         self.problems: list[tuple[bytes, int, str, int | None, int]] = []
         self.largest: list[tuple[int, bytes]] = []  # (-size, path)
@@ -155,6 +166,7 @@ class _Walk:
             "symlinks": self.symlinks,
             "special_files": self.special_files,
             "bytes": self.bytes,
+            "vanished": self.vanished,
             "problems": [
                 (kind, path, code, size) for path, _, kind, code, size in self.problems[: self.keep_problems]
             ],
@@ -183,19 +195,35 @@ class _Walk:
             self.file_paths.append(path)
         if self.max_file_size and size > self.max_file_size:
             self.problem(TOO_LARGE, path, None, size)
-        if not self.may_read(st) and not os.access(name, os.R_OK, dir_fd=dir_fd, effective_ids=True):
+        if (
+            not self.may_read(st)
+            and not os.access(name, os.R_OK, dir_fd=dir_fd, effective_ids=True)
+            and not self.removed_since_stat(name, dir_fd)
+        ):
             self.problem(UNREADABLE_FILE, path, errno.EACCES)
+
+    @staticmethod
+    def removed_since_stat(name: str | bytes, dir_fd: int | None) -> bool:
+        """Whether a file os.access denied is gone (os.access gives no errno to tell)."""
+        try:
+            os.stat(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            pass
+        return False
 
     def special_file(self, path: bytes) -> None:
         self.special_files += 1
         self.problem(SPECIAL_FILE, path)
 
-    def symlink(self, path: bytes, dir_fd: int, name: str, node: _Node) -> None:
+    def symlink(
+        self, path: bytes, dir_fd: int, name: str, node: _Node, target: os.stat_result | OSError
+    ) -> None:
+        """A symlink, with its target's stat or the error of it."""
         self.symlinks += 1
-        try:
-            target = os.stat(name, dir_fd=dir_fd)
-        except OSError as exc:
-            code = exc.errno or errno.EIO
+        if isinstance(target, OSError):
+            code = target.errno or errno.EIO
             if code == errno.ELOOP:
                 kind = SYMLINK_LOOP
             elif code in (errno.ENOENT, errno.ENOTDIR):
@@ -249,8 +277,9 @@ class _Walk:
                             return None
                         name = entry.name
                         entry_path = _join(path, os.fsencode(name))
-                        if not _is_valid_utf8(name):
-                            self.problem(INVALID_UTF8_NAME, entry_path)
+                        if self.hook is not None:
+                            self.hook(entry_path)
+                        stat_error: OSError | None = None
                         try:
                             if entry.is_symlink():
                                 kind = stat.S_IFLNK
@@ -259,8 +288,22 @@ class _Walk:
                             else:
                                 st = entry.stat(follow_symlinks=False)
                                 kind = stat.S_IFMT(st.st_mode)
+                        except FileNotFoundError:
+                            self.vanished += 1
+                            continue
                         except OSError as exc:
-                            self.problem(STAT_ERROR, entry_path, exc.errno)
+                            stat_error = exc
+                        # A symlink's target is resolved before anything is reported, in case
+                        # the link is gone.
+                        if stat_error is None and kind == stat.S_IFLNK:
+                            target = self.resolve(name, fd)
+                            if target is None:
+                                self.vanished += 1
+                                continue
+                        if not _is_valid_utf8(name):
+                            self.problem(INVALID_UTF8_NAME, entry_path)
+                        if stat_error is not None:
+                            self.problem(STAT_ERROR, entry_path, stat_error.errno)
                             continue
                         if kind == stat.S_IFDIR:
                             self.directories += 1
@@ -270,7 +313,7 @@ class _Walk:
                         elif kind == stat.S_IFREG:
                             self.regular_file(entry_path, st, fd, name)
                         elif kind == stat.S_IFLNK:
-                            self.symlink(entry_path, fd, name, node)
+                            self.symlink(entry_path, fd, name, node, target)
                         else:
                             self.special_file(entry_path)
             except OSError as exc:
@@ -281,11 +324,35 @@ class _Walk:
             try:
                 child = os.open(held, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
-                self.problem(UNREADABLE_DIRECTORY, child_path, exc.errno)
+                self.directory_not_opened(child_path, exc)
                 return None
         finally:
             os.close(fd)
         return self.enter(child, child_path, node, False)
+
+    @staticmethod
+    def resolve(name: str, dir_fd: int) -> os.stat_result | OSError | None:
+        """A symlink's target's stat or the error of it; None when the link itself is gone."""
+        try:
+            return os.stat(name, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):  # no target, or no link any more
+                try:
+                    os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    return None
+                except OSError:
+                    pass
+            return exc
+
+    def directory_not_opened(self, path: bytes, error: OSError) -> None:
+        """A listed directory that could not be opened is a problem unless it has vanished since
+        (it was counted in ``directories`` by its listing)."""
+        if error.errno in _VANISHED:
+            self.directories -= 1
+            self.vanished += 1
+        else:
+            self.problem(UNREADABLE_DIRECTORY, path, error.errno)
 
     def drain(self, current: tuple[int, bytes, _Node] | None) -> None:
         """Lists *current* and everything pending, depth first."""
@@ -302,7 +369,7 @@ class _Walk:
                 try:
                     fd = _open_directory(path, via_link)
                 except OSError as exc:
-                    self.problem(UNREADABLE_DIRECTORY, path, exc.errno)
+                    self.directory_not_opened(path, exc)
                     continue
                 current = self.enter(fd, path, parent, via_link)
         finally:

@@ -21,6 +21,10 @@ of the same path:
 - ``invalid_utf8_name``: the entry's own name is not valid UTF-8 (the root's is not checked).
 - ``too_large``: a regular file over ``max_file_size`` bytes.
 - ``stat_error``: any other failure to stat an entry or its symlink's target (errno set).
+
+A tree that changes while it is scanned is not a problem of the tree: an entry listed in
+its directory that is gone when the scan comes to stat or open it is counted in
+``TreeScan.vanished`` (see there), never reported as a problem.
 """
 
 from __future__ import annotations
@@ -81,6 +85,14 @@ class TreeScan:
     ``stat_error``. With ``follow_symlinks`` a symlink is counted in ``symlinks`` and
     its target too (as a file with its size, under the link's path; as a special file;
     as a directory when it is descended: a directory reached twice is scanned once).
+
+    ``vanished`` counts the entries listed in their directory that were gone when the scan
+    came to stat or open them (ENOENT; or ENOTDIR: a directory replaced by a file or a
+    symlink, a symlinked directory whose link now leads elsewhere); they are counted in
+    none of the other counts and are no problem. What replaced one is not scanned, as no
+    entry created in a directory after its listing is. A directory removed while it is
+    listed ends its listing there; a regular file removed after its stat is counted as
+    found. The root is not such an entry: a root that does not exist raises.
     """
 
     files: int
@@ -96,6 +108,8 @@ class TreeScan:
     largest: tuple[LargeFile, ...]
     # With collect_files: every regular file counted in `files`, sorted; else None.
     file_paths: tuple[ScanPath, ...] | None
+    # Entries gone between their listing and their stat or open (last, for positional callers).
+    vanished: int = 0
 
     @property
     def total_problems(self) -> int:
@@ -204,6 +218,7 @@ def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan:
         problem_counts=dict(item["problem_counts"]),
         largest=tuple(LargeFile(convert(raw), size) for raw, size in item["largest"]),
         file_paths=None if file_paths is None else tuple(convert(raw) for raw in file_paths),
+        vanished=item["vanished"],
     )
 
 

@@ -2,11 +2,22 @@
 #include "bridge.hpp"
 #include "convert.hpp"
 
+#include "scan_engine.hpp"
+
 #include <sky_async/runtime.hpp>
 #include <sky_async/scan.hpp>
 
 #include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <system_error>
+#include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace sky_async::python {
 
@@ -22,6 +33,7 @@ py::object to_item(const tree_scan& scan, bool collect_files) {
   out["symlinks"] = scan.symlinks;
   out["special_files"] = scan.special_files;
   out["bytes"] = scan.bytes;
+  out["vanished"] = scan.vanished;
   py::list problems(scan.problems.size());
   for (std::size_t i = 0; i < scan.problems.size(); ++i) {
     const scan_problem& problem = scan.problems[i];
@@ -58,6 +70,56 @@ std::shared_ptr<detail::scan_operation> make_operation(const py::bytes& root, bo
       scan_options{follow_symlinks, max_file_size, largest, collect_files, max_problems});
 }
 
+// What set_scan_entry_actions does to a path, on the worker (which never takes the GIL).
+enum class entry_action { remove, file, symlink };
+
+struct action_on {
+  entry_action action{};
+  std::string target;
+};
+
+void act(entry_action action, const std::string& path) {
+  std::error_code ignored;  // a test that asks for the impossible sees it in the scan's result
+  std::filesystem::remove_all(path, ignored);
+  if (action == entry_action::file) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) ::close(fd);
+  } else if (action == entry_action::symlink) {
+    [[maybe_unused]] const int rc = ::symlink(".", path.c_str());
+  }
+}
+
+void set_entry_actions(const py::object& actions) {
+  if (actions.is_none()) {
+    detail::set_scan_entry_hook({});
+    return;
+  }
+  struct pending {
+    std::mutex mutex;
+    std::map<std::string, action_on> actions;  // by the listed path; each done once, then dropped
+  };
+  auto state = std::make_shared<pending>();
+  for (const auto& [key, value] : actions.cast<py::dict>()) {
+    const auto [name, target] = value.cast<std::pair<std::string, std::string>>();
+    const entry_action action = name == "remove"    ? entry_action::remove
+                                : name == "file"    ? entry_action::file
+                                : name == "symlink" ? entry_action::symlink
+                                                    : throw py::value_error("unknown entry action: " + name);
+    state->actions.emplace(key.cast<std::string>(), action_on{action, target});
+  }
+  detail::set_scan_entry_hook([state](const std::string& path) {
+    action_on todo;
+    {
+      std::lock_guard lock(state->mutex);
+      const auto found = state->actions.find(path);
+      if (found == state->actions.end()) return;
+      todo = std::move(found->second);
+      state->actions.erase(found);
+    }
+    act(todo.action, todo.target);
+  });
+}
+
 }  // namespace
 
 void register_scan(py::module_& m) {
@@ -83,6 +145,11 @@ void register_scan(py::module_& m) {
       },
       py::arg("root"), py::arg("follow_symlinks"), py::arg("max_file_size"), py::arg("largest"),
       py::arg("collect_files"), py::arg("max_problems"));
+  m.def("set_scan_entry_actions", &set_entry_actions, py::arg("actions"),
+        "For sky_async's tests: {listed: (action, target)} with bytes paths as a scan builds them, or"
+        " None. A scan started afterwards that lists `listed` does `action` to `target` once, before it"
+        " stats or opens `listed`: 'remove' (with all below it), 'file' or 'symlink' (replace it by an"
+        " empty file, or by a symlink to '.'). A tree changing under the scan, deterministically.");
 }
 
 }  // namespace sky_async::python

@@ -4,6 +4,7 @@
 // runs once per I/O backend.
 #include <sky_async/scan.hpp>  // first: the header must compile on its own
 
+#include "scan_engine.hpp"
 #include "test_support.hpp"
 
 #include <sky_async/runtime.hpp>
@@ -21,7 +22,10 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -528,6 +532,163 @@ TEST_P(ScanTree, UnreadableDirectoriesAndFilesAreReported) {
   ::chmod((root + "/locked").c_str(), 0755);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: could not drop privileges, 3: wrong result, 4: exception";
+}
+
+// Makes entries vanish on cue: while it lives, each scan that lists a path in `actions`
+// runs that path's action once, between the listing and the stat or open of the entry.
+class vanishing {
+ public:
+  explicit vanishing(std::map<std::string, std::function<void()>> actions) : actions_(std::move(actions)) {
+    sky_async::detail::set_scan_entry_hook([this](const std::string& path) {
+      std::function<void()> action;
+      {
+        std::lock_guard lock(mutex_);
+        const auto found = actions_.find(path);
+        if (found == actions_.end()) return;
+        action = std::move(found->second);
+        actions_.erase(found);
+      }
+      action();
+    });
+  }
+  ~vanishing() { sky_async::detail::set_scan_entry_hook({}); }
+  vanishing(const vanishing&) = delete;
+  vanishing& operator=(const vanishing&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::function<void()>> actions_;
+};
+
+std::function<void()> remove_all(const std::string& path) {
+  return [path] { fs::remove_all(path); };
+}
+std::function<void()> replace_by_file(const std::string& path) {
+  return [path] {
+    fs::remove_all(path);
+    write_file(path, "");
+  };
+}
+std::function<void()> replace_by_symlink(const std::string& path) {
+  return [path] {
+    fs::remove_all(path);
+    make_link(".", path);
+  };
+}
+
+// The tree of tests/python/test_scan.py's build_changing_tree: what vanishes is neither
+// counted nor a problem, only `vanished`.
+TEST_P(ScanTree, EntriesThatVanishAfterTheirListingAreCountedNotReported) {
+  const std::string root = (dir_ / "changing").string();
+  make_dir(root);
+  make_dir(root + "/keep_dir");
+  write_file(root + "/keep", "abc");
+  write_file(root + "/keep_dir/f", "12345");
+  write_file(root + "/gone_file", std::string(100, 'x'));
+  write_file(root + "/gone\xffname", "x");  // no invalid_utf8_name either
+  make_dir(root + "/gone_dir");
+  make_dir(root + "/gone_dir/deeper");
+  write_file(root + "/gone_dir/inner", "y");
+  make_link("keep", root + "/gone_link");
+  make_dir(root + "/to_file");  // then ENOTDIR when opened as a directory
+  make_dir(root + "/to_link");  // ENOTDIR too: O_NOFOLLOW | O_DIRECTORY
+  // child is single's only subdirectory: held back, and opened relative to single.
+  make_dir(root + "/single");
+  make_dir(root + "/single/child");
+  write_file(root + "/single/child/f", "z");
+  for (bool follow : {false, true}) {
+    SCOPED_TRACE(follow ? "following symlinks" : "not following symlinks");
+    tree_scan result;
+    {
+      const vanishing changes({
+          {root + "/gone_file", remove_all(root + "/gone_file")},
+          {root + "/gone\xffname", remove_all(root + "/gone\xffname")},
+          {root + "/gone_dir", remove_all(root + "/gone_dir")},
+          {root + "/gone_link", remove_all(root + "/gone_link")},
+          {root + "/to_file", replace_by_file(root + "/to_file")},
+          {root + "/to_link", replace_by_symlink(root + "/to_link")},
+          {root + "/single/child", remove_all(root + "/single/child")},
+      });
+      result = scan(root, {.follow_symlinks = follow, .collect_files = true});
+    }
+    EXPECT_EQ(rows(result), std::vector<problem_row>{});
+    EXPECT_EQ(result.total_problems(), 0u);
+    EXPECT_EQ(result.files, 2u);
+    EXPECT_EQ(result.directories, 2u);  // keep_dir single
+    EXPECT_EQ(result.symlinks, 0u);
+    EXPECT_EQ(result.special_files, 0u);
+    EXPECT_EQ(result.bytes, 3u + 5);
+    EXPECT_EQ(result.vanished, 7u);
+    EXPECT_EQ(result.file_paths, (std::vector<std::string>{root + "/keep", root + "/keep_dir/f"}));
+    // What replaced two of them was not scanned: the next scan finds it.
+    const auto again = scan(root, {.follow_symlinks = follow});
+    EXPECT_EQ(again.files, 3u);
+    EXPECT_EQ(again.symlinks, 1u);
+    EXPECT_EQ(again.vanished, 0u);
+    EXPECT_EQ(rows(again), (std::vector<problem_row>{{kind::symlink_loop, root + "/to_link", 0}}));
+    // The next round starts from the same tree.
+    fs::remove(root + "/to_file");
+    fs::remove(root + "/to_link");
+    write_file(root + "/gone_file", std::string(100, 'x'));
+    write_file(root + "/gone\xffname", "x");
+    make_dir(root + "/gone_dir");
+    make_link("keep", root + "/gone_link");
+    make_dir(root + "/to_file");
+    make_dir(root + "/to_link");
+    make_dir(root + "/single/child");
+  }
+}
+
+// getdents64 on a directory removed since it was opened fails with ENOENT: the end of its
+// listing, as glibc's readdir treats it.
+TEST_P(ScanTree, DirectoryRemovedWhileItIsListedEndsItsListing) {
+  const std::string root = (dir_ / "root").string();
+  const std::string big = root + "/big";
+  make_dir(root);
+  make_dir(big);
+  // Names long enough that the listing takes several getdents64 calls; the first entry
+  // listed, whichever it is, removes the whole directory.
+  std::map<std::string, std::function<void()>> actions;
+  constexpr int count = 3000;
+  for (int i = 0; i < count; ++i) {
+    const std::string path = big + "/" + std::to_string(10000 + i) + std::string(60, 'n');
+    write_file(path, "");
+    actions.emplace(path, remove_all(big));
+  }
+  tree_scan result;
+  {
+    const vanishing changes(std::move(actions));
+    result = scan(root);
+  }
+  EXPECT_EQ(rows(result), std::vector<problem_row>{});
+  EXPECT_EQ(result.files, 0u);
+  EXPECT_EQ(result.directories, 1u);
+  // The entries listed before the listing ended vanished; the rest were never listed.
+  EXPECT_GE(result.vanished, 1u);
+  EXPECT_LT(result.vanished, static_cast<std::uint64_t>(count));
+}
+
+// Symlinked directories are opened after the rest of the tree is done, so an entry below
+// the root can remove the link's target in between.
+TEST_P(ScanTree, FollowedSymlinkWhoseDirectoryVanishesIsNotAProblem) {
+  const std::string root = (dir_ / "root").string();
+  const std::string outside = (dir_ / "outside").string();
+  make_dir(root);
+  make_dir(root + "/sub");  // root's only subdirectory: listed after root, before the link
+  write_file(root + "/sub/marker", "m");
+  make_dir(outside);
+  write_file(outside + "/o", "o");
+  make_link("../outside", root + "/link");
+  tree_scan result;
+  {
+    const vanishing changes({{root + "/sub/marker", remove_all(outside)}});
+    result = scan(root, {.follow_symlinks = true});
+  }
+  EXPECT_EQ(rows(result), std::vector<problem_row>{});
+  EXPECT_EQ(result.files, 1u);
+  EXPECT_EQ(result.directories, 1u);  // sub; not the link's, which vanished
+  EXPECT_EQ(result.symlinks, 1u);
+  EXPECT_EQ(result.vanished, 1u);
 }
 
 TEST_P(ScanTree, EmptyDirectory) {

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,6 +124,64 @@ def test_missing_path_is_reported_and_the_others_still_checked(clean_tree: Path,
     missing, found = json.loads(done.stdout)["trees"]
     assert missing["error"]["errno"] == 2
     assert found["files"] == 3
+
+
+# preflight with entries of its tree vanishing on cue (tests/python/vanishing.py).
+VANISHING_PREFLIGHT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from vanishing import vanishing
+from sky_async.cli import main
+backend, root, *args = sys.argv[2:]
+with vanishing(backend, {root + "/sub/b.bin": "remove", root + "/sub/deeper": "remove"}):
+    status = main(["preflight", *args, root])
+sys.exit(status)
+"""
+
+
+def test_entries_vanishing_during_the_scan_are_counted_and_exit_zero(tmp_path: Path, backend: str) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        root = tmp_path / "changing"
+        (root / "sub" / "deeper").mkdir(parents=True)
+        (root / "a.txt").write_bytes(b"alpha\n")
+        (root / "sub" / "b.bin").write_bytes(b"b" * 1000)
+        (root / "sub" / "deeper" / "c").write_bytes(b"")
+        (root / "link").symlink_to("a.txt")
+        try:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    VANISHING_PREFLIGHT,
+                    str(Path(__file__).parent),
+                    backend,
+                    str(root),
+                    *args,
+                ],
+                env=clean_env(SKY_ASYNC_BACKEND=backend),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            shutil.rmtree(root)
+
+    done = run("--json", "--hash", "sha256")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    (tree,) = report["trees"]
+    assert (tree["files"], tree["directories"], tree["symlinks"], tree["vanished"]) == (1, 1, 1, 2)
+    assert tree["problems"] == []
+    assert report["totals"]["vanished"] == 2
+    assert report["totals"]["problems"] == 0
+    assert (report["hash"]["files"], report["hash"]["failed"]) == (1, 0)
+    assert report["exit_status"] == 0
+    text = run("-q")
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "  vanished       2 (removed or replaced during the scan: not problems)\n" in text.stdout
+    assert "  problems       none\n" in text.stdout
+    assert "verdict: ready (no problems found)" in text.stdout
 
 
 def test_default_path_is_the_current_directory(clean_tree: Path) -> None:

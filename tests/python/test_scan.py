@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from sky_async import scan as scan_module
 from sky_async._api import Api
 from sky_async.scan import LargeFile, ScanProblem, TreeScan
+from vanishing import vanishing
 
 CANCEL_BOUND = 2.0
 
@@ -394,6 +395,141 @@ print(json.dumps(out))
     finally:
         os.chmod(os.path.join(base, "perm", "locked"), 0o755)
         shutil.rmtree(base)
+
+
+# --- a tree that changes while it is scanned -----------------------------------------------------
+
+
+def build_changing_tree(root: bytes) -> dict[bytes, str]:
+    """The tree of tests/cpp/scan_test.cpp's VanishedEntries case and what vanishes from it,
+    each between its listing and its stat or open."""
+    os.makedirs(root + b"/keep_dir")
+    Path(os.fsdecode(root + b"/keep")).write_bytes(b"abc")
+    Path(os.fsdecode(root + b"/keep_dir/f")).write_bytes(b"12345")
+    Path(os.fsdecode(root + b"/gone_file")).write_bytes(b"x" * 100)
+    Path(os.fsdecode(root + b"/gone\xffname")).write_bytes(b"x")  # no invalid_utf8_name either
+    os.makedirs(root + b"/gone_dir/deeper")
+    Path(os.fsdecode(root + b"/gone_dir/inner")).write_bytes(b"y")
+    os.symlink(b"keep", root + b"/gone_link")
+    os.mkdir(root + b"/to_file")
+    os.mkdir(root + b"/to_link")
+    # child is single's only subdirectory: held back, and opened relative to single.
+    os.makedirs(root + b"/single/child")
+    Path(os.fsdecode(root + b"/single/child/f")).write_bytes(b"z")
+    return {
+        root + b"/gone_file": "remove",
+        root + b"/gone\xffname": "remove",
+        root + b"/gone_dir": "remove",
+        root + b"/gone_link": "remove",
+        root + b"/to_file": "file",  # ENOTDIR when opened as a directory
+        root + b"/to_link": "symlink",  # ENOTDIR too: O_NOFOLLOW | O_DIRECTORY
+        root + b"/single/child": "remove",
+    }
+
+
+@pytest.mark.parametrize("follow", [False, True])
+async def test_entries_that_vanish_after_their_listing_are_counted_not_reported(
+    call: Caller, backend_name: str, tmp_path: Path, follow: bool
+) -> None:
+    root = os.fsencode(tmp_path / "changing")
+    with vanishing(backend_name, build_changing_tree(root)):
+        result = await call.scan_tree(root, follow_symlinks=follow, collect_files=True)
+    assert rows(result) == []
+    assert result.problem_counts == dict.fromkeys(scan_module.PROBLEM_KINDS, 0)
+    assert (result.files, result.directories, result.symlinks, result.special_files) == (2, 2, 0, 0)
+    assert result.bytes == 3 + 5
+    assert result.vanished == 7
+    assert result.file_paths == (root + b"/keep", root + b"/keep_dir/f")
+    # What replaced two of them was not scanned: the next scan finds it.
+    again = await call.scan_tree(root, follow_symlinks=follow)
+    assert (again.files, again.directories, again.symlinks, again.vanished) == (3, 2, 1, 0)
+    assert rows(again) == [("symlink_loop", root + b"/to_link", None)]
+
+
+async def test_a_directory_removed_while_it_is_listed_ends_its_listing(
+    call: Caller, backend_name: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    big = root / "big"
+    big.mkdir(parents=True)
+    # Names long enough that the listing takes several getdents64 calls; the first entry
+    # listed, whichever it is, removes the whole directory.
+    names = [f"{index:05d}-{'n' * 60}" for index in range(3000)]
+    for name in names:
+        (big / name).write_bytes(b"")
+    with vanishing(backend_name, {big / name: ("remove", big) for name in names}):
+        result = await call.scan_tree(root)
+    assert rows(result) == []
+    assert (result.files, result.directories) == (0, 1)
+    # The entries listed before the listing ended vanished; the rest were never listed.
+    assert 1 <= result.vanished < len(names)
+
+
+async def test_a_followed_symlink_whose_directory_vanishes_is_not_a_problem(
+    call: Caller, backend_name: str, tmp_path: Path
+) -> None:
+    # Symlinked directories are opened after the rest of the tree is done, so a vanishing
+    # entry below the root can remove the target in between.
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "marker").write_bytes(b"m")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o").write_bytes(b"o")
+    (root / "link").symlink_to("../outside")
+    with vanishing(backend_name, {root / "sub" / "marker": ("remove", outside)}):
+        result = await call.scan_tree(root, follow_symlinks=True)
+    assert rows(result) == []
+    assert (result.files, result.directories, result.symlinks, result.vanished) == (1, 1, 1, 1)
+
+
+@pytest.mark.slow
+async def test_a_tree_changing_during_the_scan_has_no_problems(call: Caller, tmp_path: Path) -> None:
+    # The same, by chance: a thread removes and recreates directories while scans run,
+    # until some scan has seen entries vanish.
+    root = tmp_path / "churn"
+    root.mkdir()
+    count, per_directory = 200, 3
+
+    def make(index: int) -> None:
+        directory = root / f"d{index}"
+        directory.mkdir()
+        for name in range(per_directory):
+            (directory / f"f{name}").write_bytes(b"x")
+
+    for index in range(count):
+        make(index)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            for index in range(count):
+                shutil.rmtree(root / f"d{index}")
+                make(index)
+
+    changer = threading.Thread(target=churn)
+    changer.start()
+    seen_vanishing = 0
+    try:
+        for _ in range(300):
+            result = await call.scan_tree(root)
+            assert rows(result) == []
+            assert result.total_problems == 0
+            assert result.directories <= count
+            assert result.files <= per_directory * result.directories
+            assert result.vanished <= count * (1 + per_directory)
+            seen_vanishing += result.vanished > 0
+            if seen_vanishing == 3:
+                break
+    finally:
+        stop.set()
+        changer.join()
+    assert seen_vanishing == 3, "no scan saw an entry vanish: the race was not exercised"
+
+
+async def test_a_missing_root_is_still_an_error_not_a_vanished_entry(call: Caller, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        await call.scan_tree(tmp_path / "never")
 
 
 # --- large trees ---------------------------------------------------------------------------------

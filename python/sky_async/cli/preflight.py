@@ -372,7 +372,15 @@ def json_payload(
 ) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     trees = []
-    totals = {"files": 0, "directories": 0, "symlinks": 0, "special_files": 0, "bytes": 0, "problems": 0}
+    totals = {
+        "files": 0,
+        "directories": 0,
+        "symlinks": 0,
+        "special_files": 0,
+        "bytes": 0,
+        "vanished": 0,
+        "problems": 0,
+    }
     for report in reports:
         if report.error is not None:
             trees.append(
@@ -395,13 +403,14 @@ def json_payload(
             "symlinks": scan.symlinks,
             "special_files": scan.special_files,
             "bytes": scan.bytes,
+            "vanished": scan.vanished,
             "largest": [{"path": os.fsdecode(item.path), "size": item.size} for item in scan.largest],
             "problem_counts": counts,
             "problems": _problem_dicts(report),
             "fd_estimate": report.fd_estimate,
         }
         trees.append(tree)
-        for key in ("files", "directories", "symlinks", "special_files", "bytes"):
+        for key in ("files", "directories", "symlinks", "special_files", "bytes", "vanished"):
             totals[key] += tree[key]
         totals["problems"] += report.problems()
     return {
@@ -447,6 +456,8 @@ def write_text(
         row("directories", f"{scan.directories:,}")
         row("symlinks", f"{scan.symlinks:,}")
         row("special files", f"{scan.special_files:,}")
+        if scan.vanished:
+            row("vanished", f"{scan.vanished:,} (removed or replaced during the scan: not problems)")
         if scan.largest and not quiet:
             out.write("  largest files\n")
             for item in scan.largest:
