@@ -120,15 +120,19 @@ def encode_path(path: object) -> bytes:
 
 def encode_paths(originals: list[Any]) -> tuple[list[bytes], list[int], list[Any]]:
     """A batch's paths for the backend: the encoded ones, the input index of each, and one
-    result slot per input holding the TypeError/ValueError of a path that could not be
-    encoded (None elsewhere), so that one bad path never loses the others' results."""
+    result slot per input holding the exception of a path that could not be encoded (None
+    elsewhere), so that one bad path never loses the others' results.
+
+    Any Exception counts, not only the TypeError/ValueError of os.fsencode: a path object's
+    ``__fspath__`` may raise anything (RuntimeError, OSError, ...), and it is that item's
+    failure. KeyboardInterrupt and SystemExit still stop the call."""
     encoded: list[bytes] = []
     positions: list[int] = []
     results: list[Any] = [None] * len(originals)
     for index, original in enumerate(originals):
         try:
             encoded.append(encode_path(original))
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:
             results[index] = exc
         else:
             positions.append(index)

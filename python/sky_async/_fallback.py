@@ -2,8 +2,15 @@
 
 A call runs as at most ``concurrency`` jobs on the pool. Each job takes the next
 unclaimed file of the call, hashes it, and repeats, so memory per call is the
-result list plus one future per job, whatever the number of files. hashlib
-releases the GIL while it digests a large buffer, so the jobs hash in parallel.
+result list plus one small object per job, whatever the number of files, and at
+most ``concurrency`` files are open at once. hashlib releases the GIL while it
+digests a large buffer, so the jobs hash in parallel.
+
+The pool is a few threads (``_pool_size``), started on demand and reused by every
+call: each thread costs address space (its stack, and the malloc arena glibc gives
+a thread on its first allocation), so a process under an RLIMIT_AS must not need
+one per job, let alone one per file. A thread that cannot be started is no error
+while another one runs: the queued jobs wait for it.
 
 The awaiting coroutine waits on a single asyncio future, settled from the worker
 thread that finishes the last job. Cancelling it stops the jobs (between chunks
@@ -19,11 +26,13 @@ import functools
 import hashlib
 import os
 import platform
+import queue
+import resource
 import ssl
 import stat
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from . import _process
@@ -37,57 +46,149 @@ DEFAULT_CONCURRENCY = 16
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
+# The address space a worker thread reserves with glibc: its stack (8 MiB by default) and
+# the malloc arena it gets on its first allocation (64 MiB). Reserved, not used, but under
+# an RLIMIT_AS it is taken from what the results need.
+_THREAD_RESERVATION = 72 * 1024 * 1024
+
+
 def _pool_size() -> int:
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    # At least the default concurrency, so one call with the default gets all its files in flight.
-    return max(DEFAULT_CONCURRENCY, min(32, cpus + 4))
+    # As the native backend's threads I/O backend: each thread blocks on its read, so twice
+    # the CPUs keep cold reads overlapping (bench/hash_bench.py: as fast as min(32, cores + 4)).
+    size = max(4, min(32, 2 * cpus))
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        # At most half the limit for the threads: the other half is for the data.
+        size = min(size, max(1, limit // 2 // _THREAD_RESERVATION))
+    return size
 
 
-_POOL_SIZE = _pool_size()
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
+class _Pool(Executor):
+    """Worker threads, started on demand up to *size* and then reused: one queue of tasks.
+
+    ``run`` queues a plain callable (the jobs of a batch, which report their own outcome);
+    ``submit`` is the Executor form, with a Future, for run_in_executor. A task is never
+    refused for want of a new thread while one worker exists (RLIMIT_AS or RLIMIT_NPROC
+    reached): it waits for a worker to be free. Without any worker, the RuntimeError of
+    the failed start is raised and nothing is queued.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tasks: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for a task, or about to
+        self._queued = 0  # tasks not yet taken by a worker
+        self._shutdown = False
+
+    def run(self, task: Callable[[], object]) -> None:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("sky_async: the interpreter is exiting")
+            if self._queued >= self._idle and len(self._threads) < self.size:
+                self._start_worker()
+            self._queued += 1
+            self._tasks.put(task)
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"sky_async-python_{len(self._threads)}", daemon=False
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # "can't start new thread": no memory for its stack, or no pid
+            if not self._threads:
+                raise
+            return
+        self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            task = self._tasks.get()
+            with self._lock:
+                self._idle -= 1
+                if task is not None:
+                    self._queued -= 1
+            if task is None:
+                # Passed on, so that it wakes every worker, even one a KeyboardInterrupt in
+                # run() kept out of the list.
+                self._tasks.put(None)
+                return
+            with contextlib.suppress(BaseException):  # tasks report their own failures
+                task()
+            del task  # not kept alive while waiting for the next one
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def task() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        self.run(task)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        self._tasks.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
 _buffers = threading.local()
 # Set when the interpreter starts to exit, so that jobs nobody waits for any more (their
 # loop was closed under them) stop within a chunk instead of holding up the exit.
 _exiting = False
 
 
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    executor = _executor
-    if executor is None:
-        with _executor_lock:
-            executor = _executor
-            if executor is None:
-                executor = ThreadPoolExecutor(_POOL_SIZE, thread_name_prefix="sky_async-python")
-                _executor = executor
-    return executor
+def _get_executor() -> _Pool:
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            pool = _pool
+            if pool is None:
+                pool = _pool = _Pool(_pool_size())
+    return pool
 
 
 def _after_fork_in_child() -> None:
     # The parent's pool threads do not exist in the child; start a new pool on demand.
-    global _executor, _executor_lock
-    _executor = None
-    _executor_lock = threading.Lock()
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
 
 
 def _on_exit() -> None:
     global _exiting
     _exiting = True
-    executor = _executor
-    if executor is not None:
-        # Wakes every pool thread through the work queue, including one that concurrent.futures
-        # does not know of because a KeyboardInterrupt cut its registration short in submit()
-        # (its own exit hook would then wait forever for that thread).
-        executor.shutdown(wait=False)
+    pool = _pool
+    if pool is not None:
+        # Wakes every pool thread; their jobs stop within a chunk (they read _exiting), and
+        # threading then joins them as it joins every non-daemon thread.
+        pool.shutdown(wait=False)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-# threading's exit hooks run before concurrent.futures joins the pool threads (unlike
-# atexit's, which run after it), and in reverse order of registration, so before that join.
+# threading's exit hooks run before it joins the non-daemon threads (atexit's run after).
 _register_exit_hook = getattr(threading, "_register_atexit", None)
 if _register_exit_hook is not None:
     _register_exit_hook(_on_exit)
@@ -112,7 +213,6 @@ class _Batch:
     __slots__ = (
         "_done",
         "_exhausted",
-        "_futures",
         "_lock",
         "_next",
         "_on_done",
@@ -154,11 +254,10 @@ class _Batch:
         self._running = 0
         self._exhausted = False  # no file is left to start
         self._done = False  # on_done was called
-        self._futures: list[Future[None]] = []
 
-    def start(self, executor: ThreadPoolExecutor, jobs: int) -> None:
+    def start(self, pool: _Pool, jobs: int) -> None:
         for _ in range(jobs):
-            self._futures.append(executor.submit(self._run))
+            pool.run(self._run)
 
     def cancel(self) -> None:
         """Stop the batch; on_done follows once no job is working on it (at once if none is)."""
@@ -166,8 +265,7 @@ class _Batch:
             self.stop = True
             idle = self._running == 0
             self._done = self._done or idle
-        for future in list(self._futures):
-            future.cancel()  # frees the pool of jobs that have not started; they would do nothing
+        # Jobs still queued return at once when they get a worker: they see stop.
         if idle:
             # Even if a job got there first: on_done is idempotent, and a cancel cut short by a
             # second Ctrl-C is retried, so the waiter must not depend on who called it first.
@@ -315,7 +413,8 @@ async def run_batch(make_batch: BatchFactory, files: int, concurrency: int) -> l
     finished: asyncio.Future[None] = loop.create_future()
     batch = make_batch(functools.partial(_wake, loop, finished), loop)
     try:
-        batch.start(_get_executor(), _jobs(concurrency, files))
+        pool = _get_executor()
+        batch.start(pool, _jobs(pool, concurrency, files))
         await asyncio.shield(finished)
     except GeneratorExit:
         # The coroutine was closed without being awaited to the end: nothing can be awaited
@@ -341,7 +440,8 @@ def run_batch_blocking(make_batch: BatchFactory, files: int, concurrency: int) -
     finished = threading.Event()
     batch = make_batch(finished.set, None)
     try:
-        batch.start(_get_executor(), _jobs(concurrency, files))
+        pool = _get_executor()
+        batch.start(pool, _jobs(pool, concurrency, files))
         finished.wait()
     except BaseException:  # KeyboardInterrupt (at any point), or a refusal of the pool
         _cancel_and_wait(batch, finished)
@@ -503,12 +603,14 @@ class PythonBackend:
             "backend": self.name,
             "io_backend": None,
             "version": __version__,
-            "threads": _POOL_SIZE,
+            "threads": _get_executor().size,
             "openssl": ssl.OPENSSL_VERSION,
             "boost": None,
             "python": platform.python_version(),
         }
 
 
-def _jobs(concurrency: int, files: int) -> int:
-    return min(concurrency or DEFAULT_CONCURRENCY, files)
+def _jobs(pool: _Pool, concurrency: int, files: int) -> int:
+    # A job beyond the pool's threads would only wait in its queue until the others ran out
+    # of files.
+    return min(concurrency or DEFAULT_CONCURRENCY, files, pool.size)

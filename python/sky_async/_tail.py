@@ -200,11 +200,15 @@ class TailRequest:
             # The usual list of str, encoded as os.fsencode does but in one comprehension:
             # 0.16 ms instead of 0.27 ms per 1,000 paths through encode_paths (its call
             # per path), measured after the merge with main.
-            self.encoded = [path.encode(_FS_ENCODING, _FS_ERRORS) for path in paths]
-            if not any(b"\0" in path for path in self.encoded):
-                self.positions = range(len(paths))
-                self.results = [None] * len(paths)
-                return
+            try:
+                self.encoded = [path.encode(_FS_ENCODING, _FS_ERRORS) for path in paths]
+            except UnicodeEncodeError:  # a lone surrogate: that path alone fails, in encode_paths
+                pass
+            else:
+                if not any(b"\0" in path for path in self.encoded):
+                    self.positions = range(len(paths))
+                    self.results = [None] * len(paths)
+                    return
         self.encoded, self.positions, self.results = encode_paths(paths)
 
     def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
