@@ -1,6 +1,8 @@
 #include "bridge.hpp"
 
 #include <cerrno>
+#include <exception>
+#include <new>
 #include <system_error>
 
 #include <sys/eventfd.h>
@@ -15,7 +17,9 @@ completion_queue::completion_queue() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLO
 completion_queue::~completion_queue() {
   // Calls still queued here keep their Python references: this destructor may run
   // without the GIL, where releasing them would be unsafe.
-  for (auto& call : ready_) call->future = call->waiters = nullptr;
+  for (auto call = take_ready(); call; call = std::exchange(call->next_ready, nullptr)) {
+    call->future = call->waiters = nullptr;
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -27,12 +31,13 @@ int completion_queue::fileno() const {
 void completion_queue::push(std::shared_ptr<pending_call> call) {
   std::lock_guard lock(mutex_);
   if (closed_) {
-    // The loop is gone; nobody will deliver this. Leak it rather than touch Python
-    // objects (or the result's destructor) from this thread.
-    new std::shared_ptr<pending_call>(std::move(call));
+    // The loop is gone and nobody will deliver this. Its Python references are dropped
+    // unreleased: they belong to a loop that no longer runs, and this thread holds no GIL.
+    call->future = call->waiters = nullptr;
     return;
   }
-  ready_.push_back(std::move(call));
+  call->next_ready = std::move(newest_);
+  newest_ = std::move(call);
   // Written under the lock: close() may otherwise close the eventfd between the unlock
   // and the write, and this thread would write to a closed or reused descriptor. The
   // write never blocks (a non-blocking eventfd) and happens once per batch.
@@ -42,31 +47,48 @@ void completion_queue::push(std::shared_ptr<pending_call> call) {
   }
 }
 
+std::shared_ptr<pending_call> completion_queue::take_ready() {
+  // Reverses the newest-first list in place.
+  std::shared_ptr<pending_call> oldest;
+  for (auto call = std::exchange(newest_, nullptr); call;) {
+    auto next = std::exchange(call->next_ready, std::move(oldest));
+    oldest = std::move(call);
+    call = std::move(next);
+  }
+  return oldest;
+}
+
 void completion_queue::drain() {
   eventfd_t ignored;
   ::eventfd_read(fd_, &ignored);
-  std::vector<std::shared_ptr<pending_call>> batch;
+  std::shared_ptr<pending_call> batch;
   {
     std::lock_guard lock(mutex_);
-    batch.swap(ready_);
+    batch = take_ready();
     signalled_ = false;
   }
-  for (auto& call : batch) deliver(*call);
+  while (batch) {
+    auto next = std::exchange(batch->next_ready, nullptr);
+    deliver(*batch);
+    batch = std::move(next);
+  }
 }
 
 void completion_queue::close() {
-  std::vector<std::shared_ptr<pending_call>> batch;
+  std::shared_ptr<pending_call> batch;
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = true;
-    batch.swap(ready_);
+    batch = take_ready();
   }
-  for (auto& call : batch) {
-    call->delivered = true;
-    Py_CLEAR(call->future);
-    Py_CLEAR(call->waiters);
-    call->make_result = {};
+  while (batch) {
+    auto next = std::exchange(batch->next_ready, nullptr);
+    batch->delivered = true;
+    Py_CLEAR(batch->future);
+    Py_CLEAR(batch->waiters);
+    batch->drop_result();
+    batch = std::move(next);
   }
   ::close(fd_);  // safe: push() writes to it only under the lock, and only before closed_
   fd_ = -1;
@@ -76,17 +98,22 @@ void completion_queue::deliver(pending_call& call) {
   call.delivered = true;
   auto future = py::reinterpret_steal<py::object>(std::exchange(call.future, nullptr));
   auto waiters = py::reinterpret_steal<py::object>(std::exchange(call.waiters, nullptr));
-  auto make_result = std::move(call.make_result);
   try {
     if (future && !future.attr("done")().cast<bool>()) {
       if (call.cancelled) {
         future.attr("cancel")();
       } else {
+        // A conversion that fails (MemoryError, a decode error, a C++ allocation that
+        // throws std::bad_alloc) fails this call only: its future must still be settled,
+        // or the awaiting task would hang.
         try {
-          future.attr("set_result")(make_result());
+          future.attr("set_result")(call.make_result());
         } catch (py::error_already_set& e) {
-          // A conversion that raised (MemoryError, a decode error) fails this call only.
           future.attr("set_exception")(e.value());
+        } catch (const std::bad_alloc&) {
+          future.attr("set_exception")(py::handle(PyExc_MemoryError));
+        } catch (const std::exception& e) {
+          future.attr("set_exception")(py::handle(PyExc_RuntimeError)(e.what()));
         }
       }
     }
@@ -98,7 +125,11 @@ void completion_queue::deliver(pending_call& call) {
   } catch (py::error_already_set& e) {
     // One call's broken future must not stop the others' delivery.
     e.discard_as_unraisable("sky_async: delivering a completion");
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    PyErr_WriteUnraisable(nullptr);
   }
+  call.drop_result();
 }
 
 void operation_handle::cancel(py::object waiter) {

@@ -22,14 +22,24 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace sky_async::python {
 
 namespace py = pybind11;
 
 // One native operation started from an event loop.
+//
+// Completing it allocates nothing: the result moves into storage made when the call
+// started, and the queue links calls through `next_ready`. So a worker that completes an
+// operation while memory is short can neither lose the completion nor throw.
 struct pending_call {
+  virtual ~pending_call() = default;
+
+  // Builds the future's result from the C++ result, with the GIL on the loop thread.
+  virtual py::object make_result() = 0;
+  // Frees the C++ result once delivered (Python may keep this call for a while).
+  virtual void drop_result() = 0;
+
   std::shared_ptr<detail::operation> operation;
   // Strong references, created and released only with the GIL on the loop thread.
   PyObject* future = nullptr;
@@ -37,8 +47,7 @@ struct pending_call {
   bool delivered = false;       // loop thread only
   // Written by the worker before the call is queued.
   bool cancelled = false;
-  // Builds the future's result from the C++ result, with the GIL.
-  detail::unique_function<py::object()> make_result;
+  std::shared_ptr<pending_call> next_ready;  // the queue's link, under its mutex
 };
 
 class completion_queue {
@@ -49,7 +58,7 @@ class completion_queue {
   completion_queue& operator=(const completion_queue&) = delete;
 
   int fileno() const;
-  // Any thread, no GIL.
+  // Any thread, no GIL; never allocates.
   void push(std::shared_ptr<pending_call> call);
   // The loop's reader callback, with the GIL.
   void drain();
@@ -58,10 +67,12 @@ class completion_queue {
 
  private:
   static void deliver(pending_call& call);
+  // The queued calls in completion order, leaving the queue empty (under the mutex).
+  std::shared_ptr<pending_call> take_ready();
 
   int fd_;
   std::mutex mutex_;
-  std::vector<std::shared_ptr<pending_call>> ready_;
+  std::shared_ptr<pending_call> newest_;  // the calls queued, newest first
   bool signalled_ = false;
   bool closed_ = false;
 };
@@ -79,20 +90,31 @@ class operation_handle {
   std::shared_ptr<pending_call> call_;
 };
 
+// The pending_call of an operation whose result is a `Result`, turned into a Python value
+// by `Convert`.
+template <typename Result, typename Convert>
+struct converting_call final : pending_call {
+  explicit converting_call(Convert how) : convert(std::move(how)) {}
+  py::object make_result() override { return convert(*result); }
+  void drop_result() override { result.reset(); }
+
+  Convert convert;
+  std::optional<Result> result;  // set by the worker before the call is queued
+};
+
 // Starts `op` for an event loop: `future` gets `convert(result)` (called with the GIL
-// on the loop thread), or is cancelled if the operation was.
+// on the loop thread), or is cancelled if the operation was. `convert` must not own
+// Python objects: a call whose loop has closed is destroyed on a worker thread.
 template <typename Result, typename Convert>
 operation_handle start_for_loop(const std::shared_ptr<completion_queue>& queue,
                                 std::shared_ptr<detail::basic_operation<Result>> op, py::object future,
                                 Convert convert) {
-  auto call = std::make_shared<pending_call>();
+  auto call = std::make_shared<converting_call<Result, Convert>>(std::move(convert));
   call->operation = op;
   call->future = future.release().ptr();
-  op->start([call, queue, convert = std::move(convert)](bool cancelled, Result result) mutable {
+  op->start([call, queue](bool cancelled, Result result) {
     call->cancelled = cancelled;
-    call->make_result = [result = std::move(result), convert = std::move(convert)]() mutable -> py::object {
-      return convert(result);
-    };
+    call->result.emplace(std::move(result));
     queue->push(call);
   });
   return operation_handle(std::move(call));
