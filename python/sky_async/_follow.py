@@ -31,6 +31,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import math
 import os
 import select
 import stat
@@ -42,6 +43,8 @@ from ._api import NOT_A_REGULAR_FILE, make_os_error
 from ._tail import check_codec, check_line_count, read_tail_pieces
 
 _READ_SIZE = 64 * 1024
+# select.poll takes milliseconds as a C int: longer intervals wait this long, then look again.
+_MAX_POLL_MS = 2**31 - 1
 
 # Forces the polling path (for tests, and for file systems where inotify misleads).
 _FORCE_POLLING = False
@@ -292,14 +295,18 @@ class Follow(AsyncIterator[str]):
     async def _wait(self) -> None:
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(self._poll_interval, _settle, woken)
+        # An infinite interval: no timer, only inotify wakes the follower.
+        timer = (
+            None if math.isinf(self._poll_interval) else loop.call_later(self._poll_interval, _settle, woken)
+        )
         fd = self._follower.fileno()
         if fd is not None:
             loop.add_reader(fd, _settle, woken)
         try:
             await woken
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             if fd is not None:
                 loop.remove_reader(fd)
 
@@ -338,7 +345,9 @@ def follow(
     the start) and rotation by rename or delete-and-recreate (the old file is read to its
     end first, and its unterminated last line, if any, is delivered as a line). Uses
     inotify, falling back to polling every *poll_interval* seconds where it is
-    unavailable. Cancelling the iterating task closes every descriptor.
+    unavailable. ``poll_interval=float('inf')`` never looks on a timer: only inotify
+    events wake the follower (so where inotify is unavailable nothing does). Cancelling
+    the iterating task closes every descriptor.
 
     Raises at once: FileNotFoundError if the file does not exist yet, IsADirectoryError,
     OSError(EINVAL) for a FIFO/socket/device, ValueError/TypeError for bad arguments,
@@ -371,14 +380,17 @@ def follow_blocking(
 
 
 def _follow_blocking(follower: _Follower, decode: Any, interval: float) -> Iterator[str]:
+    # poll(), not select(): the inotify descriptor can be above select()'s FD_SETSIZE (1024).
+    waiter = select.poll()
+    fd = follower.fileno()
+    if fd is not None:
+        waiter.register(fd, select.POLLIN)
+    # An infinite interval waits for inotify alone, as the async follow does.
+    timeout = None if math.isinf(interval) else math.ceil(min(interval * 1000, _MAX_POLL_MS))
     try:
         while True:
             for line in follower.poll():
                 yield decode(line)
-            fd = follower.fileno()
-            if fd is None:
-                select.select([], [], [], interval)
-            else:
-                select.select([fd], [], [], interval)
+            waiter.poll(timeout)
     finally:
         follower.close()

@@ -11,13 +11,14 @@ import asyncio
 import errno
 import gc
 import os
+import resource
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sky_async
-from conftest import fd_count, fds_open_on
+from conftest import fd_count, fds_open_on, run_python
 from sky_async import _follow
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
@@ -185,3 +186,54 @@ def test_sync_follow_is_a_blocking_generator(log: Path, blocking_lines: Iterator
     assert next(blocking_lines) == "four\n"
     blocking_lines.close()  # type: ignore[attr-defined]
     assert fds_open_on([log]) == []
+
+
+def test_sync_follow_with_an_infinite_interval_waits_for_inotify(log: Path) -> None:
+    lines = sky_async.sync.follow(log, lines=1, poll_interval=float("inf"))
+    try:
+        assert next(lines) == "three\n"
+        append(log, b"four\n")
+        assert next(lines) == "four\n"  # the wait that follows the backlog has no timeout
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+
+
+async def test_async_follow_with_an_infinite_interval_waits_for_inotify(log: Path) -> None:
+    async with sky_async.follow(log, lines=1, poll_interval=float("inf")) as lines:
+        assert await take(lines, 1) == ["three\n"]
+        append(log, b"four\n")
+        assert await take(lines, 1) == ["four\n"]
+
+
+HIGH_FD_SCRIPT = """
+import os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+import sky_async
+path = sys.argv[1]
+lines = sky_async.sync.follow(path, lines=1, poll_interval=3600)
+inotify = []
+for name in os.listdir("/proc/self/fd"):
+    try:
+        if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+            inotify.append(int(name))
+    except OSError:
+        pass
+print("inotify fds:", inotify)
+got = [next(lines)]
+with open(path, "ab") as file:
+    file.write(b"four\\n")
+got.append(next(lines))  # first waits on the inotify descriptor, then reads
+print(repr(got))
+"""
+
+
+def test_sync_follow_waits_on_an_inotify_descriptor_above_1024(log: Path) -> None:
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1200:
+        pytest.skip("the hard RLIMIT_NOFILE is below 1200: no descriptor above 1024 can be opened")
+    result = run_python(HIGH_FD_SCRIPT, os.fspath(log), timeout=60)
+    assert result.returncode == 0, result.stderr
+    inotify_line, got_line = result.stdout.splitlines()
+    assert min(int(fd) for fd in inotify_line.split(":")[1].strip(" []").split(",")) >= 1024
+    assert got_line == repr(["three\n", "four\n"])
