@@ -2,7 +2,13 @@
 
 One implementation serves both backends: it is event-loop work (a few reads per wake-up),
 not bulk I/O. A ``_Follower`` holds the state and does the reading; ``Follow`` waits for
-it on the event loop and ``follow_blocking`` in a plain thread.
+it on the event loop and ``follow_blocking`` in a plain thread. A wake-up with little to do
+(at most ``_INLINE_BYTES`` to read or join) is handled on the loop thread; a bigger one (a
+long line, a burst of appends, a truncated or rotated file read again) runs in the loop's
+default executor, so the loop keeps serving other tasks meanwhile.
+
+Lines are assembled in linear time: each read is scanned for LF once, and the bytes of a
+line that spans many reads are kept as the read pieces and joined once, when its LF arrives.
 
 Waking up: inotify (through ctypes, as the standard library has no binding) watches the
 file and its directory, and the loop watches the inotify descriptor; every wake-up, and
@@ -31,17 +37,25 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import math
 import os
 import select
 import stat
+import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ._api import NOT_A_REGULAR_FILE, make_os_error
 from ._tail import check_codec, check_line_count, read_tail_pieces
 
-_READ_SIZE = 64 * 1024
+_READ_SIZE = 64 * 1024  # the smallest read: what is new is usually a few lines
+_MAX_READ = 1024 * 1024  # the largest read, when much is known to be new
+# The most work (bytes to read, plus held bytes to join into a line) done on the event loop's
+# thread in one wake-up; more is done in a worker thread.
+_INLINE_BYTES = 256 * 1024
+# select.poll takes milliseconds as a C int: longer intervals wait this long, then look again.
+_MAX_POLL_MS = 2**31 - 1
 
 # Forces the polling path (for tests, and for file systems where inotify misleads).
 _FORCE_POLLING = False
@@ -129,20 +143,71 @@ def _open_regular(path: bytes, display: Any) -> int:
     return fd
 
 
+class _Lines:
+    """Cuts a byte stream into lines ending with LF, in time linear in its length.
+
+    Each piece fed is scanned for LF once; the bytes of a line not complete yet are held as
+    the pieces they came in (not copied), and joined once when its LF arrives.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[bytes] = []
+        self.held_size = 0
+
+    def feed(self, data: bytes, out: list[bytes]) -> None:
+        """Append the lines *data* completes to *out*; hold what follows its last LF."""
+        if b"\n" not in data:
+            self._held.append(data)
+            self.held_size += len(data)
+            return
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        if self._held:
+            out.append(self.take(lines[0]))
+            del lines[0]
+        out.extend([line + b"\n" for line in lines])
+        if rest:
+            self._held.append(rest)
+            self.held_size = len(rest)
+
+    def take(self, end: bytes = b"") -> bytes:
+        """The held bytes followed by *end* and LF, as one line; nothing is held afterwards."""
+        self._held.append(end)
+        self._held.append(b"\n")
+        line = b"".join(self._held)
+        self.drop()
+        return line
+
+    def drop(self) -> None:
+        self._held = []
+        self.held_size = 0
+
+
 class _Follower:
-    """The reading side of follow: new complete lines (bytes, with their LF) per ``poll()``."""
+    """The reading side of follow: new complete lines (bytes, with their LF) per ``poll()``.
+
+    ``poll()`` runs on one thread at a time: the event loop's, or a worker's through
+    ``poll_in_worker``, during which ``close()`` from the loop leaves the closing to the
+    worker (the descriptors must not be closed, and their numbers reused, under its reads).
+    """
 
     def __init__(self, path: Any, lines: int, use_inotify: bool) -> None:
-        self.display_path = path
-        self._path = os.fsencode(path)
         self._fd = -1
         self._inotify: _Inotify | None = None
+        self._lock = threading.Lock()
+        self._in_worker = False
+        self._closing = False
+        self._lines = _Lines()
+        self._budget: float = math.inf
+        # True after a poll() that stopped at its budget: more is waiting to be read now.
+        self.behind = False
+        self.display_path = path
+        self._path = os.fsencode(path)
         self._fd = _open_regular(self._path, path)
         try:
             st = os.fstat(self._fd)
             self._identity = (st.st_dev, st.st_ino)
             self._offset = _backlog_start(self._fd, st.st_size, lines)
-            self._partial = b""
             if use_inotify and not _FORCE_POLLING:
                 self._inotify = _start_inotify(self._path)
         except BaseException:
@@ -153,12 +218,20 @@ class _Follower:
         """The descriptor that becomes readable on a change, or None when polling."""
         return self._inotify.fd if self._inotify is not None else None
 
-    def poll(self) -> list[bytes]:
-        """The complete lines that arrived since the last call, each ending with LF."""
+    def poll(self, budget: float = math.inf) -> list[bytes]:
+        """The complete lines that arrived since the last call, each ending with LF.
+
+        Stops before reading or joining more than about *budget* bytes, with ``behind``
+        set: the rest is read by the next call.
+        """
         if self._inotify is not None:
             self._inotify.drain()
         out: list[bytes] = []
-        self._read_new(out)
+        self._budget = budget
+        self.behind = False
+        if not self._read_new(out):
+            self.behind = True
+            return out
         try:
             st = os.stat(self._path)
         except FileNotFoundError:
@@ -167,19 +240,41 @@ class _Follower:
             self._switch(out)
         return out
 
-    def _read_new(self, out: list[bytes]) -> None:
+    def poll_in_worker(self, finish: Callable[[list[bytes]], list[Any]]) -> list[Any]:
+        """``finish(poll())`` in a worker thread; a ``close()`` meanwhile takes effect after it."""
+        with self._lock:
+            if self._closing:
+                return []
+            self._in_worker = True
+        try:
+            return finish(self.poll())
+        finally:
+            with self._lock:
+                self._in_worker = False
+                closing = self._closing
+            if closing:
+                self._release()
+
+    def _read_new(self, out: list[bytes]) -> bool:
+        """Read to the end of the file; False if stopped first by the budget (or a close)."""
         size = os.fstat(self._fd).st_size
         if size < self._offset:  # truncated: start again from the top
             self._offset = 0
-            self._partial = b""
-        while True:
-            data = os.pread(self._fd, _READ_SIZE, self._offset)
+            self._lines.drop()
+        new = size - self._offset
+        if new and new + self._lines.held_size > self._budget:
+            return False
+        while not self._closing:
+            want = min(max(size - self._offset, _READ_SIZE), _MAX_READ)
+            data = os.pread(self._fd, want, self._offset)
             if not data:
-                return
+                return True
             self._offset += len(data)
-            pieces = (self._partial + data).split(b"\n")
-            self._partial = pieces.pop()
-            out.extend(piece + b"\n" for piece in pieces)
+            self._budget -= len(data)
+            self._lines.feed(data, out)
+            if self._budget < 0:  # the file grew while we read: leave the rest for later
+                return False
+        return False
 
     def _switch(self, out: list[bytes]) -> None:
         """The name now refers to a new file: finish the old one, then start the new one."""
@@ -187,10 +282,12 @@ class _Follower:
             fd = _open_regular(self._path, self.display_path)
         except OSError:
             return  # gone again, or not a regular file (yet): try at the next wake-up
-        self._read_new(out)
-        if self._partial:
-            out.append(self._partial + b"\n")
-            self._partial = b""
+        if not self._read_new(out):
+            os.close(fd)
+            self.behind = True
+            return
+        if self._lines.held_size:
+            out.append(self._lines.take())
         os.close(self._fd)
         self._fd = fd
         st = os.fstat(fd)
@@ -198,9 +295,17 @@ class _Follower:
         self._offset = 0
         if self._inotify is not None:
             self._inotify.watch_file(self._path)
-        self._read_new(out)
+        if not self._read_new(out):
+            self.behind = True
 
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            if self._in_worker:
+                return  # the worker releases the descriptors when its poll() returns
+        self._release()
+
+    def _release(self) -> None:
         if self._inotify is not None:
             self._inotify.close()
             self._inotify = None
@@ -258,7 +363,8 @@ class Follow(AsyncIterator[str]):
 
     The file is opened when ``follow()`` is called; it is closed when iteration ends with
     an exception (cancellation included), by ``aclose()``, on leaving ``async with``, or
-    when the object is collected.
+    when the object is collected; if a worker thread is reading at that moment, as soon as
+    its current read returns.
     """
 
     def __init__(
@@ -267,12 +373,16 @@ class Follow(AsyncIterator[str]):
         self._follower = _Follower(path, lines, use_inotify=True)
         self._poll_interval = poll_interval
         self._decode = None if raw else _decoder(encoding, errors)
-        self._ready: deque[bytes] = deque(self._follower.poll())
+        self._ready: deque[Any] = deque(self._finish(self._follower.poll()))
 
     def take_ready(self) -> list[Any]:
-        """The lines ready without waiting (right after opening: the last *lines* lines)."""
-        ready = [line if self._decode is None else self._decode(line) for line in self._ready]
-        self._ready.clear()
+        """The lines ready without waiting (right after opening: the last *lines* lines).
+
+        Stops at a line that failed to decode: iterating raises its error.
+        """
+        ready = []
+        while self._ready and not isinstance(self._ready[0], Exception):
+            ready.append(self._ready.popleft())
         return ready
 
     def __aiter__(self) -> Follow:
@@ -281,25 +391,57 @@ class Follow(AsyncIterator[str]):
     async def __anext__(self) -> Any:
         try:
             while not self._ready:
-                await self._wait()
-                self._ready.extend(self._follower.poll())
+                if not self._follower.behind:
+                    await self._wait()
+                await self._read()
             line = self._ready.popleft()
-            return line if self._decode is None else self._decode(line)
+            if isinstance(line, Exception):
+                raise line
+            return line
         except BaseException:
             self.close()
             raise
 
+    async def _read(self) -> None:
+        """Read what is new: on the loop's thread if it is little, else in a worker thread."""
+        lines = self._finish(self._follower.poll(_INLINE_BYTES))
+        if not lines and self._follower.behind:
+            loop = asyncio.get_running_loop()
+            lines = await loop.run_in_executor(None, self._follower.poll_in_worker, self._finish)
+        self._ready.extend(lines)
+
+    def _finish(self, lines: list[bytes]) -> list[Any]:
+        """The lines as they are yielded; a decoding error is kept in place of its line.
+
+        Decoding happens as the lines are read (in the worker thread when there is much),
+        its error is raised when that line's turn comes, and the follow ends there.
+        """
+        if self._decode is None:
+            return lines
+        decoded: list[Any] = []
+        for line in lines:
+            try:
+                decoded.append(self._decode(line))
+            except Exception as exc:  # UnicodeDecodeError, or whatever an error handler raises
+                decoded.append(exc)
+                break
+        return decoded
+
     async def _wait(self) -> None:
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(self._poll_interval, _settle, woken)
+        # An infinite interval: no timer, only inotify wakes the follower.
+        timer = (
+            None if math.isinf(self._poll_interval) else loop.call_later(self._poll_interval, _settle, woken)
+        )
         fd = self._follower.fileno()
         if fd is not None:
             loop.add_reader(fd, _settle, woken)
         try:
             await woken
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             if fd is not None:
                 loop.remove_reader(fd)
 
@@ -338,7 +480,10 @@ def follow(
     the start) and rotation by rename or delete-and-recreate (the old file is read to its
     end first, and its unterminated last line, if any, is delivered as a line). Uses
     inotify, falling back to polling every *poll_interval* seconds where it is
-    unavailable. Cancelling the iterating task closes every descriptor.
+    unavailable. ``poll_interval=float('inf')`` never looks on a timer: only inotify
+    events wake the follower (so where inotify is unavailable nothing does). Cancelling
+    the iterating task closes every descriptor (after the read in flight, if a worker
+    thread is reading a large amount).
 
     Raises at once: FileNotFoundError if the file does not exist yet, IsADirectoryError,
     OSError(EINVAL) for a FIFO/socket/device, ValueError/TypeError for bad arguments,
@@ -371,14 +516,17 @@ def follow_blocking(
 
 
 def _follow_blocking(follower: _Follower, decode: Any, interval: float) -> Iterator[str]:
+    # poll(), not select(): the inotify descriptor can be above select()'s FD_SETSIZE (1024).
+    waiter = select.poll()
+    fd = follower.fileno()
+    if fd is not None:
+        waiter.register(fd, select.POLLIN)
+    # An infinite interval waits for inotify alone, as the async follow does.
+    timeout = None if math.isinf(interval) else math.ceil(min(interval * 1000, _MAX_POLL_MS))
     try:
         while True:
             for line in follower.poll():
                 yield decode(line)
-            fd = follower.fileno()
-            if fd is None:
-                select.select([], [], [], interval)
-            else:
-                select.select([fd], [], [], interval)
+            waiter.poll(timeout)
     finally:
         follower.close()

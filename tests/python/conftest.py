@@ -8,6 +8,7 @@ test fails with the import error, unless ``SKY_ASYNC_TEST_ALLOW_NO_NATIVE=1`` is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable
@@ -208,3 +210,27 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+# Execs its arguments with SIGINT at its default disposition and unblocked. A child that a test
+# interrupts must not inherit the runner's: a background job (`cmd &` in a script) starts with
+# SIGINT ignored, an ignored signal stays ignored across exec, and a Python started so never
+# raises KeyboardInterrupt.
+_SIGINT_DEFAULT_EXEC = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+@contextlib.contextmanager
+def interruptible_child(argv: list[str], **popen_kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """``Popen(argv)`` with SIGINT at its default in the child, killed and reaped on every way out."""
+    process = subprocess.Popen([sys.executable, "-c", _SIGINT_DEFAULT_EXEC, *argv], **popen_kwargs)
+    with process:  # closes the pipes and waits
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()

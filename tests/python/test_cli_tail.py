@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
+from conftest import clean_env, interruptible_child
 
 pytestmark = pytest.mark.skipif(shutil.which("tail") is None, reason="coreutils tail is not installed")
 
@@ -133,13 +133,12 @@ def test_follow_prints_appended_lines_with_headers_and_exits_130_on_ctrl_c(
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a.write_bytes(b"a1\na2\n")
     b.write_bytes(b"b1\n")
-    proc = subprocess.Popen(
+    with interruptible_child(
         [sys.executable, "-m", "sky_async", "tail", "-f", "-n", "1", "-s", "0.05", str(a), str(b)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    try:
+    ) as proc:
         start = _read_until(proc, b"b1\n")
         assert start == f"==> {a} <==\na2\n\n==> {b} <==\nb1\n".encode()
         with open(a, "ab") as file:
@@ -151,7 +150,6 @@ def test_follow_prints_appended_lines_with_headers_and_exits_130_on_ctrl_c(
         with open(b, "ab") as file:
             file.write(b"b2\n")
         assert _read_until(proc, b"b2\n") == f"\n==> {b} <==\nb2\n".encode()
-    finally:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130

@@ -11,13 +11,16 @@ import asyncio
 import errno
 import gc
 import os
+import resource
+import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sky_async
-from conftest import fd_count, fds_open_on
+from conftest import MiB, fd_count, fds_open_on, run_python
 from sky_async import _follow
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
@@ -43,6 +46,10 @@ def log(tmp_path: Path) -> Path:
 
 async def take(lines: Any, count: int) -> list[str]:
     return [await asyncio.wait_for(lines.__anext__(), HANG) for _ in range(count)]
+
+
+async def collect(lines: Any, count: int) -> list[str]:
+    return [await lines.__anext__() for _ in range(count)]
 
 
 def append(path: Path, data: bytes) -> None:
@@ -74,6 +81,17 @@ async def test_partial_line_is_held_until_its_newline(log: Path, interval: float
     async with sky_async.follow(log, lines=1, poll_interval=interval) as lines:
         append(log, b"tial\r\nbad \xff\n")
         assert await take(lines, 2) == ["partial\n", "bad \ufffd\n"]
+
+
+async def test_a_line_that_fails_to_decode_raises_in_its_turn_and_ends_the_follow(
+    log: Path, interval: float
+) -> None:
+    append(log, b"bad \xff\nnever\n")
+    lines = sky_async.follow(log, lines=3, errors="strict", poll_interval=interval)
+    assert await take(lines, 1) == ["three\n"]
+    with pytest.raises(UnicodeDecodeError):
+        await lines.__anext__()
+    assert fds_open_on([log]) == []
 
 
 async def test_truncation_reads_again_from_the_start(log: Path, interval: float) -> None:
@@ -185,3 +203,210 @@ def test_sync_follow_is_a_blocking_generator(log: Path, blocking_lines: Iterator
     assert next(blocking_lines) == "four\n"
     blocking_lines.close()  # type: ignore[attr-defined]
     assert fds_open_on([log]) == []
+
+
+def test_sync_follow_with_an_infinite_interval_waits_for_inotify(log: Path) -> None:
+    lines = sky_async.sync.follow(log, lines=1, poll_interval=float("inf"))
+    try:
+        assert next(lines) == "three\n"
+        append(log, b"four\n")
+        assert next(lines) == "four\n"  # the wait that follows the backlog has no timeout
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+
+
+async def test_async_follow_with_an_infinite_interval_waits_for_inotify(log: Path) -> None:
+    async with sky_async.follow(log, lines=1, poll_interval=float("inf")) as lines:
+        assert await take(lines, 1) == ["three\n"]
+        append(log, b"four\n")
+        assert await take(lines, 1) == ["four\n"]
+
+
+HIGH_FD_SCRIPT = """
+import os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+import sky_async
+path = sys.argv[1]
+lines = sky_async.sync.follow(path, lines=1, poll_interval=3600)
+inotify = []
+for name in os.listdir("/proc/self/fd"):
+    try:
+        if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+            inotify.append(int(name))
+    except OSError:
+        pass
+print("inotify fds:", inotify)
+got = [next(lines)]
+with open(path, "ab") as file:
+    file.write(b"four\\n")
+got.append(next(lines))  # first waits on the inotify descriptor, then reads
+print(repr(got))
+"""
+
+
+def test_sync_follow_waits_on_an_inotify_descriptor_above_1024(log: Path) -> None:
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1200:
+        pytest.skip("the hard RLIMIT_NOFILE is below 1200: no descriptor above 1024 can be opened")
+    result = run_python(HIGH_FD_SCRIPT, os.fspath(log), timeout=60)
+    assert result.returncode == 0, result.stderr
+    inotify_line, got_line = result.stdout.splitlines()
+    assert min(int(fd) for fd in inotify_line.split(":")[1].strip(" []").split(",")) >= 1024
+    assert got_line == repr(["three\n", "four\n"])
+
+
+LONG_LINE_SIZE = 32 * MiB
+PIECE = 64 * 1024
+
+
+def long_line() -> tuple[bytes, str]:
+    """A 32 MiB line (multi-byte characters across every read boundary, CRLF-terminated)."""
+    text = "ab\u00e9\u4e2d" * (LONG_LINE_SIZE // 8)
+    return text.encode() + b"\r\n", text + "\n"
+
+
+@pytest.mark.parametrize("appends", [1, LONG_LINE_SIZE // PIECE], ids=["one_append", "many_appends"])
+async def test_a_32_mib_line_is_delivered_exactly(log: Path, interval: float, appends: int) -> None:
+    data, expected = long_line()
+    async with sky_async.follow(log, lines=1, poll_interval=interval) as lines:
+        assert await take(lines, 1) == ["three\n"]
+        step = -(-len(data) // appends)
+        for start in range(0, len(data), step):
+            append(log, data[start : start + step])
+            await asyncio.sleep(0)  # the follower may see any prefix of the line
+        append(log, b"after\n")
+        got = await take(lines, 2)
+        assert got[0] == expected  # not got == [...]: a failure would print 64 MiB
+        assert got[1] == "after\n"
+
+
+@pytest.mark.parametrize("appends", [1, LONG_LINE_SIZE // PIECE], ids=["one_append", "many_appends"])
+def test_assembling_a_long_line_copies_its_bytes_a_constant_number_of_times(
+    log: Path, appends: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts the bytes allocated between reads, where the old follower re-copied its held line.
+
+    Every copy allocates, so the peak of traced memory between two reads (above what was
+    allocated before) bounds from below what that step copied. A follower that copies the
+    held part of a line on every read allocates about the line's size per read, hundreds
+    of times over; a linear one allocates the line once, when it is joined.
+    """
+    data = b"x" * (LONG_LINE_SIZE - 1) + b"\n"
+    follower = _follow._Follower(log, 0, use_inotify=False)
+    real_pread = os.pread
+    steps: list[int] = []
+    mark = [0]
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        steps.append(tracemalloc.get_traced_memory()[1] - mark[0])
+        chunk = real_pread(fd, size, offset)
+        tracemalloc.reset_peak()
+        mark[0] = tracemalloc.get_traced_memory()[0]
+        return chunk
+
+    got: list[bytes] = []
+    monkeypatch.setattr(os, "pread", pread)
+    tracemalloc.start()
+    try:
+        step = len(data) // appends
+        for start in range(0, len(data), step):
+            append(log, data[start : start + step])
+            tracemalloc.reset_peak()
+            mark[0] = tracemalloc.get_traced_memory()[0]
+            got.extend(follower.poll())
+    finally:
+        tracemalloc.stop()
+        follower.close()
+    assert len(got) == 1 and got[0] == data
+    assert sum(steps) <= 2 * len(data)
+    # Only the step that joins the line allocates more than a read's worth of bytes.
+    assert sorted(steps)[-2] <= 2 * _follow._MAX_READ
+
+
+async def test_a_long_line_is_read_off_the_loop_thread_while_other_tasks_run(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    real_pread = os.pread
+    readers: list[int] = []
+    released = threading.Event()
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        readers.append(threading.get_ident())
+        if threading.get_ident() != loop_thread:
+            # Holds the first worker read until a task on the loop releases it: the loop
+            # must be running other tasks while the line is read.
+            assert released.wait(HANG), "the loop never ran the releasing task"
+        return real_pread(fd, size, offset)
+
+    async def release_once_a_worker_reads() -> None:
+        while not any(reader != loop_thread for reader in readers):
+            await asyncio.sleep(0.001)
+        released.set()
+
+    data, expected = long_line()
+    async with sky_async.follow(log, poll_interval=3600) as lines:
+        monkeypatch.setattr(os, "pread", pread)
+        append(log, data)
+        releaser = asyncio.ensure_future(release_once_a_worker_reads())
+        got = await take(lines, 1)
+        released_by_the_loop = releaser.done()
+        releaser.cancel()
+        assert got[0] == expected
+    assert readers and loop_thread not in readers
+    assert released_by_the_loop
+
+
+async def test_cancelling_during_a_worker_read_closes_every_descriptor_after_it(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = fd_count()
+    real_pread = os.pread
+    loop_thread = threading.get_ident()
+    reading = threading.Event()
+    released = threading.Event()
+    closed_under_read: list[int] = []
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        if threading.get_ident() != loop_thread:
+            reading.set()
+            assert released.wait(HANG)
+        try:
+            return real_pread(fd, size, offset)
+        except OSError as exc:
+            closed_under_read.append(exc.errno or 0)
+            raise
+
+    lines = sky_async.follow(log, poll_interval=3600)
+    monkeypatch.setattr(os, "pread", pread)
+    append(log, b"y" * (4 * MiB) + b"\n")
+    task = asyncio.ensure_future(lines.__anext__())
+    for _ in range(int(HANG / 0.001)):
+        if reading.is_set() or task.done():
+            break
+        await asyncio.sleep(0.001)
+    assert reading.is_set(), "the line was not read in a worker thread"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    released.set()
+    for _ in range(int(HANG / 0.01)):
+        if fd_count() == before:
+            break
+        await asyncio.sleep(0.01)
+    assert fds_open_on([log]) == []
+    assert fd_count() == before
+    assert closed_under_read == []
+
+
+async def test_rotation_to_a_big_file_delivers_all_of_it_in_order(log: Path, interval: float) -> None:
+    # 1.2 MiB, more than a wake-up reads on the loop thread: the rest is read in a worker.
+    fresh = [b"fresh line %06d of the new file\n" % index for index in range(40_000)]
+    async with sky_async.follow(log, poll_interval=interval) as lines:
+        os.rename(log, log.with_suffix(".1"))
+        append(log.with_suffix(".1"), b"last old\n")
+        log.write_bytes(b"".join(fresh))
+        got = await asyncio.wait_for(collect(lines, 1 + len(fresh)), HANG)
+        assert got[0] == "last old\n"
+        assert got[1:] == [line.decode() for line in fresh]

@@ -148,6 +148,10 @@ CTRL_C_SCRIPT = (
     + FD_HELPERS
     + """
 import json, signal, threading
+# Started with SIGINT ignored (from a background job), Python installs no KeyboardInterrupt
+# handler and the signal below would be lost: install it whatever the parent's disposition.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 huge = sys.argv[2]
 sent = []
 def interrupt():
