@@ -144,7 +144,7 @@ class LineParser:
 
 def read_lines(stream: BinaryIO) -> Iterator[bytearray]:
     """The lines of *stream* without their newline, read incrementally (each in its own buffer)."""
-    read = getattr(stream, "read1", stream.read)
+    read = stream.read1 if hasattr(stream, "read1") else stream.read
     line = bytearray()
     while True:
         data = read(READ_SIZE)
