@@ -209,7 +209,15 @@ LINES = {
     "garbage": b"not a checksum line",
     "blank_looking": b" ",
 }
-CHECK_OPTIONS = ([], ["--strict"], ["--status"], ["--quiet"], ["--ignore-missing"], ["--status", "--strict"])
+CHECK_OPTIONS = (
+    [],
+    ["--strict"],
+    ["--status"],
+    ["--quiet"],
+    ["--ignore-missing"],
+    ["--status", "--strict"],
+    ["--status", "--ignore-missing"],
+)
 
 
 @pytest.fixture
