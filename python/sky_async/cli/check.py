@@ -6,8 +6,9 @@ backslash-escaped form, BSD tags ``SHA256 (NAME) = HEX`` and OpenSSL's ``SHA256(
 comments, CRLF, and ``-`` for standard input; the same output, warnings, quoting of names
 in messages and exit status. The files are hashed concurrently with ``hash_files``, in
 batches, while the manifest is read a line at a time: a manifest of any size is checked in
-bounded memory, a single long line held once. Without ``-a`` each line's algorithm is
-inferred from its tag or its digest's length.
+bounded memory, a single long line held once (its name is cut out of it in place; only an
+escaped name is unescaped into a copy). Without ``-a`` each line's algorithm is inferred
+from its tag or its digest's length.
 
 Known differences from coreutils: a FIFO, socket or device listed in a manifest fails as
 "Not a regular file" instead of blocking or being read; lines of one algorithm may mix with
@@ -31,8 +32,15 @@ from ._names import checksum_unescape, quotef, shell_quote, verdict_name
 
 HEX_LENGTHS = {32: "md5", 40: "sha1", 56: "sha224", 64: "sha256", 96: "sha384", 128: "sha512"}
 HEX_DIGITS = {algorithm: length for length, algorithm in HEX_LENGTHS.items()}
-TAGS = {"md5": b"MD5", "sha1": b"SHA1", "sha224": b"SHA224", "sha256": b"SHA256", "sha384": b"SHA384"}
-TAGS["sha512"] = b"SHA512"
+# The BSD tags, in GNU's case: "sha256 (a) = ..." is not a checksum line.
+TAGS = {
+    "md5": b"MD5",
+    "sha1": b"SHA1",
+    "sha224": b"SHA224",
+    "sha256": b"SHA256",
+    "sha384": b"SHA384",
+    "sha512": b"SHA512",
+}
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _WHITE = b" \t"
 # No path this long can be opened (Linux PATH_MAX, counting the terminating NUL).
@@ -120,8 +128,7 @@ class LineParser:
         algorithm = HEX_LENGTHS.get(end - index)
         if algorithm is None or (self.wanted is not None and algorithm != self.wanted):
             return None
-        # At least a blank and one more byte after the digest (two if the digest starts with
-        # a backslash), and the digest followed by a blank.
+        # The digest followed by a blank and at least one more byte.
         if len(line) - index < end - index + 2 or line[end] not in _WHITE:
             return None
         digest = bytes(line[index:end]).lower()
