@@ -297,3 +297,9 @@ def test_a_bad_mounts_file_is_one_line_naming_it_and_exits_two(
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith(f"sky-async: {path}: {reason}"), done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_a_manifest_that_cannot_be_written_is_one_line_naming_it(clean_tree: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "missing dir" / "m"
+    done = run_cli("-q", "--manifest", str(manifest), str(clean_tree))
+    assert (done.returncode, done.stderr) == (2, f"sky-async: '{manifest}': No such file or directory\n")

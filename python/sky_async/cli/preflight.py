@@ -352,8 +352,11 @@ async def hash_reports(
         else:
             lines.append(checksum_line(result, path))
     if manifest is not None:
-        with open(manifest, "wb") as file:
-            file.writelines(lines)
+        try:
+            with open(manifest, "wb") as file:
+                file.writelines(lines)
+        except OSError as exc:
+            raise ValueError(f"{quotef(manifest)}: {describe(exc)}") from None
     return {
         "algorithm": algorithm,
         "files": len(lines),
