@@ -103,11 +103,12 @@ def test_hash_writes_every_name_as_sha256sum_does(backend: str, names: list[byte
 def test_check_reads_what_sha256sum_writes_and_reports_as_it_does(backend: str, names: list[bytes]) -> None:
     with tempfile.TemporaryDirectory() as root:
         make_files(root, names)
-        manifest = gnu("--", *names, cwd=root).stdout
-        Path(root, "m").write_bytes(manifest)
-        passing = ours("-c", "m", cwd=root, backend=backend)
-        assert passing.stdout.count(b": OK\n") == len(names)
-        assert_same(passing, gnu("-c", "m", cwd=root))
+        Path(root, "m").write_bytes(gnu("--", *names, cwd=root).stdout)
+        Path(root, "t").write_bytes(gnu("--tag", "--", *names, cwd=root).stdout)  # BSD lines
+        for manifest in ("m", "t"):
+            passing = ours("-c", manifest, cwd=root, backend=backend)
+            assert passing.stdout.count(b": OK\n") == len(names)
+            assert_same(passing, gnu("-c", manifest, cwd=root))
         # Changed and missing files fail, with the names written and quoted as GNU does.
         with open(os.path.join(os.fsencode(root), names[0]), "ab") as file:
             file.write(b"changed")
