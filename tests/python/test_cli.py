@@ -215,16 +215,19 @@ def test_bad_manifest_line_is_a_warning_not_a_traceback(cli_env: dict[str, str],
     assert result.stderr == b"sky-async: WARNING: 1 line is improperly formatted\n"
 
 
-def test_manifest_that_is_a_directory(cli_env: dict[str, str], files: Path) -> None:
+@needs_coreutils
+def test_manifest_that_is_a_directory_is_a_read_error_as_in_sha256sum(
+    cli_env: dict[str, str], files: Path
+) -> None:
     result = run_cli("hash", "-c", "dir", env=cli_env, cwd=files)
-    assert (result.returncode, result.stdout, result.stderr) == (1, b"", b"sky-async: dir: Is a directory\n")
+    assert (result.returncode, result.stdout, result.stderr) == (1, b"", b"sky-async: dir: read error\n")
+    assert run_tool("sha256sum", "-c", "dir", cwd=files).stderr == b"sha256sum: dir: read error\n"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         ([], b"the following arguments are required: COMMAND"),
-        (["hash"], b"the following arguments are required: PATH"),
         (["hash", "--bogus", "a"], b"unrecognized arguments: --bogus"),
         (["hash", "-a", "crc32", "a"], b"invalid choice: 'crc32'"),
         (["hash", "--quiet", "a"], b"--quiet is meaningful only with --check"),

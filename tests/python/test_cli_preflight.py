@@ -14,16 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sky_async
 from conftest import clean_env
 from sky_async import sync
 from sky_async.cli import main
 from sky_async.cli.preflight import parse_size
 
+# The package under test, whatever the working directory of the child (PYTHONPATH may be relative).
+PACKAGE_ROOT = str(Path(sky_async.__file__).resolve().parent.parent)
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    return clean_env(PYTHONPATH=PACKAGE_ROOT, **overrides)
+
 
 def run_cli(*args: str, cwd: Path | None = None, backend: str = "native") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sky_async", "preflight", *args],
-        env=clean_env(SKY_ASYNC_BACKEND=backend),
+        env=child_env(SKY_ASYNC_BACKEND=backend),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -289,7 +297,7 @@ def test_progress_bar_is_drawn_on_a_terminal_and_not_otherwise(tmp_path: Path) -
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "sky_async", "preflight", "--hash", "sha256", str(root)],
-        env=clean_env(),
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=follower,
     )
@@ -325,3 +333,32 @@ def test_socket_in_a_tree_is_a_special_file(tmp_path: Path) -> None:
         server.close()
     assert report["trees"][0]["problem_counts"]["special_file"] == 1
     assert report["exit_status"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        ("deep.yaml", b"a: " + b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+        ("latin1.json", b'{"/remote": "caf\xe9"}', "not UTF-8 (byte 0xe9 at offset 16)"),
+        ("bad.yaml", b"a: [1, 2\nb: c\n", "not valid JSON or YAML: while parsing a flow sequence"),
+        ("missing.json", None, "No such file or directory"),
+    ],
+    ids=["deep-json", "deep-yaml", "not-utf8", "bad-yaml", "missing"],
+)
+def test_a_bad_mounts_file_is_one_line_naming_it_and_exits_two(
+    tmp_path: Path, name: str, content: bytes | None, reason: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    done = run_cli("--mounts", str(path))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"sky-async: {path}: {reason}"), done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_manifest_that_cannot_be_written_is_one_line_naming_it(clean_tree: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "missing dir" / "m"
+    done = run_cli("-q", "--manifest", str(manifest), str(clean_tree))
+    assert (done.returncode, done.stderr) == (2, f"sky-async: '{manifest}': No such file or directory\n")

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 
 from .. import SUPPORTED_ALGORITHMS, get_backend_info, sync
 from ._common import describe as _describe
-from .check import check_manifests
+from ._names import checksum_line, quotef
+from .check import check_manifests, hash_stdin
 
 
 def _walk_files(root: str, errors: list[OSError]) -> Iterator[str]:
@@ -31,13 +32,6 @@ def _targets(paths: Sequence[str], recursive: bool, errors: list[OSError]) -> li
     return targets
 
 
-def checksum_line(digest: str, path: str) -> str:
-    """A line as sha256sum prints it, escaping names with a backslash or newline as it does."""
-    if "\\" in path or "\n" in path:
-        return "\\" + digest + "  " + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
-    return f"{digest}  {path}\n"
-
-
 _CHECK_ONLY = ("quiet", "status", "strict", "ignore_missing")
 
 
@@ -45,42 +39,65 @@ def _hash_command(args: argparse.Namespace) -> int:
     if args.check:
         if args.recursive:
             args.parser.error("--recursive cannot be used with --check")
-        return check_manifests(args, args.paths)
+        return check_manifests(args, args.paths or ["-"])
     for option in _CHECK_ONLY:
         if getattr(args, option):
             args.parser.error(f"--{option.replace('_', '-')} is meaningful only with --check")
     args.algorithm = args.algorithm or "sha256"
     walk_errors: list[OSError] = []
-    targets = _targets(args.paths, args.recursive, walk_errors)
+    targets = _targets(args.paths or ["-"], args.recursive, walk_errors)
+    files = [path for path in targets if path != "-"]
     started = time.perf_counter()
-    results = sync.hash_files(targets, args.algorithm, concurrency=args.concurrency, return_exceptions=True)
+    digests = sync.hash_files(files, args.algorithm, concurrency=args.concurrency, return_exceptions=True)
     elapsed = time.perf_counter() - started
+    by_file = iter(digests)
 
     failed = len(walk_errors)
-    out = sys.stdout
+    hashed = 0
+    out = sys.stdout.buffer
+    terminal = sys.stdout.isatty()
     for error in walk_errors:
-        print(f"sky-async: {error.filename}: {_describe(error)}", file=sys.stderr)
-    for path, result in zip(targets, results):
+        _error(error.filename, error)
+    for path in targets:
+        result: object
+        if path == "-":  # standard input, read where it is listed, as sha256sum does
+            try:
+                result = hash_stdin(args.algorithm)
+            except OSError as exc:
+                result = exc
+        else:
+            result = next(by_file)
         if isinstance(result, BaseException):
             failed += 1
-            print(f"sky-async: {path}: {_describe(result)}", file=sys.stderr)
-        else:
-            out.write(checksum_line(result, path))
+            out.flush()
+            _error(path, result)
+            continue
+        hashed += 1
+        out.write(checksum_line(str(result), os.fsencode(path), terminal=terminal))
+    out.flush()
     if args.summary:
-        total = sum(1 for r in results if isinstance(r, str))
         print(
-            f"sky-async: hashed {total} files with {args.algorithm} in {elapsed:.3f} s"
+            f"sky-async: hashed {hashed} files with {args.algorithm} in {elapsed:.3f} s"
             f" ({get_backend_info()['backend']} backend), {failed} failed",
             file=sys.stderr,
         )
     return 1 if failed else 0
 
 
+def _error(path: str, error: BaseException) -> None:
+    print(f"sky-async: {quotef(path)}: {_describe(error)}", file=sys.stderr, flush=True)
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     hash_parser = commands.add_parser(
         "hash", help="print checksums of files, like sha256sum", description="Hash files concurrently."
     )
-    hash_parser.add_argument("paths", nargs="+", metavar="PATH", help="files, or manifests with --check")
+    hash_parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files, or manifests with --check; - or none: standard input",
+    )
     hash_parser.add_argument(
         "-a",
         "--algorithm",

@@ -33,6 +33,7 @@ from .. import (
     system,
 )
 from ._common import describe
+from ._names import checksum_line, for_terminal, quotef
 
 SCHEMA = "sky-async.preflight/1"
 # Hashing is done in slices of this many files or bytes when a progress bar is shown, two
@@ -76,34 +77,57 @@ def human_bytes(size: float) -> str:
 
 
 def load_mounts(path: str) -> dict[str, str]:
-    """SkyPilot-style file mounts: a JSON or YAML mapping of remote destination -> local source."""
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
+    """SkyPilot-style file mounts: a JSON or YAML mapping of remote destination -> local source.
+
+    Every problem with the file is a ValueError of one line naming it.
+    """
+    where = quotef(path)
     try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            import yaml
-        except ImportError:
-            raise ValueError(
-                f"{path}: not JSON, and reading YAML needs PyYAML (pip install pyyaml)"
-            ) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid JSON or YAML: {exc}") from None
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError as exc:
+        raise ValueError(f"{where}: {describe(exc)}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        data = _parse_mounts(text, where)
+    except RecursionError:
+        raise ValueError(f"{where}: nested too deeply") from None
     if isinstance(data, Mapping) and isinstance(data.get("file_mounts"), Mapping):
         data = data["file_mounts"]  # a whole task YAML
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
-        raise ValueError(f"{path}: expected a mapping of remote destination to local source (strings)")
+        raise ValueError(f"{where}: expected a mapping of remote destination to local source (strings)")
     return dict(data)
 
 
+def _parse_mounts(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        import yaml
+    except ImportError:
+        raise ValueError(f"{where}: not JSON, and reading YAML needs PyYAML (pip install pyyaml)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        # PyYAML's messages span lines (problem, context, position): one line here.
+        raise ValueError(f"{where}: not valid JSON or YAML: {' '.join(str(exc).split())}") from None
+
+
 def shown(path: str | bytes) -> str:
-    """A path for a terminal: bytes that are not UTF-8 as backslash escapes (\\xff), not mojibake."""
+    """A path for a report not on a terminal: bytes that are not UTF-8 as backslash escapes (\\xff)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def shown_on_terminal(path: str | bytes) -> str:
+    """A path for a terminal: quoted as ``ls`` quotes it when it has unprintable characters."""
+    return for_terminal(os.fsencode(path)).decode("utf-8", "backslashreplace")
 
 
 def is_cloud_url(source: str) -> bool:
@@ -166,13 +190,6 @@ class Progress:
         while True:
             self.draw()
             await asyncio.sleep(0.1)
-
-
-def manifest_line(digest: str, path: bytes) -> bytes:
-    """A line as sha256sum writes it, escaping a backslash or newline in the name as it does."""
-    if b"\\" in path or b"\n" in path:
-        return b"\\" + digest.encode() + b"  " + path.replace(b"\\", b"\\\\").replace(b"\n", b"\\n") + b"\n"
-    return digest.encode() + b"  " + path + b"\n"
 
 
 async def hash_all(
@@ -333,10 +350,13 @@ async def hash_reports(
         if isinstance(result, OSError):
             owner.hash_failures.append((os.fsdecode(path), result))
         else:
-            lines.append(manifest_line(result, path))
+            lines.append(checksum_line(result, path))
     if manifest is not None:
-        with open(manifest, "wb") as file:
-            file.writelines(lines)
+        try:
+            with open(manifest, "wb") as file:
+                file.writelines(lines)
+        except OSError as exc:
+            raise ValueError(f"{quotef(manifest)}: {describe(exc)}") from None
     return {
         "algorithm": algorithm,
         "files": len(lines),
@@ -446,8 +466,11 @@ def write_text(
     def row(label: str, value: str) -> None:
         out.write(f"  {label:<15}{value}\n")
 
+    # A file name must not drive the terminal (clear it, forge report lines).
+    show = shown_on_terminal if out.isatty() else shown
+
     for report in reports:
-        out.write(f"{shown(report.path)}\n")
+        out.write(f"{show(report.path)}\n")
         if report.error is not None:
             row("error", describe(report.error))
             continue
@@ -461,7 +484,7 @@ def write_text(
         if scan.largest and not quiet:
             out.write("  largest files\n")
             for item in scan.largest:
-                out.write(f"    {human_bytes(item.size):>10}  {shown(item.path)}\n")
+                out.write(f"    {human_bytes(item.size):>10}  {show(item.path)}\n")
         problems = _problem_dicts(report)
         total = report.problems()
         if not total:
@@ -471,13 +494,13 @@ def write_text(
         for problem in problems:
             label = PROBLEM_LABELS.get(problem["kind"], problem["kind"])
             detail = f" ({problem['message']})" if problem["message"] else ""
-            out.write(f"    {label:<22}{shown(problem['path'])}{detail}\n")
+            out.write(f"    {label:<22}{show(problem['path'])}{detail}\n")
         if len(problems) < total:
             out.write(f"    ... and {total - len(problems):,} more (see --max-problems)\n")
     out.write(f"resources: {verdict.upper()}: {message}\n")
     if hashed is not None:
         rate = hashed["bytes"] / hashed["seconds"] if hashed["seconds"] else 0.0
-        where = f" -> {hashed['manifest']}" if hashed["manifest"] else ""
+        where = f" -> {show(hashed['manifest'])}" if hashed["manifest"] else ""
         failed = f", {hashed['failed']:,} failed" if hashed["failed"] else ""
         out.write(
             f"hashed: {hashed['files']:,} files with {hashed['algorithm']} in {hashed['seconds']:.2f} s"
@@ -489,7 +512,7 @@ def write_text(
         else:
             out.write(f"mounts digest: {digest['digest']}\n")
         for source in digest["skipped_sources"]:
-            out.write(f"  (not local, not checked: {source})\n")
+            out.write(f"  (not local, not checked: {show(source)})\n")
     found = sum(report.problems() for report in reports) + (verdict == "insufficient")
     if digest is not None and digest["error"]:
         found += 1

@@ -16,27 +16,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any, BinaryIO
 
 from .. import _default_api
 from .._follow import Follow
 from ._common import describe as _describe
+from ._names import for_terminal, quotef
 
 
 class _Printer:
     """Writes chunks of output, with a header whenever the file being shown changes."""
 
-    def __init__(self, out: BinaryIO, headers: bool) -> None:
+    def __init__(self, out: BinaryIO, headers: bool, terminal: bool) -> None:
         self._out = out
         self._headers = headers
+        self._terminal = terminal
         self._current: object = None
         self._first = True
 
     def show(self, key: object, name: str, data: bytes) -> None:
         """*data* of the file *name*; a header when *key* differs from the last one shown."""
         if self._headers and key != self._current:
-            label = name.encode(errors="surrogateescape")
+            label = os.fsencode(name)
+            if self._terminal:  # as GNU tail, byte-exact unless a name could drive the terminal
+                label = for_terminal(label)
             self._out.write(b"%s==> %s <==\n" % (b"" if self._first else b"\n", label))
             self._first = False
         self._current = key
@@ -47,12 +52,12 @@ class _Printer:
 
 
 def _error(path: str, error: BaseException) -> None:
-    print(f"sky-async: {path}: {_describe(error)}", file=sys.stderr)
+    print(f"sky-async: {quotef(path)}: {_describe(error)}", file=sys.stderr)
 
 
 def _tail_command(args: argparse.Namespace) -> int:
     headers = args.verbose or (len(args.files) > 1 and not args.quiet)
-    printer = _Printer(sys.stdout.buffer, headers)
+    printer = _Printer(sys.stdout.buffer, headers, sys.stdout.isatty())
     if args.follow:
         return asyncio.run(_follow_all(args, printer))
     results = _default_api.sync._tail_files(
