@@ -67,30 +67,56 @@ def _psutil_function_replaced(name: str) -> bool:
 
 class Sources:
     """The Python-level functions (dotted names) that a definition reads and its native
-    version computes in C++ instead, with the objects they were at import."""
+    version computes in C++ instead, with the objects they were at import.
 
-    __slots__ = ("_fixed", "_psutil", "names")
+    ``intact()`` runs on every call of a native version, so it is generated as one
+    expression of identity tests (tens of nanoseconds, where a loop over the names costs
+    hundreds, as much as some whole native calls).
+    """
+
+    __slots__ = ("_fixed", "_psutil", "intact", "names")
 
     def __init__(self, *names: str) -> None:
         self.names = names
         fixed = []
-        for name in names:
-            owner, _, attribute = name.rpartition(".")
-            if owner != "psutil":
-                target = _OWNERS[owner]
-                fixed.append((target, attribute, getattr(target, attribute, _ABSENT), name))
-        self._fixed = tuple(fixed)
         self._psutil = tuple(name.partition(".")[2] for name in names if name.startswith("psutil."))
-
-    def intact(self) -> bool:
-        """Whether none has been replaced (or removed, or added where the platform lacks it)."""
-        for target, attribute, original, _ in self._fixed:
-            if getattr(target, attribute, _ABSENT) is not original:
-                return False
-        return not any(map(_psutil_function_replaced, self._psutil))
+        namespace: dict[str, Any] = {"_modules": sys.modules, "_known": _psutil_originals}
+        namespace["_replaced"] = _psutil_function_replaced
+        tests = []
+        for index, name in enumerate(names):
+            owner, _, attribute = name.rpartition(".")
+            if not attribute.isidentifier():
+                raise ValueError(f"not a dotted name: {name!r}")
+            if owner == "psutil":
+                tests.append(
+                    f"((module := _modules.get('psutil')) is None"
+                    f" or module.{attribute} is _known.get('{attribute}') or not _replaced('{attribute}'))"
+                )
+                continue
+            target = _OWNERS[owner]
+            original = getattr(target, attribute, _ABSENT)
+            fixed.append((target, attribute, original, name))
+            namespace[f"_owner{index}"], namespace[f"_original{index}"] = target, original
+            if original is _ABSENT:  # may appear, not disappear: read it with a default
+                tests.append(f"getattr(_owner{index}, '{attribute}', _ABSENT) is _original{index}")
+                namespace["_ABSENT"] = _ABSENT
+            else:
+                tests.append(f"_owner{index}.{attribute} is _original{index}")
+        self._fixed = tuple(fixed)
+        # A removed attribute (monkeypatch.delattr) raises AttributeError: replaced too.
+        source = (
+            "def intact():\n"
+            "    try:\n"
+            f"        return {' and '.join(tests) or 'True'}\n"
+            "    except AttributeError:\n"
+            "        return False\n"
+        )
+        exec(source, namespace)  # built above from identifiers only
+        self.intact = namespace["intact"]
 
     def replaced(self) -> list[str]:
-        """The dotted names of those replaced now."""
+        """The dotted names of those replaced now (or removed, or added where the platform
+        lacks them)."""
         found = [
             name
             for target, attribute, original, name in self._fixed
@@ -183,7 +209,9 @@ def read_last_n_lines(
 def is_process_alive(pid: int) -> bool:
     # The native probe is the same definition (pid <= 0 and pids above pid_max never
     # probed, zombies not alive, EPERM alive) with the same TypeError message.
-    if type(pid) is int and _IS_PROCESS_ALIVE.intact():
+    # A pid <= 0 is never probed by either, so no patch can move its answer (and the
+    # check would double the cost of this cheapest call).
+    if type(pid) is int and (pid <= 0 or _IS_PROCESS_ALIVE.intact()):
         return _native.is_process_alive(pid)
     return _process.is_process_alive(pid)
 
