@@ -380,3 +380,16 @@ def test_without_psutil_the_python_definitions_compute_the_same_numbers() -> Non
     assert cpus == _skypilot_cpu_count(os.sysconf("SC_NPROCESSORS_ONLN"), affinity, cgroup)
     assert patched == _skypilot_cpu_count(7, 100, cgroup)
     assert memory == _skypilot_mem_size_gb(_meminfo_total(), _real_cgroup_memory_limit())
+
+
+def test_every_native_version_declares_its_sources() -> None:
+    require_native()
+    from sky_async import _native_exact
+
+    natives = {
+        name for name, fn in compat.implementations("native").items() if fn is not compat._PYTHON[name]
+    }
+    assert set(_native_exact.SOURCES) == natives
+    for name in natives:
+        assert _native_exact.SOURCES[name].intact(), name
+        assert _native_exact.SOURCES[name].replaced() == [], name
