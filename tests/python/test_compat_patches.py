@@ -22,7 +22,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from conftest import NATIVE_IMPORT_ERROR, clean_env, require_native, run_python
+from conftest import clean_env, require_native, run_python
 from sky_async import compat
 
 GiB = 1024**3
@@ -284,8 +284,14 @@ def test_read_last_n_lines_reads_a_patched_os_path_exists(impl: dict[str, Any], 
 # --- the native path is kept, and reported truthfully -----------------------------------------
 
 
-def test_without_patches_the_native_path_runs_and_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+def _require_native_compat() -> None:
     require_native()
+    if os.environ.get("SKY_ASYNC_BACKEND", "auto").strip().lower() == "python":
+        pytest.skip("SKY_ASYNC_BACKEND=python: compat runs its Python definitions only")
+
+
+def test_without_patches_the_native_path_runs_and_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    _require_native_compat()
     from sky_async import _native
 
     for variable in _CPU_VARIABLES + _MEMORY_VARIABLES:
@@ -308,12 +314,7 @@ def test_without_patches_the_native_path_runs_and_is_reported(monkeypatch: pytes
 
 
 def test_get_backend_info_reports_python_while_a_source_is_patched() -> None:
-    require_native()
-    if (
-        compat.MEASURED_CHOICE["get_parallel_threads"] != "native"
-        or compat.get_backend_info()["backend"] != "native"
-    ):
-        pytest.skip("compat does not run get_parallel_threads natively here")
+    _require_native_compat()
     with mock.patch("os.cpu_count", return_value=64):
         functions = compat.get_backend_info()["functions"]
         assert functions["get_parallel_threads"] == "python"
@@ -339,8 +340,7 @@ def test_psutil_itself_is_not_a_patch_but_a_wrapper_of_it_is() -> None:
 
 
 def test_the_native_path_does_not_import_psutil() -> None:
-    if NATIVE_IMPORT_ERROR is not None:
-        pytest.skip("needs the native module")
+    require_native()
     result = run_python(
         """
         import json, sys
