@@ -320,8 +320,8 @@ def _max_workers_item(sources: list[bytes], cloud_str: str | None) -> int | tupl
 
 
 def _free_port_item(start_port: int) -> int | tuple[int, str | None]:
-    """SkyPilot's probe; a socket that cannot be created is reported at once (SkyPilot
-    would go on and report "No free ports"), and running out is EADDRINUSE."""
+    """SkyPilot's probe; a socket that cannot be created is reported at once (as SkyPilot
+    raises it), and running out is EADDRINUSE."""
     for port in range(start_port, PORT_LIMIT):
         try:
             probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
