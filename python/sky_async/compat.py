@@ -31,6 +31,17 @@ handles identically (and leave the rest, and every error message, to the Python
 definition). compat uses the Python definitions everywhere when the native module
 cannot be loaded or ``SKY_ASYNC_BACKEND=python`` is set; ``get_backend_info()`` says
 which path each function takes.
+
+Under a caller's patches: the Python definitions read what SkyPilot's read, when they
+read it (``os.cpu_count`` for get_parallel_threads, ``psutil.cpu_count`` and
+``os.sched_getaffinity`` for get_cpu_count, ``psutil.virtual_memory`` for
+get_mem_size_gb, ``socket.socket`` and its ``bind`` for find_free_port, ``open`` and
+``os.path.isfile`` for the cgroup files...), so a test's ``mock.patch`` of any of them
+moves compat's result as it moves SkyPilot's. psutil is read only where it can be
+imported (SkyPilot depends on it; without it, compat computes the same numbers the way
+psutil does on Linux). A native version runs the C++ code only while every one of those
+sources is still the object it was at import (``sky_async._native_exact.SOURCES``), and
+the Python definition otherwise.
 """
 
 from __future__ import annotations
@@ -83,6 +94,11 @@ def _py_get_cpu_count() -> int:
     return system._cpu_count(skypilot=True)
 
 
+def _py_get_mem_size_gb() -> float:
+    """Memory in GiB, cgroup-aware, as SkyPilot computes it (total RAM from psutil)."""
+    return system._mem_size_gb(skypilot=True)
+
+
 # --- the choice ----------------------------------------------------------------------------
 
 # SkyPilot's definitions, in pure Python.
@@ -94,7 +110,7 @@ _PYTHON: dict[str, Callable[..., Any]] = {
     "format_float": _py_format_float,
     "truncate_long_string": _py_truncate_long_string,
     "get_cpu_count": _py_get_cpu_count,
-    "get_mem_size_gb": system.get_mem_size_gb,
+    "get_mem_size_gb": _py_get_mem_size_gb,
     "get_parallel_threads": system.get_parallel_threads,
     "is_process_alive": _process.is_process_alive,
     "get_max_workers_for_file_mounts": system.get_max_workers_for_file_mounts,
@@ -123,21 +139,22 @@ MEASURED_CHOICE: dict[str, str] = {
 }
 
 
-def _load_native() -> tuple[dict[str, Callable[..., Any]], str | None]:
-    """The native versions by name (empty without the native module), and its version."""
+def _load_native() -> tuple[dict[str, Callable[..., Any]], str | None, dict[str, Any]]:
+    """The native versions by name (empty without the native module), its version, and
+    the Python-level sources each native version stands in for."""
     try:
         from . import _native, _native_exact
     except ImportError:
-        return {}, None
+        return {}, None, {}
     natives = {
         name: getattr(_native_exact, name)
         for name in _PYTHON
         if hasattr(_native_exact, name) and not name.startswith("_")
     }
-    return natives, _native.__version__
+    return natives, _native.__version__, _native_exact.SOURCES
 
 
-_NATIVE, _NATIVE_VERSION = _load_native()
+_NATIVE, _NATIVE_VERSION, _SOURCES = _load_native()
 _USE_NATIVE = bool(_NATIVE) and os.environ.get("SKY_ASYNC_BACKEND", "auto").strip().lower() != "python"
 
 
@@ -178,10 +195,16 @@ estimate_fd_for_directory = _chosen("estimate_fd_for_directory")
 def get_backend_info() -> dict[str, Any]:
     """What serves compat's functions: ``backend`` is "native" when any function runs
     natively, ``available`` whether the native module could be loaded, ``version`` its
-    version (None without it), ``functions`` the path of each function."""
+    version (None without it), ``functions`` the path each function takes now: its
+    choice, except "python" for a native one while a source it reads from Python has been
+    replaced (see the module docstring)."""
+    functions = {
+        name: "python" if path == "native" and not _SOURCES[name].intact() else path
+        for name, path in _CHOSEN.items()
+    }
     return {
-        "backend": "native" if "native" in _CHOSEN.values() else "python",
+        "backend": "native" if "native" in functions.values() else "python",
         "available": bool(_NATIVE),
         "version": _NATIVE_VERSION,
-        "functions": dict(_CHOSEN),
+        "functions": functions,
     }

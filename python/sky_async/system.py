@@ -25,7 +25,10 @@ import math
 import os
 import resource
 import socket
+import sys
 from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +44,56 @@ _low_fd_limit_warned = False
 
 
 def _read_stripped(path: str) -> str:
-    with open(path, encoding="utf-8") as file:
+    # SkyPilot's exact call, for a caller's mock of open that checks its arguments.
+    with open(path, "r", encoding="utf-8") as file:  # noqa: UP015
         return file.read().strip()
+
+
+_psutil_missing = False
+
+
+def _psutil() -> ModuleType | None:
+    """psutil, imported on first use as SkyPilot's lazy import does, or None without it.
+
+    The module in ``sys.modules`` is read on every call, so a stand-in a caller puts there
+    is the one used. A failed import is not retried (it would search sys.path each call).
+    """
+    global _psutil_missing
+    module = sys.modules.get("psutil")
+    if module is not None or _psutil_missing:
+        return module
+    try:
+        import psutil
+    except ImportError:
+        _psutil_missing = True
+        return None
+    return psutil
+
+
+def _logical_cpus() -> int | None:
+    """``psutil.cpu_count()``, which SkyPilot's get_cpu_count starts from; without psutil,
+    psutil's own Linux definition: online CPUs from sysconf, None below 1.
+
+    Not ``os.cpu_count()``: SkyPilot's get_cpu_count never reads it, so a caller's patch of
+    it must not move this count (get_parallel_threads does read it).
+    """
+    psutil = _psutil()
+    if psutil is not None:
+        return psutil.cpu_count()
+    try:
+        count = os.sysconf("SC_NPROCESSORS_ONLN")
+    except ValueError:  # no such name on this platform
+        return os.cpu_count()
+    return count if count >= 1 else None
+
+
+def _total_memory_bytes_skypilot() -> int:
+    """``psutil.virtual_memory().total``, as SkyPilot reads it; without psutil, the same
+    number from /proc/meminfo, where psutil reads it on Linux."""
+    psutil = _psutil()
+    if psutil is not None:
+        return psutil.virtual_memory().total
+    return _total_memory_bytes()
 
 
 def _is_cgroup_v2(root: str = CGROUP_ROOT) -> bool:
@@ -83,11 +134,11 @@ def _cgroup_cpu_limit(root: str = CGROUP_ROOT, skypilot: bool = False) -> float 
 
 def _cgroup_memory_limit(root: str = CGROUP_ROOT) -> int | None:
     """Bytes allowed by the memory limit, or None."""
-    if _is_cgroup_v2(root):
-        path = os.path.join(root, "memory.max")
-    else:
-        path = os.path.join(root, "memory", "memory.limit_in_bytes")
     try:
+        if _is_cgroup_v2(root):
+            path = os.path.join(root, "memory.max")
+        else:
+            path = os.path.join(root, "memory", "memory.limit_in_bytes")
         text = _read_stripped(path)
         if text in ("max", ""):
             return None
@@ -106,7 +157,11 @@ def _total_memory_bytes() -> int:
 
 
 def _cpu_count(root: str = CGROUP_ROOT, skypilot: bool = False) -> int:
-    env = os.environ.get("SKYPILOT_POD_CPU_CORE_LIMIT")
+    """get_cpu_count's rule; with *skypilot*, SkyPilot's: its errors, and the host count
+    from psutil (see _logical_cpus) in SkyPilot's order of operations, so that whatever a
+    caller patched (psutil.cpu_count, os.sched_getaffinity, open) is read as SkyPilot
+    reads it, and a count of None fails as it does there."""
+    env = os.getenv("SKYPILOT_POD_CPU_CORE_LIMIT")
     if env is not None:
         try:
             value = float(env)
@@ -122,7 +177,7 @@ def _cpu_count(root: str = CGROUP_ROOT, skypilot: bool = False) -> int:
         if not _INT_MIN <= count <= _INT_MAX:
             raise OverflowError(f"Failed to parse the number of CPUs from {env}: out of range")
         return count
-    cpus = os.cpu_count() or 1
+    cpus: Any = _logical_cpus() if skypilot else (os.cpu_count() or 1)  # None fails in min()
     if hasattr(os, "sched_getaffinity"):
         cpus = min(cpus, len(os.sched_getaffinity(0)))
     limit = _cgroup_cpu_limit(root, skypilot)
@@ -145,20 +200,26 @@ def get_cpu_count(*, _root: str = CGROUP_ROOT) -> int:
 def get_mem_size_gb(*, _root: str = CGROUP_ROOT) -> float:
     """Memory in GiB (SkyPilot's "GB"): ``SKYPILOT_POD_MEMORY_GB_LIMIT``, else
     ``SKYPILOT_POD_MEMORY_BYTES_LIMIT``, else total RAM capped by the cgroup limit."""
-    env = os.environ.get("SKYPILOT_POD_MEMORY_GB_LIMIT")
+    return _mem_size_gb(_root)
+
+
+def _mem_size_gb(root: str = CGROUP_ROOT, skypilot: bool = False) -> float:
+    """get_mem_size_gb's rule; with *skypilot*, total RAM is read as SkyPilot reads it
+    (``psutil.virtual_memory().total``, see _total_memory_bytes_skypilot)."""
+    env = os.getenv("SKYPILOT_POD_MEMORY_GB_LIMIT")
     if env is not None:
         try:
             return float(env)
         except ValueError as exc:
             raise ValueError(f"Failed to parse the memory size from {env} (GB)") from exc
-    env = os.environ.get("SKYPILOT_POD_MEMORY_BYTES_LIMIT")
+    env = os.getenv("SKYPILOT_POD_MEMORY_BYTES_LIMIT")
     if env is not None:
         try:
             return float(env) / 1024**3
         except ValueError as exc:
             raise ValueError(f"Failed to parse the memory size from {env} (bytes)") from exc
-    total = _total_memory_bytes()
-    limit = _cgroup_memory_limit(_root)
+    total = _total_memory_bytes_skypilot() if skypilot else _total_memory_bytes()
+    limit = _cgroup_memory_limit(root)
     if limit is not None:
         total = min(total, limit)
     return total / 1024**3
@@ -167,11 +228,12 @@ def get_mem_size_gb(*, _root: str = CGROUP_ROOT) -> float:
 def get_parallel_threads(cloud_str: str | None = None) -> int:
     """Threads for per-node work: ``max(4, cpus - 1)``, times 4 on Kubernetes.
 
-    Uses the host's CPU count (not cgroup-aware), as SkyPilot does.
+    Uses the host's CPU count (``os.cpu_count()``, not cgroup-aware), as SkyPilot does.
     """
-    cpus = os.cpu_count() or 1
-    multiplier = 4 if cloud_str and cloud_str.lower() == "kubernetes" else 1
-    return max(4, cpus - 1) * multiplier
+    cpus = os.cpu_count()
+    if cpus is None:
+        cpus = 1
+    return max(4, cpus - 1) * (4 if cloud_str and cloud_str.lower() == "kubernetes" else 1)
 
 
 def estimate_fd_for_directory(path: str | os.PathLike[str]) -> int:
@@ -218,16 +280,19 @@ def find_free_port(start_port: int) -> int:
     """SkyPilot's probe: the first port from *start_port* up to 65534 that binds on all IPv4
     interfaces (without SO_REUSEADDR). The port is released before returning.
 
-    Raises ``OSError("No free ports available.")`` (no errno) when none does, and
-    OverflowError for a negative *start_port*, as SkyPilot does.
+    Raises ``OSError("No free ports available.")`` (no errno) when none does, the socket's
+    own OSError (EMFILE, say) at once when one cannot be created, and OverflowError for a
+    negative *start_port*, as SkyPilot does.
     """
     for port in range(start_port, PORT_LIMIT):
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Only bind's OSError moves on to the next port: SkyPilot creates the socket
+        # outside its try.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
                 probe.bind(("", port))
                 return port
-        except OSError:
-            continue
+            except OSError:
+                continue
     raise OSError("No free ports available.")
 
 
@@ -255,8 +320,8 @@ def _max_workers_item(sources: list[bytes], cloud_str: str | None) -> int | tupl
 
 
 def _free_port_item(start_port: int) -> int | tuple[int, str | None]:
-    """SkyPilot's probe; a socket that cannot be created is reported at once (SkyPilot
-    would go on and report "No free ports"), and running out is EADDRINUSE."""
+    """SkyPilot's probe; a socket that cannot be created is reported at once (as SkyPilot
+    raises it), and running out is EADDRINUSE."""
     for port in range(start_port, PORT_LIMIT):
         try:
             probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
