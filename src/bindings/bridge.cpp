@@ -111,8 +111,12 @@ void completion_queue::deliver(pending_call& call) {
         } catch (py::error_already_set& e) {
           future.attr("set_exception")(e.value());
         } catch (const std::bad_alloc&) {
+          // pybind11 throws this where even fetching a failed allocation's MemoryError
+          // could not allocate, with that error still set: clear it to raise a fresh one.
+          PyErr_Clear();
           future.attr("set_exception")(py::handle(PyExc_MemoryError));
         } catch (const std::exception& e) {
+          PyErr_Clear();
           future.attr("set_exception")(py::handle(PyExc_RuntimeError)(e.what()));
         }
       }

@@ -132,6 +132,53 @@ def test_200000_paths_under_a_512_mib_address_space_limit_give_every_result(
     ]
 
 
+# Results kept until the address space runs out: every await must end, with its result or
+# with MemoryError. Before the fix, the native bridge lost the completion whose conversion
+# threw std::bad_alloc (the loop's reader logged "MemoryError: std::bad_alloc") and the
+# await hung.
+OUT_OF_MEMORY_SCRIPT = (
+    f"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_LIMIT}, {ADDRESS_SPACE_LIMIT}))
+"""
+    + API_PRELUDE
+    + f"""
+import asyncio, json
+paths = sys.argv[2:] * ({BATCH} // len(sys.argv[2:]))
+async def main():
+    kept, outcomes = [], []
+    for _ in range(4):
+        try:
+            batch = api.tail_files(paths, {TAIL_LINES}, return_exceptions=True)
+            kept.append(await asyncio.wait_for(batch, 120))
+            outcomes.append("result")
+        except MemoryError:
+            outcomes.append("MemoryError")
+        except asyncio.TimeoutError:
+            outcomes.append("hang")
+    return outcomes
+print(json.dumps(asyncio.run(main())))
+"""
+)
+
+
+@pytest.mark.slow
+def test_await_ends_with_memory_error_when_results_exhaust_the_address_space(
+    backend_name: str, mixed_files: list[Path]
+) -> None:
+    if backend_name == "python":
+        pytest.skip(
+            "known gap: the pure-Python backend does not survive an exhausted address space yet "
+            "(MemoryError escapes in asyncio's own callbacks and in its logging)"
+        )
+    logs = [os.fspath(path) for path in mixed_files if path.is_file()]
+    proc = run_python(OUT_OF_MEMORY_SCRIPT, backend_name, *logs, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outcomes = json.loads(proc.stdout)
+    assert "hang" not in outcomes, (outcomes, proc.stderr[-3000:])
+    assert outcomes[0] == "result", outcomes  # the first batch fits
+
+
 def test_python_pool_leaves_half_an_address_space_limit_to_the_data() -> None:
     code = f"""
 import resource
