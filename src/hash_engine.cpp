@@ -1,5 +1,6 @@
 #include "hash_engine.hpp"
 
+#include "fd_budget.hpp"
 #include "file_reader.hpp"
 
 #include <boost/asio/post.hpp>

@@ -1,5 +1,6 @@
 #include "tail_engine.hpp"
 
+#include "fd_budget.hpp"
 #include "file_reader.hpp"
 #include "tail_select.hpp"
 
