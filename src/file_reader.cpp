@@ -31,27 +31,32 @@ std::error_code last_error() noexcept { return {errno, std::system_category()}; 
 }  // namespace
 
 void scoped_fd::reset(int fd) noexcept {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_released();
+  }
   fd_ = fd;
 }
 
-std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
-                                  struct stat& st) {
-  return open_regular_file_at(AT_FDCWD, path, path, abandoned, fd, st);
-}
-
-std::error_code open_regular_file_at(int dirfd, const char* name, const char* path,
-                                     const std::function<bool()>& abandoned, scoped_fd& fd, struct stat& st) {
-  int raw = ::openat(dirfd, name, read_open_flags);
-  for (int attempt = 0; raw < 0 && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
-    if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
-    ::usleep(1000);
-    raw = ::openat(dirfd, name, read_open_flags);
-  }
+std::error_code open_regular_file_at(int dirfd, const char* name, const char* path, fd_retry& retry,
+                                     scoped_fd& fd, struct stat& st) {
+  retry.attempting();
+  const int raw = ::openat(dirfd, name, read_open_flags);
   if (raw < 0) return open_error(path, errno);
   fd.reset(raw);
   if (::fstat(fd.get(), &st) != 0) return last_error();
   return check_regular_file(st);
+}
+
+std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
+                                  struct stat& st) {
+  fd_retry retry;
+  for (;;) {
+    const auto ec = open_regular_file_at(AT_FDCWD, path, path, retry, fd, st);
+    if (!ec || ec.category() != std::system_category() || !retry.should_retry(ec.value())) return ec;
+    if (abandoned()) return std::make_error_code(std::errc::operation_canceled);
+    retry.wait();
+  }
 }
 
 std::error_code hash_path_blocking(const char* path, hash_algorithm algorithm, digest& digest,

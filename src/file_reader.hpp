@@ -2,6 +2,8 @@
 // that both open, check and stop at EOF by the same rules.
 #pragma once
 
+#include "fd_budget.hpp"
+
 #include <sky_async/hash.hpp>
 
 #include <atomic>
@@ -32,7 +34,7 @@ std::error_code check_regular_file(const struct stat& st) noexcept;
 // fails with ENXIO, which says less than "not a regular file".
 std::error_code open_error(const char* path, int error) noexcept;
 
-// Closes the descriptor it owns when it goes out of scope.
+// Closes the descriptor it owns when it goes out of scope (a release, for fd_budget).
 class scoped_fd {
  public:
   scoped_fd() noexcept = default;
@@ -47,17 +49,18 @@ class scoped_fd {
   int fd_ = -1;
 };
 
-// Opens `path` with read_open_flags into `fd` and fstat()s it into `st`, for the blocking
-// readers (hash and tail). Out of descriptors (EMFILE/ENFILE), it retries for about 2 s,
-// since other threads' files close soon, returning operation_canceled once `abandoned()`.
-// Then the errors of open_error() and check_regular_file().
+// Opens `name` relative to the directory `dirfd` (or AT_FDCWD) with read_open_flags into
+// `fd` (one attempt, told to `retry` first) and fstat()s it into `st`. `path` is the
+// whole path, for open_error()'s look at a refused file. Returns the errors of
+// open_error() (EMFILE/ENFILE among them: ask `retry` whether to try again) and of
+// check_regular_file().
+std::error_code open_regular_file_at(int dirfd, const char* name, const char* path, fd_retry& retry,
+                                     scoped_fd& fd, struct stat& st);
+
+// The same by whole path, for threads that may block: out of descriptors, it waits as
+// fd_retry says (fd_budget.hpp), returning operation_canceled once `abandoned()`.
 std::error_code open_regular_file(const char* path, const std::function<bool()>& abandoned, scoped_fd& fd,
                                   struct stat& st);
-
-// The same, opening `name` relative to the directory `dirfd` (or AT_FDCWD) with
-// openat(2); `path` is the whole path, for open_error()'s look at a refused file.
-std::error_code open_regular_file_at(int dirfd, const char* name, const char* path,
-                                     const std::function<bool()>& abandoned, scoped_fd& fd, struct stat& st);
 
 // Whether a read that returned `got` of `wanted` bytes, leaving the offset at
 // `offset`, reached EOF. Files are read until a read returns 0, except that a short

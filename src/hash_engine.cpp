@@ -1,5 +1,6 @@
 #include "hash_engine.hpp"
 
+#include "fd_budget.hpp"
 #include "file_reader.hpp"
 
 #include <boost/asio/post.hpp>
@@ -17,10 +18,6 @@ namespace sky_async::detail {
 namespace {
 
 const std::error_code canceled = std::make_error_code(std::errc::operation_canceled);
-
-// Opens refused for lack of descriptors are retried about this many times (roughly a
-// millisecond apart when no file of ours is about to close) before EMFILE is reported.
-constexpr std::size_t max_open_attempts = 2000;
 
 // A worker with fewer files of a batch in flight than this helps other workers' shares.
 constexpr std::size_t steal_below = 2;
@@ -156,21 +153,9 @@ class hash_slot final : public uring_request {
     attachment_ = attachment;
     batch_ = attachment->batch.get();
     index_ = index;
-    open_attempts_ = 0;
+    retry_ = {};
     open();
   }
-
-  // (Again) after waiting for a file descriptor.
-  void open() {
-    if (batch_->abandoned(index_)) return finish(canceled, {});
-    state_ = state::opening;
-    ++open_attempts_;
-    if (io_uring_sqe* sqe = next_sqe()) {
-      io_uring_prep_openat(sqe, AT_FDCWD, batch_->path(index_).c_str(), read_open_flags, 0);
-    }
-  }
-
-  std::size_t open_attempts() const noexcept { return open_attempts_; }
 
   hash_worker::attachment_ref attachment() const noexcept { return attachment_; }
 
@@ -182,6 +167,7 @@ class hash_slot final : public uring_request {
         return read_done(result);
       case state::closing:
         fd_ = -1;
+        fd_released();
         return finish(error_, std::move(hex_));
       case state::idle:
         return;
@@ -191,12 +177,25 @@ class hash_slot final : public uring_request {
  private:
   enum class state { idle, opening, reading, closing };
 
+  // (Again, after waiting for a file descriptor.)
+  void open() {
+    if (batch_->abandoned(index_)) return finish(canceled, {});
+    state_ = state::opening;
+    retry_.attempting();
+    if (io_uring_sqe* sqe = next_sqe()) {
+      io_uring_prep_openat(sqe, AT_FDCWD, batch_->path(index_).c_str(), read_open_flags, 0);
+    }
+  }
+
   io_uring_sqe* next_sqe() {
     io_uring_sqe* sqe = owner_.owner().ring()->next_sqe();
     if (sqe == nullptr) {
       // Cannot happen with one operation per slot in a ring twice that size; fail the
       // file rather than lose it.
-      if (fd_ >= 0) ::close(fd_);
+      if (fd_ >= 0) {
+        ::close(fd_);
+        fd_released();
+      }
       fd_ = -1;
       finish(std::make_error_code(std::errc::resource_unavailable_try_again), {});
       return nullptr;
@@ -206,7 +205,15 @@ class hash_slot final : public uring_request {
   }
 
   void opened(int result) {
-    if ((result == -EMFILE || result == -ENFILE) && owner_.retry_open_later(*this)) return;
+    if (result < 0 && retry_.should_retry(-result)) {
+      // Out of descriptors: open again once one of ours is released, without blocking
+      // this thread (it drives the ring that completes our closes).
+      owner_.owner().fd_waits()->wait(retry_, [this] {
+        open();
+        owner_.owner().request_pump();
+      });
+      return;
+    }
     if (result < 0) return finish(open_error(batch_->path(index_).c_str(), -result), {});
     fd_ = result;
     struct stat st{};
@@ -260,7 +267,7 @@ class hash_slot final : public uring_request {
   hash_worker::attachment_ref attachment_{};
   hash_batch* batch_ = nullptr;
   std::size_t index_ = 0;
-  std::size_t open_attempts_ = 0;
+  fd_retry retry_;
   state state_ = state::idle;
   int fd_ = -1;
   std::uint64_t size_ = 0;
@@ -338,32 +345,7 @@ void hash_worker::fill_slots() {
   owner_.request_pump();
 }
 
-bool hash_worker::retry_open_later(hash_slot& slot) {
-  if (slot.open_attempts() > max_open_attempts) return false;
-  waiting_for_fd_.push_back(&slot);
-  const std::size_t busy = slots_.size() - idle_slots_.size() - waiting_for_fd_.size();
-  if (busy == 0 && !fd_retry_armed_) {
-    // Nothing of ours will close soon: the descriptors are held elsewhere.
-    fd_retry_armed_ = true;
-    if (!fd_retry_timer_) fd_retry_timer_.emplace(owner_.context());
-    fd_retry_timer_->expires_after(std::chrono::milliseconds(1));
-    fd_retry_timer_->async_wait([this](const boost::system::error_code&) {
-      fd_retry_armed_ = false;
-      auto waiting = std::exchange(waiting_for_fd_, {});
-      for (hash_slot* s : waiting) s->open();
-      owner_.request_pump();
-    });
-  }
-  return true;
-}
-
 void hash_worker::slot_done(hash_slot& slot) {
-  // The descriptor this slot just closed is free for a slot waiting for one.
-  if (!waiting_for_fd_.empty()) {
-    hash_slot* waiting = waiting_for_fd_.front();
-    waiting_for_fd_.erase(waiting_for_fd_.begin());
-    waiting->open();
-  }
   auto a = slot.attachment();
   --a->active;
   idle_slots_.push_back(&slot);

@@ -8,8 +8,6 @@
 
 #include <sky_async/hash.hpp>
 
-#include <boost/asio/steady_timer.hpp>
-
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
@@ -92,10 +90,6 @@ class hash_worker {
 
   // io_uring: a slot finished its file.
   void slot_done(hash_slot& slot);
-  // io_uring: the process is out of file descriptors (EMFILE/ENFILE); the slot opens
-  // again once another file of this worker is closed, or after a short pause when
-  // none is open here. False once the slot has waited too long.
-  bool retry_open_later(hash_slot& slot);
   worker& owner() noexcept { return owner_; }
 
   struct attachment {
@@ -117,9 +111,6 @@ class hash_worker {
   // io_uring
   std::vector<std::unique_ptr<hash_slot>> slots_;
   std::vector<hash_slot*> idle_slots_;
-  std::vector<hash_slot*> waiting_for_fd_;
-  std::optional<boost::asio::steady_timer> fd_retry_timer_;  // made on first need
-  bool fd_retry_armed_ = false;
   // threads
   bool slice_posted_ = false;
   std::unique_ptr<unsigned char[]> buffer_;

@@ -4,10 +4,12 @@
 #include "system_info.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -39,6 +41,7 @@ worker::worker(unsigned index, io_backend backend)
   if (backend == io_backend::io_uring) {
     ring_ = std::make_unique<uring>(ring_entries);
     ring_signal_.emplace(context_, ring_->event_fd());
+    fd_waits_.emplace(context_);
   }
 }
 
@@ -139,38 +142,67 @@ io_backend requested_backend(const runtime_options& options, bool& forced) {
 
 }  // namespace
 
+namespace {
+
+// A runtime that cannot start, with the errno of the cause (EMFILE when a ring, its
+// eventfd or the reactor's epoll found no descriptor) and one message that says so.
+class start_error final : public std::system_error {
+ public:
+  start_error(int error, const std::string& why)
+      : std::system_error(error, std::system_category()),
+        message_("sky_async's runtime could not start: " + why) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+}  // namespace
+
 runtime_impl::runtime_impl(const runtime_options& options) {
   bool forced = false;
   io_backend wanted = requested_backend(options, forced);
   const unsigned cpus = usable_cpu_count();
 
   if (wanted == io_backend::io_uring) {
-    std::string reason = io_uring_unavailable_reason();
+    int error = 0;
+    std::string reason = io_uring_unavailable_reason(error);
     if (reason.empty()) {
       try {
         create_workers(io_backend::io_uring, options.threads ? options.threads : cpus);
       } catch (const std::system_error& e) {
         workers_.clear();
         reason = e.what();
+        error = e.code().value();
+      } catch (const boost::system::system_error& e) {
+        // Asio's reactor (epoll, its eventfd and timerfd), made for the ring's eventfd.
+        workers_.clear();
+        reason = e.what();
+        error = e.code().value();
       }
     }
     if (!reason.empty()) {
       if (forced) {
-        throw std::system_error(std::make_error_code(std::errc::function_not_supported),
-                                "io_uring was requested but is unavailable: " + reason);
+        throw start_error(out_of_descriptors(error) ? error : ENOSYS,
+                          "io_uring was requested but is unavailable: " + reason);
       }
+      // Out of descriptors too: the threads backend needs none of its own.
       backend_reason_ = reason;
       wanted = io_backend::threads;
     }
   } else {
     backend_reason_ = "forced";
   }
-  if (wanted == io_backend::threads) {
-    // Each thread blocks on its read, so more threads than cores keep cold reads overlapping.
-    create_workers(io_backend::threads, options.threads ? options.threads : std::max(4U, 2 * cpus));
+  try {
+    if (wanted == io_backend::threads) {
+      // Each thread blocks on its read, so more threads than cores keep cold reads overlapping.
+      create_workers(io_backend::threads, options.threads ? options.threads : std::max(4U, 2 * cpus));
+    }
+    backend_ = wanted;
+    for (auto& w : workers_) w->start();
+  } catch (const std::system_error& e) {
+    throw start_error(e.code().value(), e.what());  // a thread that cannot be created (EAGAIN)
   }
-  backend_ = wanted;
-  for (auto& w : workers_) w->start();
 }
 
 void runtime_impl::create_workers(io_backend backend, unsigned threads) {

@@ -2,6 +2,7 @@
 // lets destruction cancel them and wait for their files to close.
 #pragma once
 
+#include "fd_budget.hpp"
 #include "uring.hpp"
 
 #include <sky_async/detail/operation.hpp>
@@ -53,6 +54,9 @@ class worker {
   unsigned index() const noexcept { return index_; }
   asio::io_context& context() noexcept { return context_; }
   uring* ring() noexcept { return ring_.get(); }
+  // io_uring mode: where work on this thread waits for a file descriptor, since it must
+  // not block (nullptr in threads mode, where it blocks: fd_retry::wait()).
+  fd_waiter* fd_waits() noexcept { return fd_waits_ ? &*fd_waits_ : nullptr; }
   // The hashing state of this worker, created on first use on the worker thread.
   hash_worker& hashing();
 
@@ -71,6 +75,7 @@ class worker {
   asio::executor_work_guard<asio::io_context::executor_type> keep_running_;
   std::unique_ptr<uring> ring_;
   std::optional<asio::posix::stream_descriptor> ring_signal_;
+  std::optional<fd_waiter> fd_waits_;
   std::unique_ptr<hash_worker> hashing_;
   bool pump_posted_ = false;
   bool in_pump_ = false;

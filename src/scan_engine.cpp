@@ -1,5 +1,6 @@
 #include "scan_engine.hpp"
 
+#include "fd_budget.hpp"
 #include "py_literals.hpp"
 
 #include <boost/asio/post.hpp>
@@ -51,7 +52,10 @@ class unique_fd {
   }
   ~unique_fd() { reset(); }
   void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_released();
+    }
     fd_ = -1;
   }
   int get() const noexcept { return fd_; }
@@ -91,19 +95,24 @@ unique_fd open_directory_path(const std::string& path, bool follow_last) {
   return dir;
 }
 
-// Out of descriptors (EMFILE/ENFILE): other work's files close soon, so the open is
-// retried for about 2 s, as the hash and tail engines do, instead of reporting a readable
-// directory as unreadable (or failing the whole scan at its root) while a concurrent batch
-// holds the descriptors. errno is that of the last attempt.
+// Out of descriptors (EMFILE/ENFILE): other work's files close soon, so the open waits
+// for one as fd_retry says (fd_budget.hpp), as the hash and tail engines do, instead of
+// reporting a readable directory as unreadable (or failing the whole scan at its root)
+// while a concurrent batch holds the descriptors. errno is that of the last attempt.
 template <class Open, class Stopped>
 unique_fd open_when_descriptors_free(Open open, Stopped stopped) {
-  unique_fd fd = open();
-  for (int attempt = 0; !fd && (errno == EMFILE || errno == ENFILE) && attempt < 2000; ++attempt) {
-    if (stopped()) break;
-    ::usleep(1000);
-    fd = open();
+  fd_retry retry;
+  for (;;) {
+    retry.attempting();
+    unique_fd fd = open();
+    if (fd) return fd;
+    const int error = errno;
+    if (!retry.should_retry(error) || stopped()) {
+      errno = error;
+      return fd;
+    }
+    retry.wait();
   }
-  return fd;
 }
 
 // As os.path.join: no separator is added after one that is already there.

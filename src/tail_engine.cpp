@@ -1,5 +1,6 @@
 #include "tail_engine.hpp"
 
+#include "fd_budget.hpp"
 #include "file_reader.hpp"
 #include "tail_select.hpp"
 
@@ -64,12 +65,27 @@ tail_result to_tail_result(tail_text&& text) {
 }
 
 void directory_cache::reset() noexcept {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_released();
+  }
   fd_ = -1;
   failed_ = false;
 }
 
+bool directory_cache::give_up() noexcept {
+  const bool closed = fd_ >= 0;
+  if (closed) {
+    ::close(fd_);
+    fd_released();
+  }
+  fd_ = -1;
+  failed_ = true;
+  return closed;
+}
+
 std::pair<int, const char*> directory_cache::locate(const char* path) {
+  if (!enabled_) return {AT_FDCWD, path};
   const std::string_view whole(path);
   const std::size_t slash = whole.rfind('/');
   if (slash == std::string_view::npos || slash + 1 == whole.size()) return {AT_FDCWD, path};
@@ -87,13 +103,13 @@ std::pair<int, const char*> directory_cache::locate(const char* path) {
   return {fd_, path + slash + 1};
 }
 
-std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
-                                   const std::function<bool()>& abandoned, directory_cache& directories,
-                                   tail_hint& hint, tail_text& out) {
+std::error_code tail_path_once(const char* path, std::size_t n, std::size_t chunk_size,
+                               const std::function<bool()>& abandoned, directory_cache& directories,
+                               fd_retry& retry, tail_hint& hint, tail_text& out) {
   const auto [at, name] = directories.locate(path);
   scoped_fd fd;
   struct stat st{};
-  if (auto ec = open_regular_file_at(at, name, path, abandoned, fd, st)) return ec;
+  if (auto ec = open_regular_file_at(at, name, path, retry, fd, st)) return ec;
   const tail_pread read_at = [raw = fd.get()](char* buffer, std::size_t want, std::uint64_t offset,
                                               std::size_t& got) {
     return pread_full(raw, buffer, want, offset, got);
@@ -119,21 +135,27 @@ void tail_batch::start(completion done) {
   completion_ = std::move(done);
   const std::size_t count = paths_.size();
   const std::size_t threads = runtime_.thread_count();
-  jobs_ = std::min({threads, count, options_.concurrency ? options_.concurrency : threads});
+  const std::size_t jobs = std::min({threads, count, options_.concurrency ? options_.concurrency : threads});
+  // Each job holds one file at a time; what the bound leaves over lets some of them keep
+  // their directory open too (with the default, every one).
+  const std::size_t descriptors = options_.concurrency ? options_.concurrency : 2 * jobs;
+  const std::size_t directory_holders = std::min(jobs, descriptors - jobs);
+  jobs_.resize(jobs);
   // The batch completes once every file is finished and every job has ended (closed
   // the directory it held): the caller sees no descriptor of ours after completion.
-  outstanding_.store(count + jobs_, std::memory_order_relaxed);
-  if (jobs_ != 0) {
-    first_worker_ = runtime_.first_worker_for(jobs_);
-    for (std::size_t j = 0; j < jobs_; ++j) {
-      runtime_.worker_at(first_worker_ + j).load.fetch_add(1, std::memory_order_relaxed);
+  outstanding_.store(count + jobs, std::memory_order_relaxed);
+  if (jobs != 0) {
+    first_worker_ = runtime_.first_worker_for(jobs);
+    for (std::size_t j = 0; j < jobs; ++j) {
+      jobs_[j].worker = first_worker_ + j;
+      jobs_[j].holds_directory = j < directory_holders;
+      runtime_.worker_at(jobs_[j].worker).load.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (!runtime_.register_operation(shared_from_this())) {
     // The runtime is shutting down: nothing may start (and no job will run).
     cancel();
     if (count == 0) complete();
-    const std::size_t jobs = jobs_;
     for (std::size_t j = 0; j < jobs; ++j) release();
     return;
   }
@@ -141,13 +163,11 @@ void tail_batch::start(completion done) {
     complete();
     return;
   }
-  // The last job to end completes the batch (and clears jobs_) on its worker, possibly
-  // before this loop is over: count the jobs from a copy.
-  const std::size_t jobs = jobs_;
-  const std::size_t first = first_worker_;
+  // The last job to end may complete the batch on its worker before this loop is over:
+  // only the local count is read here.
   for (std::size_t j = 0; j < jobs; ++j) {
-    const std::size_t w = first + j;
-    boost::asio::post(runtime_.worker_at(w).context(), [self = shared_from_this(), w] { self->run_job(w); });
+    boost::asio::post(runtime_.worker_at(first_worker_ + j).context(),
+                      [self = shared_from_this(), j] { self->run_job(j); });
   }
 }
 
@@ -170,21 +190,47 @@ std::optional<std::size_t> tail_batch::claim() noexcept {
   return index;
 }
 
-void tail_batch::run_job(std::size_t worker) {
+void tail_batch::run_job(std::size_t j) {
+  job& self_job = jobs_[j];
+  worker& w = runtime_.worker_at(self_job.worker);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
   const std::function<bool()> abandoned = [this] { return stopping(); };
   {
     tail_hint hint{needed_.load(std::memory_order_relaxed)};
-    directory_cache directories;
-    while (auto index = claim()) {
+    directory_cache directories(self_job.holds_directory);
+    for (;;) {
+      std::optional<std::size_t> index = std::exchange(self_job.waiting, std::nullopt);
+      if (index && stopping()) {
+        finish(*index, canceled);
+        index.reset();
+      }
+      if (!index) {
+        index = claim();
+        if (!index) break;
+        self_job.retry = {};
+      }
       tail_text& result = results_[*index];
-      const auto ec = tail_path_blocking(paths_[*index].c_str(), n_, options_.chunk_size, abandoned,
-                                         directories, hint, result);
+      const auto ec = tail_path_once(paths_[*index].c_str(), n_, options_.chunk_size, abandoned, directories,
+                                     self_job.retry, hint, result);
+      if (ec && ec.category() == std::system_category() && out_of_descriptors(ec.value())) {
+        self_job.waiting = index;
+        // The directory held beside it is a descriptor that this very open can have.
+        if (directories.give_up()) continue;
+        if (self_job.retry.should_retry(ec.value())) {
+          needed_.store(hint.needed, std::memory_order_relaxed);
+          if (fd_waiter* waits = w.fd_waits()) {
+            waits->wait(self_job.retry, [self = shared_from_this(), j] { self->run_job(j); });
+            return;
+          }
+          self_job.retry.wait();
+          continue;
+        }
+        self_job.waiting.reset();
+      }
       needed_.store(hint.needed, std::memory_order_relaxed);
       finish(*index, ec);
       if (std::chrono::steady_clock::now() >= deadline) {
-        boost::asio::post(runtime_.worker_at(worker).context(),
-                          [self = shared_from_this(), worker] { self->run_job(worker); });
+        boost::asio::post(w.context(), [self = shared_from_this(), j] { self->run_job(j); });
         return;
       }
     }
@@ -208,10 +254,7 @@ void tail_batch::release() {
 }
 
 void tail_batch::complete() {
-  for (std::size_t j = 0; j < jobs_; ++j) {
-    runtime_.worker_at(first_worker_ + j).load.fetch_sub(1, std::memory_order_relaxed);
-  }
-  jobs_ = 0;
+  for (const job& j : jobs_) runtime_.worker_at(j.worker).load.fetch_sub(1, std::memory_order_relaxed);
   runtime_.unregister_operation(this);
   auto done = std::move(completion_);
   done(stopping(), std::move(results_));

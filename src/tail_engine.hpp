@@ -44,32 +44,37 @@ tail_result to_tail_result(tail_text&& text);
 // for a path two or three levels deep, bench/results/cpp_tail_io.txt). The directory
 // is opened (O_PATH) at the second file in a row there; if that fails, or for a path
 // without a directory part, files are opened by their whole path, so errors are
-// exactly open(2)'s.
+// exactly open(2)'s. A cache made with `enabled` false (the job has no descriptor to
+// spare for a directory) always gives whole paths.
 class directory_cache {
  public:
-  directory_cache() = default;
+  explicit directory_cache(bool enabled) : enabled_(enabled) {}
   directory_cache(const directory_cache&) = delete;
   directory_cache& operator=(const directory_cache&) = delete;
   ~directory_cache() { reset(); }
 
   // The directory fd (or AT_FDCWD) and the name to pass to openat(2) for `path`.
   std::pair<int, const char*> locate(const char* path);
+  // Out of descriptors: closes the directory (if open, true) and opens by whole paths
+  // until the directory changes, so that the next open can have its descriptor.
+  bool give_up() noexcept;
 
  private:
   void reset() noexcept;
 
+  bool enabled_;
   std::string directory_;  // the previous path's directory part
   int fd_ = -1;
   bool failed_ = false;  // opening directory_ failed: whole paths until it changes
 };
 
-// open (open_regular_file_at, relative to `directories`) + fstat + check + select_tail
-// with pread + close, all blocking syscalls. An open refused for lack of descriptors
-// (EMFILE/ENFILE) is retried for about 2 s, since other jobs' files close within
-// microseconds.
-std::error_code tail_path_blocking(const char* path, std::size_t n, std::size_t chunk_size,
-                                   const std::function<bool()>& abandoned, directory_cache& directories,
-                                   tail_hint& hint, tail_text& out);
+// open (open_regular_file_at, relative to `directories`, one attempt told to `retry`) +
+// fstat + check + select_tail with pread + close, all blocking syscalls. An open refused
+// for lack of descriptors (EMFILE/ENFILE) is returned as such: the caller asks `retry`
+// whether and when to try again.
+std::error_code tail_path_once(const char* path, std::size_t n, std::size_t chunk_size,
+                               const std::function<bool()>& abandoned, directory_cache& directories,
+                               fd_retry& retry, tail_hint& hint, tail_text& out);
 
 using tail_text_operation = basic_operation<std::vector<tail_text>>;
 
@@ -86,9 +91,22 @@ class tail_batch final : public tail_text_operation, public std::enable_shared_f
   void cancel() noexcept override;
 
  private:
+  // One of the jobs working through the batch, one file at a time.
+  struct job {
+    std::size_t worker = 0;
+    // Whether it may keep a directory open beside its file (directory_cache).
+    bool holds_directory = false;
+    // A file it claimed whose open waits for a descriptor, and that wait.
+    std::optional<std::size_t> waiting;
+    fd_retry retry;
+  };
+
   // One job's turn on its worker: files until none is left or about 2 ms passed, then
-  // it posts itself again so that other work queued on the worker gets in.
-  void run_job(std::size_t worker);
+  // it posts itself again so that other work queued on the worker gets in. Out of
+  // descriptors, it waits for one: blocking on a threads worker, and on an io_uring
+  // worker (which must not block: its ring completes our closes) by ending its turn
+  // until fd_waiter calls it back.
+  void run_job(std::size_t j);
   std::optional<std::size_t> claim() noexcept;
   void finish(std::size_t index, std::error_code error);
   // One of the files or jobs the batch waits for is done; the last completes it.
@@ -102,7 +120,9 @@ class tail_batch final : public tail_text_operation, public std::enable_shared_f
   tail_options options_;
   std::vector<tail_text> results_;
   completion completion_;
-  std::size_t jobs_ = 0;
+  // Descriptors open at once are at most options_.concurrency (0: two per job): each
+  // job holds its file, and the jobs with one to spare a directory too.
+  std::vector<job> jobs_;
   std::size_t first_worker_ = 0;
 
   std::atomic<std::size_t> next_{0};

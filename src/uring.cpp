@@ -10,9 +10,11 @@
 
 namespace sky_async::detail {
 
-std::string io_uring_unavailable_reason() {
+std::string io_uring_unavailable_reason(int& error) {
+  error = 0;
   io_uring ring{};
   if (int rc = io_uring_queue_init(4, &ring, 0); rc < 0) {
+    error = -rc;
     return std::string("io_uring_setup: ") + std::strerror(-rc);
   }
   std::string reason;

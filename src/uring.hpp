@@ -33,8 +33,9 @@ inline void prep_close(io_uring_sqe* sqe, int fd) noexcept {
 
 // Empty when this process can create a ring that supports every operation we
 // submit; otherwise why not (seccomp EPERM, kernel.io_uring_disabled, ENOSYS, an
-// old kernel without IORING_OP_OPENAT/READ/CLOSE).
-std::string io_uring_unavailable_reason();
+// old kernel without IORING_OP_OPENAT/READ/CLOSE). `error` gets the errno of a failed
+// io_uring_setup (EMFILE: no descriptor for the ring), 0 otherwise.
+std::string io_uring_unavailable_reason(int& error);
 
 class uring {
  public:

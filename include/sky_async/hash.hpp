@@ -31,7 +31,9 @@ std::size_t digest_size(hash_algorithm algorithm) noexcept;
 
 struct hash_options {
   // Files open at once for this call; 0 means the default (64). Memory is about
-  // concurrency x 128 KiB whatever the number of files.
+  // concurrency x 128 KiB whatever the number of files. Out of descriptors (EMFILE), an
+  // open waits for one of the library's own to close, and fails with EMFILE once none
+  // closed for 2 s (per shortage, not per file).
   std::size_t concurrency = 0;
   // After a failure, skip the files that come after it in input order (they report
   // operation_canceled); the files before it are still hashed, so the first failure

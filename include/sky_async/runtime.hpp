@@ -29,14 +29,17 @@ struct runtime_options {
   unsigned threads = 0;
   // std::nullopt reads SKY_ASYNC_IO_BACKEND (auto|io_uring|threads, default auto):
   // auto uses io_uring when a ring can be created and supports the operations we
-  // need, and threads otherwise (seccomp EPERM, io_uring_disabled, ENOSYS).
-  // Forcing io_uring where it is unavailable makes the constructor throw.
+  // need, and threads otherwise (seccomp EPERM, io_uring_disabled, ENOSYS, or no
+  // descriptor free for a ring: EMFILE). Forcing io_uring where it is unavailable makes
+  // the constructor throw.
   std::optional<io_backend> backend;
 };
 
 class runtime {
  public:
-  // Throws std::system_error when io_uring is forced but unavailable, and
+  // Throws std::system_error when io_uring is forced but unavailable (its code is the
+  // cause's EMFILE/ENFILE when out of descriptors, ENOSYS otherwise) or a worker thread
+  // cannot start, its what() beginning "sky_async's runtime could not start: ", and
   // std::invalid_argument for an unknown SKY_ASYNC_IO_BACKEND value.
   explicit runtime(runtime_options options = {});
   // Cancels what is still running, waits for it to release its files, joins the threads.

@@ -23,8 +23,12 @@ namespace asio = boost::asio;
 struct tail_options {
   // Bytes per backward read (SkyPilot's read_last_n_lines default). Must be > 0.
   std::size_t chunk_size = 8192;
-  // Files open at once for this call; 0 means one per runtime thread. Each open file
-  // costs one descriptor and about chunk_size bytes plus the lines it holds.
+  // Descriptors open at once for this call, directories included: each file costs one
+  // (and about chunk_size bytes plus the lines it holds), and a descriptor left over lets
+  // a file's directory stay open to open the next ones there relative to it. 0 means one
+  // file per runtime thread, each with its directory (two descriptors per thread).
+  // Out of descriptors (EMFILE), an open waits for one of the library's own to close, and
+  // fails with EMFILE once none closed for 2 s (per shortage, not per file).
   std::size_t concurrency = 0;
 };
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from . import _process
+from . import _fd_budget, _process
 from ._api import NOT_A_REGULAR_FILE, Item
 
 CHUNK_SIZE = 256 * 1024
@@ -332,11 +332,13 @@ class _Batch:
 def _hash_path(path: bytes, algorithm: str, buffer: bytearray, batch: _Batch, index: int) -> Item:
     """The hex digest of one file, ``(errno, message)`` for a failure, None if stopped first."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = _fd_budget.open_file(path, _OPEN_FLAGS, functools.partial(batch.stopping_at, index))
     except OSError as exc:
         if exc.errno == errno.ENXIO and _is_special_file(path):
             return (errno.EINVAL, NOT_A_REGULAR_FILE)  # a socket, or a device without a driver
         return (exc.errno or errno.EIO, None)
+    if fd is None:
+        return None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -361,7 +363,7 @@ def _hash_path(path: bytes, algorithm: str, buffer: bytearray, batch: _Batch, in
     except OSError as exc:
         return (exc.errno or errno.EIO, None)
     finally:
-        os.close(fd)
+        _fd_budget.close(fd)
 
 
 def _is_special_file(path: bytes) -> bool:

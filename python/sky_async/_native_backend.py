@@ -54,7 +54,11 @@ class NativeBackend:
                 self._queues.pop(old_loop).close()
             queue = self._queues.get(loop)
             if queue is None:
-                queue = _native.CompletionQueue()
+                try:
+                    queue = _native.CompletionQueue()
+                except OSError as exc:  # its eventfd: EMFILE under a tiny RLIMIT_NOFILE
+                    message = f"sky_async's runtime could not start for this event loop: {exc.strerror}"
+                    raise OSError(exc.errno, message) from None
                 loop.add_reader(queue.fileno(), queue.drain)
                 self._queues[loop] = queue
         self._local.entry = (loop, queue)

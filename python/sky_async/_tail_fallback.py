@@ -12,15 +12,11 @@ import errno
 import functools
 import os
 import stat
-import time
 
+from . import _fd_budget
 from ._api import NOT_A_REGULAR_FILE
 from ._fallback import _OPEN_FLAGS, _Batch, _is_special_file, run_batch, run_batch_blocking
 from ._tail import TailItem, decode_lines, read_tail_pieces
-
-# Opens refused for lack of descriptors are retried about this many times, a millisecond
-# apart: the other jobs' files close within microseconds.
-_MAX_OPEN_ATTEMPTS = 2000
 
 
 class TailBatch(_Batch):
@@ -52,22 +48,9 @@ class TailBatch(_Batch):
         return item
 
 
-def _open(path: bytes, batch: _Batch, index: int) -> int | None:
-    for _ in range(_MAX_OPEN_ATTEMPTS):
-        try:
-            return os.open(path, _OPEN_FLAGS)
-        except OSError as exc:
-            if exc.errno not in (errno.EMFILE, errno.ENFILE):
-                raise
-        if batch.stopping_at(index):
-            return None
-        time.sleep(0.001)
-    return os.open(path, _OPEN_FLAGS)
-
-
 def _tail_path(path: bytes, n: int, chunk_size: int, batch: _Batch, index: int) -> TailItem:
     try:
-        fd = _open(path, batch, index)
+        fd = _fd_budget.open_file(path, _OPEN_FLAGS, functools.partial(batch.stopping_at, index))
     except OSError as exc:
         if exc.errno == errno.ENXIO and _is_special_file(path):
             return (errno.EINVAL, NOT_A_REGULAR_FILE)  # a socket, or a device without a driver
@@ -91,7 +74,7 @@ def _tail_path(path: bytes, n: int, chunk_size: int, batch: _Batch, index: int) 
     except MemoryError:  # a chunk_size or n so large that the region read does not fit
         return (errno.ENOMEM, None)
     finally:
-        os.close(fd)
+        _fd_budget.close(fd)
 
 
 async def tail_files(

@@ -7,7 +7,9 @@
 
 #include "runtime_impl.hpp"
 
+#include <exception>
 #include <string>
+#include <system_error>
 
 namespace py = pybind11;
 using namespace sky_async;
@@ -34,10 +36,29 @@ py::dict build_info_dict() {
   return info;
 }
 
+// A std::system_error that reaches Python (the runtime, or a completion queue's eventfd,
+// that could not be made: EMFILE under a tiny RLIMIT_NOFILE) is an OSError with its errno
+// (and the subclass for it), not pybind11's RuntimeError.
+// pybind11 fixes the signature: the exception_ptr is passed by value.
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
+void translate_system_error(std::exception_ptr thrown) {
+  try {
+    if (thrown) std::rethrow_exception(thrown);
+  } catch (const std::system_error& e) {
+    const auto& category = e.code().category();
+    if (category != std::system_category() && category != std::generic_category()) throw;
+    py::object error = py::reinterpret_steal<py::object>(
+        PyObject_CallFunction(PyExc_OSError, "is", e.code().value(), e.what()));
+    if (!error) return;  // the call set its own exception
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "sky_async's native runtime (internal; use the sky_async package)";
+  py::register_local_exception_translator(&translate_system_error);
   m.attr("__version__") = sky_async::version;
 
   python::register_bridge(m);

@@ -2,6 +2,7 @@
 // and how many worker threads it starts.
 #include <sky_async/runtime.hpp>  // first: the header must compile on its own
 
+#include "fd_exhaustion.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@ namespace {
 using sky_async::io_backend;
 using sky_async::runtime;
 using sky_async::runtime_options;
+using sky_async_test::descriptors_taken;
 using sky_async_test::scoped_env;
 
 constexpr const char* backend_env = "SKY_ASYNC_IO_BACKEND";
@@ -128,6 +130,29 @@ TEST(RuntimeBackend, SeccompBlockedIoUringFallsBackToThreadsAndSaysWhy) {
   } catch (const std::system_error& e) {
     EXPECT_NE(std::string(e.what()).find(cause), std::string::npos) << e.what();
   }
+}
+
+// Out of descriptors at start (a tiny RLIMIT_NOFILE): forced io_uring cannot fall back, so
+// it throws EMFILE saying the runtime could not start (it threw ENOSYS, which Python showed
+// as a bare RuntimeError); auto falls back to threads, which need no descriptor, and says why.
+TEST(RuntimeBackend, OutOfDescriptorsForcedIoUringThrowsEmfileAndAutoFallsBackToThreads) {
+  if (const auto unavailable = io_uring_unavailable_reason()) {
+    GTEST_SKIP() << "io_uring unavailable here: " << *unavailable;
+  }
+  scoped_env env(backend_env, std::nullopt);
+  descriptors_taken all;
+  try {
+    runtime rt({.threads = 2, .backend = io_backend::io_uring});
+    ADD_FAILURE() << "a ring was made without a descriptor";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::too_many_files_open) << e.code().message();
+    EXPECT_EQ(std::string(e.what()).rfind("sky_async's runtime could not start: io_uring was requested", 0),
+              0u)
+        << e.what();
+  }
+  runtime rt({.threads = 2, .backend = std::nullopt});
+  EXPECT_EQ(rt.backend(), io_backend::threads);
+  EXPECT_NE(rt.backend_reason().find(std::strerror(EMFILE)), std::string::npos) << rt.backend_reason();
 }
 
 TEST(RuntimeThreads, DefaultIsPositive) {

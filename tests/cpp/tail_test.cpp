@@ -4,6 +4,7 @@
 // backend; the io_uring ones are skipped where io_uring is unavailable.
 #include <sky_async/tail.hpp>  // first: the header must compile on its own
 
+#include "fd_exhaustion.hpp"
 #include "tail_select.hpp"
 #include "test_support.hpp"
 
@@ -424,6 +425,64 @@ TEST_P(TailFiles, NoDescriptorLeaksAfterBatchesWithErrors) {
   const std::size_t before = count_open_fds();
   for (int i = 0; i < 3; ++i) tail(paths, 1);
   EXPECT_EQ(count_open_fds(), before);
+}
+
+// Files open at once never exceed `concurrency`, counting the directory a job holds
+// to open files relative to it (concurrency 1 had 2 open: the file and its directory).
+TEST_P(TailFiles, DescriptorsOpenAtOnceNeverExceedConcurrencyDirectoriesIncluded) {
+  std::vector<std::filesystem::path> paths;
+  for (const char* d : {"a", "b"}) {
+    std::filesystem::create_directory(dir_ / d);
+    for (int i = 0; i < 1000; ++i) paths.push_back(file(std::string(d) + "/f" + std::to_string(i), "x\ny\n"));
+  }
+  for (const std::size_t concurrency : {std::size_t{1}, std::size_t{2}, std::size_t{3}}) {
+    SCOPED_TRACE("concurrency " + std::to_string(concurrency));
+    descriptor_peak peak(dir_.path());
+    // Several rounds: each is short, and a job's directory stays open across its files.
+    for (int round = 0; round < 5; ++round) {
+      const auto results = tail(paths, 1, {.concurrency = concurrency});
+      for (const auto& r : results) EXPECT_TAIL(r, std::vector<std::string>{"y"}, true);
+    }
+    const std::size_t most = peak.stop();
+    EXPECT_GE(most, 1u) << "the sampler never saw a file open";
+    EXPECT_LE(most, concurrency);
+  }
+}
+
+// With no descriptor free, every file fails with EMFILE once the shortage's grace is over,
+// not after about 2 s per file as before.
+TEST_P(TailFiles, WithNoDescriptorFreeEveryFileFailsWithEmfileWithinTheGrace) {
+  std::vector<std::filesystem::path> paths;
+  for (int i = 0; i < 1000; ++i) paths.push_back(file("f" + std::to_string(i), "a\nb\n"));
+  tail({paths[0]}, 1);  // the runtime's own descriptors are open from here on
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<tail_result> results;
+  {
+    descriptors_taken all;
+    results = tail(paths, 1, {.concurrency = 1});
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  for (const auto& r : results) EXPECT_EQ(r.error, std::errc::too_many_files_open) << describe(r.error);
+  EXPECT_LT(elapsed, 30s);                 // only catches the per-file retries (the grace is 2 s)
+  const auto again = tail({paths[1]}, 1);  // descriptors free again: read at once
+  EXPECT_TAIL(again[0], std::vector<std::string>{"b"}, true);
+}
+
+// One descriptor free: a job holding its directory gives it up so that its file can be
+// opened, and waits for its neighbours' files to close; every file is read.
+TEST_P(TailFiles, WithOneDescriptorFreeEveryFileIsStillRead) {
+  std::vector<std::filesystem::path> paths;
+  for (int i = 0; i < 300; ++i)
+    paths.push_back(file("f" + std::to_string(i), "x\n" + std::to_string(i) + "\n"));
+  tail({paths[0]}, 1);
+  std::vector<tail_result> results;
+  {
+    descriptors_taken all_but(1);
+    results = tail(paths, 1);
+  }
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    EXPECT_TAIL(results[i], std::vector<std::string>{std::to_string(i)}, true);
+  }
 }
 
 TEST_P(TailFiles, ReadLastNLinesReturnsLinesOrThrowsNamingThePath) {

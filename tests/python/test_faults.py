@@ -414,15 +414,7 @@ def five_thousand_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     "env",
     [
-        pytest.param(
-            {"SKY_ASYNC_IO_BACKEND": "io_uring"},
-            # Found by this case, not fixed here (src/tail_engine.cpp belongs to the tail work):
-            # the tail engine retries an open refused with EMFILE by sleeping on the worker
-            # thread (1 ms, up to 2,000 times). In io_uring mode that thread also drives the
-            # ring, so while it sleeps the hash's completions (and closes) wait too: hash_files
-            # crawls and tail_files reports EMFILE for some files after 2 s of retries.
-            marks=pytest.mark.xfail(reason="tail's EMFILE retry blocks the io_uring worker", strict=False),
-        ),
+        {"SKY_ASYNC_IO_BACKEND": "io_uring"},
         {"SKY_ASYNC_IO_BACKEND": "threads"},
         {},
     ],
