@@ -246,10 +246,6 @@ async def test_files_open_at_once_never_exceed_concurrency(
     function: str,
     concurrency: int,
 ) -> None:
-    if backend_name == "native" and function == "tail_files":
-        # It opens a file's directory beside the file, so about twice concurrency, and the
-        # sampler does not always see it: the C++ change that fixes it tests it (issue 9).
-        pytest.skip("native tail_files: the bound is fixed and tested with the C++ change (issue 9)")
     extra: dict[str, Any] = {"chunk_size": 4096} if function == "tail_files" else {}
     args = (1,) if function == "tail_files" else ()
     with OpenFilesSampler(slow_to_read[0].parent) as sampler:
