@@ -47,7 +47,7 @@ void translate_system_error(std::exception_ptr thrown) {
   } catch (const std::system_error& e) {
     const auto& category = e.code().category();
     if (category != std::system_category() && category != std::generic_category()) throw;
-    py::object error = py::reinterpret_steal<py::object>(
+    auto error = py::reinterpret_steal<py::object>(
         PyObject_CallFunction(PyExc_OSError, "is", e.code().value(), e.what()));
     if (!error) return;  // the call set its own exception
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
