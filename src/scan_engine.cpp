@@ -109,7 +109,7 @@ unique_fd open_when_descriptors_free(Open open, Stopped stopped) {
     const int error = errno;
     if (!retry.should_retry(error) || stopped()) {
       errno = error;
-      return unique_fd();
+      return {};
     }
     retry.wait();
   }
