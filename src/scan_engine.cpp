@@ -312,6 +312,10 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     std::vector<scanned_file> largest;   // max-heap by file_before: the smallest kept on top
     std::vector<std::string> file_paths;
     std::optional<cursor> current;
+    // A directory whose open was refused for lack of descriptors, on an io_uring worker:
+    // the slice ended to let the worker's ring close files, and fd_waiter calls it back.
+    std::optional<pending_dir> parked;
+    fd_retry parked_retry;  // that open's way through the shortage
     std::unique_ptr<char[]> buffer;
     bool scheduled = false;
   };
@@ -359,9 +363,16 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     participant& p = participants_[i];
     const auto deadline = std::chrono::steady_clock::now() + scan_slice_length;
     for (;;) {
-      if (stopping()) p.current.reset();  // closes its descriptor
+      if (stopping()) {
+        p.current.reset();  // closes its descriptor
+        p.parked.reset();
+      }
       if (p.current) {
         list_some(p);
+      } else if (p.parked) {
+        pending_dir dir = std::move(*p.parked);
+        p.parked.reset();
+        if (!open_pending(i, p, std::move(dir), true)) return;
       } else {
         std::optional<pending_dir> next;
         {
@@ -376,7 +387,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
           next.emplace(std::move(stack_.back()));
           stack_.pop_back();
         }
-        open_pending(p, std::move(*next));
+        if (!open_pending(i, p, std::move(*next), false)) return;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
         post_slice(i);
@@ -385,14 +396,38 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     }
   }
 
-  void open_pending(participant& p, pending_dir dir) {
-    unique_fd fd = open_when_descriptors_free([&] { return open_directory_path(dir.path, dir.via_link); },
-                                              [this] { return stopping(); });
+  // Opens `dir` and makes it p's current directory (or records why it could not be
+  // opened); true. False: participant i is out of descriptors on an io_uring worker, where
+  // waiting would also stop the worker's ring from closing the files that other work holds
+  // (so no descriptor of ours would ever be released); the directory is parked and the
+  // slice must end: fd_waiter runs it again once a descriptor was released, or soon.
+  bool open_pending(std::size_t i, participant& p, pending_dir dir, bool retrying) {
+    fd_waiter* const waits = runtime_.worker_at(i).fd_waits();
+    if (waits == nullptr) {
+      unique_fd fd = open_when_descriptors_free([&] { return open_directory_path(dir.path, dir.via_link); },
+                                                [this] { return stopping(); });
+      if (!fd) {
+        directory_not_opened(p, std::move(dir.path), errno);
+        return true;
+      }
+      enter(p, std::move(fd), std::move(dir.path), std::move(dir.parent), dir.via_link);
+      return true;
+    }
+    if (!retrying) p.parked_retry = fd_retry();
+    p.parked_retry.attempting();
+    unique_fd fd = open_directory_path(dir.path, dir.via_link);
     if (!fd) {
-      directory_not_opened(p, std::move(dir.path), errno);
-      return;
+      const int error = errno;
+      if (!stopping() && p.parked_retry.should_retry(error)) {
+        p.parked.emplace(std::move(dir));
+        waits->wait(p.parked_retry, [self = shared_from_this(), i] { self->run_slice(i); });
+        return false;
+      }
+      directory_not_opened(p, std::move(dir.path), error);
+      return true;
     }
     enter(p, std::move(fd), std::move(dir.path), std::move(dir.parent), dir.via_link);
+    return true;
   }
 
   // Makes an opened directory p's current one.
@@ -546,12 +581,16 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     cursor c = std::move(*p.current);
     p.current.reset();
     if (!c.has_held || stopping()) return;
-    unique_fd child = open_when_descriptors_free(
-        [&] { return unique_fd(::openat(c.fd.get(), c.held.c_str(), dir_open_flags | O_NOFOLLOW)); },
-        [this] { return stopping(); });
+    unique_fd child(::openat(c.fd.get(), c.held.c_str(), dir_open_flags | O_NOFOLLOW));
     const int error = errno;
     c.fd.reset();
     std::string path = join_path(c.path, c.held);
+    if (!child && out_of_descriptors(error)) {
+      // Opened later by its path, as the other subdirectories are, which waits for a
+      // descriptor the way open_pending does (and this directory's was just released).
+      push_dir({std::move(path), std::move(c.node), false});
+      return;
+    }
     if (!child) {
       directory_not_opened(p, std::move(path), error);
       return;
