@@ -244,7 +244,8 @@ def fd_verdict(fds_per_rsync: int, workers: int) -> tuple[str, str]:
 
 
 async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    mounts: dict[str, str] | None = load_mounts(args.mounts) if args.mounts else None
+    # Parsing is CPU work that a hostile file can make long (deep nesting): off the loop.
+    mounts: dict[str, str] | None = await asyncio.to_thread(load_mounts, args.mounts) if args.mounts else None
     roots: list[str] = list(args.paths)
     skipped_sources: list[str] = []
     if mounts is not None:
