@@ -136,6 +136,7 @@ TEST(RuntimeBackend, SeccompBlockedIoUringFallsBackToThreadsAndSaysWhy) {
 // it throws EMFILE saying the runtime could not start (it threw ENOSYS, which Python showed
 // as a bare RuntimeError); auto falls back to threads, which need no descriptor, and says why.
 TEST(RuntimeBackend, OutOfDescriptorsForcedIoUringThrowsEmfileAndAutoFallsBackToThreads) {
+  SKY_ASYNC_SKIP_WHERE_THE_SANITIZER_NEEDS_DESCRIPTORS();
   if (const auto unavailable = io_uring_unavailable_reason()) {
     GTEST_SKIP() << "io_uring unavailable here: " << *unavailable;
   }

@@ -452,6 +452,7 @@ TEST_P(TailFiles, DescriptorsOpenAtOnceNeverExceedConcurrencyDirectoriesIncluded
 // With no descriptor free, every file fails with EMFILE once the shortage's grace is over,
 // not after about 2 s per file as before.
 TEST_P(TailFiles, WithNoDescriptorFreeEveryFileFailsWithEmfileWithinTheGrace) {
+  SKY_ASYNC_SKIP_WHERE_THE_SANITIZER_NEEDS_DESCRIPTORS();
   std::vector<std::filesystem::path> paths;
   for (int i = 0; i < 1000; ++i) paths.push_back(file("f" + std::to_string(i), "a\nb\n"));
   tail({paths[0]}, 1);  // the runtime's own descriptors are open from here on
@@ -471,6 +472,7 @@ TEST_P(TailFiles, WithNoDescriptorFreeEveryFileFailsWithEmfileWithinTheGrace) {
 // One descriptor free: a job holding its directory gives it up so that its file can be
 // opened, and waits for its neighbours' files to close; every file is read.
 TEST_P(TailFiles, WithOneDescriptorFreeEveryFileIsStillRead) {
+  SKY_ASYNC_SKIP_WHERE_THE_SANITIZER_NEEDS_DESCRIPTORS();
   std::vector<std::filesystem::path> paths;
   for (int i = 0; i < 300; ++i)
     paths.push_back(file("f" + std::to_string(i), "x\n" + std::to_string(i) + "\n"));
