@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     if backend == "native":
         from sky_async._native_backend import NativeBackend as Backend
     else:
-        from sky_async._fallback import PythonBackend as Backend
+        from sky_async._python_backend import PythonBackend as Backend
     api = Api(Backend())
     paths = [os.path.join(root, name) for name in sorted(os.listdir(root))]
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))

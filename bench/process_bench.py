@@ -43,10 +43,10 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "python"))  # a dev tree (scripts/dev-build) when not installed
 
 import sky_async  # noqa: E402
-from sky_async import _process  # noqa: E402
+from sky_async import _process_py  # noqa: E402
 from sky_async._api import Api  # noqa: E402
-from sky_async._fallback import PythonBackend  # noqa: E402
 from sky_async._native_backend import NativeBackend  # noqa: E402
+from sky_async._python_backend import PythonBackend  # noqa: E402
 
 try:
     import psutil  # type: ignore[import-untyped]
@@ -67,7 +67,7 @@ def make_pids(zombies: list[int]) -> tuple[list[int], dict[str, int]]:
     taken = set(live) | set(zombies)
     pids = live + zombies
     candidate = 1
-    pid_max = _process.pid_max()
+    pid_max = _process_py.pid_max()
     while len(pids) < BATCH:
         if candidate not in taken:
             pids.append(candidate)
@@ -98,7 +98,7 @@ def bench_probe(reps: int, loop: asyncio.AbstractEventLoop, native: Api, python:
         pids, mix = make_pids(zombies)
         variants: dict[str, Callable[[], list[bool]]] = {
             "(a) Python loop: SkyPilot-faithful is_process_alive": lambda: [
-                _process.is_process_alive(pid) for pid in pids
+                _process_py.is_process_alive(pid) for pid in pids
             ],
             "(b) Python loop: bare os.kill(pid, 0) (zombies read alive)": lambda: kill_loop(pids),
         }
@@ -162,7 +162,7 @@ def bench_probe(reps: int, loop: asyncio.AbstractEventLoop, native: Api, python:
 
 
 async def poll_loop(pid: int) -> bool:
-    while _process.is_process_alive(pid):
+    while _process_py.is_process_alive(pid):
         await asyncio.sleep(POLL_INTERVAL)
     return True
 

@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE.parent / "python"))  # this tree, when not installed
 import sky_async  # noqa: E402
 from sky_async import _tail  # noqa: E402
 from sky_async._api import Api  # noqa: E402
-from sky_async._fallback import PythonBackend  # noqa: E402
+from sky_async._python_backend import PythonBackend  # noqa: E402
 
 try:
     from file_read_backwards import FileReadBackwards

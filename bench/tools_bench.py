@@ -68,7 +68,7 @@ class Workload:
 def python_backend_api() -> Any:
     """The pure-Python backend's blocking API, whatever the default backend is."""
     from sky_async._api import Api
-    from sky_async._fallback import PythonBackend
+    from sky_async._python_backend import PythonBackend
 
     return Api(PythonBackend()).sync
 

@@ -4,7 +4,7 @@
 // limit, and plain decimal contents read as their plain value.
 #include "fuzz_support.hpp"
 
-#include "system_info.hpp"
+#include "system/system_info.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 

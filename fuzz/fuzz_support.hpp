@@ -1,6 +1,6 @@
 // Shared by the fuzz targets: a check that survives NDEBUG, and an independent UTF-8
 // decoder (written from the Unicode standard's table of well-formed byte sequences,
-// not from src/py_literals.cpp) to judge the library's answers against.
+// not from src/text/py_literals.cpp) to judge the library's answers against.
 #pragma once
 
 #include <cstdio>

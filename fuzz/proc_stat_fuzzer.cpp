@@ -2,7 +2,7 @@
 // follows proc(5) literally (fields after the last ')', split on single spaces).
 #include "fuzz_support.hpp"
 
-#include "proc_stat.hpp"
+#include "process/proc_stat.hpp"
 
 #include <cstdint>
 #include <limits>

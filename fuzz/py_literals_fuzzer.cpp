@@ -1,9 +1,9 @@
-// Python's int()/float() literal rules (src/py_literals.hpp) on arbitrary bytes: every
+// Python's int()/float() literal rules (src/text/py_literals.hpp) on arbitrary bytes: every
 // function returns views into the input and sane values, is_valid_utf8 agrees with an
 // independent decoder, and plain decimal literals read as strtod/plain digits read them.
 #include "fuzz_support.hpp"
 
-#include "py_literals.hpp"
+#include "text/py_literals.hpp"
 
 #include <clocale>
 #include <cmath>

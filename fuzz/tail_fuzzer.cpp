@@ -7,7 +7,7 @@
 // reported as such.
 #include "fuzz_support.hpp"
 
-#include "tail_select.hpp"
+#include "tail/tail_select.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 

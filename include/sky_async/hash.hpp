@@ -19,8 +19,6 @@
 
 namespace sky_async {
 
-namespace asio = boost::asio;
-
 enum class hash_algorithm { md5, sha1, sha224, sha256, sha384, sha512 };
 
 // Case-insensitive, as hashlib accepts "SHA256"; std::nullopt for anything else.
@@ -54,8 +52,9 @@ namespace detail {
 using hash_operation = basic_operation<std::vector<hash_result>>;
 using hash_completion = hash_operation::completion;
 
-// Throws std::invalid_argument for an empty algorithm table entry (never for paths:
-// per-file problems are reported in the results).
+// Throws std::invalid_argument when OpenSSL does not provide the algorithm (md5 under a
+// FIPS provider), on the caller's thread; never for paths: per-file problems are reported
+// in the results.
 std::shared_ptr<hash_operation> make_hash_operation(runtime& rt, std::vector<std::filesystem::path> paths,
                                                     hash_algorithm algorithm, hash_options options);
 }  // namespace detail
@@ -66,7 +65,8 @@ std::shared_ptr<hash_operation> make_hash_operation(runtime& rt, std::vector<std
 // when the operation was cancelled through the token's cancellation slot (results
 // then hold what finished before). Files are read to EOF, not to st_size, so files
 // under /proc hash correctly; FIFOs, sockets and devices fail at once with
-// errc::not_a_regular_file instead of blocking.
+// errc::not_a_regular_file instead of blocking. Initiation throws std::invalid_argument
+// when OpenSSL does not provide the algorithm (see make_hash_operation).
 template <typename CompletionToken>
 auto async_hash_files(runtime& rt, std::vector<std::filesystem::path> paths, hash_algorithm algorithm,
                       hash_options options, CompletionToken&& token) {
@@ -77,25 +77,24 @@ auto async_hash_files(runtime& rt, std::vector<std::filesystem::path> paths, has
       std::forward<CompletionToken>(token));
 }
 
-inline asio::awaitable<std::vector<hash_result>> hash_files(runtime& rt,
-                                                            std::vector<std::filesystem::path> paths,
-                                                            hash_algorithm algorithm = hash_algorithm::sha256,
-                                                            hash_options options = {}) {
-  co_return co_await async_hash_files(rt, std::move(paths), algorithm, options, asio::use_awaitable);
+inline boost::asio::awaitable<std::vector<hash_result>> hash_files(
+    runtime& rt, std::vector<std::filesystem::path> paths, hash_algorithm algorithm = hash_algorithm::sha256,
+    hash_options options = {}) {
+  co_return co_await async_hash_files(rt, std::move(paths), algorithm, options, boost::asio::use_awaitable);
 }
 
 // On the process-wide runtime.
-inline asio::awaitable<std::vector<hash_result>> hash_files(std::vector<std::filesystem::path> paths,
-                                                            hash_algorithm algorithm = hash_algorithm::sha256,
-                                                            hash_options options = {}) {
+inline boost::asio::awaitable<std::vector<hash_result>> hash_files(
+    std::vector<std::filesystem::path> paths, hash_algorithm algorithm = hash_algorithm::sha256,
+    hash_options options = {}) {
   return hash_files(runtime::global(), std::move(paths), algorithm, options);
 }
 
 // The lower-case hex digest of one file; throws std::filesystem::filesystem_error
 // naming the path on failure.
-asio::awaitable<std::string> hash_file(runtime& rt, std::filesystem::path path,
-                                       hash_algorithm algorithm = hash_algorithm::sha256);
-asio::awaitable<std::string> hash_file(std::filesystem::path path,
-                                       hash_algorithm algorithm = hash_algorithm::sha256);
+boost::asio::awaitable<std::string> hash_file(runtime& rt, std::filesystem::path path,
+                                              hash_algorithm algorithm = hash_algorithm::sha256);
+boost::asio::awaitable<std::string> hash_file(std::filesystem::path path,
+                                              hash_algorithm algorithm = hash_algorithm::sha256);
 
 }  // namespace sky_async

@@ -18,8 +18,6 @@
 
 namespace sky_async {
 
-namespace asio = boost::asio;
-
 // What probing a pid found. Only `alive` counts as alive.
 enum class process_status : std::uint8_t {
   alive,            // exists and has not exited (EPERM from kill(2) counts: someone else's process)
@@ -65,10 +63,6 @@ using exit_wait_operation = basic_operation<bool>;
 std::shared_ptr<probe_operation> make_probe_operation(runtime& rt, std::vector<process_query> queries);
 std::shared_ptr<exit_wait_operation> make_exit_wait_operation(
     runtime& rt, long long pid, std::optional<std::chrono::steady_clock::duration> timeout);
-
-// Tests only: makes wait_for_exit skip pidfd_open(2) and poll, as it does where
-// pidfd_open is unavailable (ENOSYS, or EPERM from a seccomp filter).
-void force_exit_polling(bool on) noexcept;
 }  // namespace detail
 
 // Probes every pid on the runtime's worker threads (large batches are split into one
@@ -84,19 +78,20 @@ auto async_probe_processes(runtime& rt, std::vector<process_query> queries, Comp
       std::forward<CompletionToken>(token));
 }
 
-inline asio::awaitable<std::vector<process_status>> probe_processes(runtime& rt,
-                                                                    std::vector<process_query> queries) {
-  co_return co_await async_probe_processes(rt, std::move(queries), asio::use_awaitable);
+inline boost::asio::awaitable<std::vector<process_status>> probe_processes(
+    runtime& rt, std::vector<process_query> queries) {
+  co_return co_await async_probe_processes(rt, std::move(queries), boost::asio::use_awaitable);
 }
 
 // On the process-wide runtime.
-inline asio::awaitable<std::vector<process_status>> probe_processes(std::vector<process_query> queries) {
+inline boost::asio::awaitable<std::vector<process_status>> probe_processes(
+    std::vector<process_query> queries) {
   return probe_processes(runtime::global(), std::move(queries));
 }
 
 // is_process_alive(pid), as one probe on the runtime's workers. (The synchronous
 // is_process_alive(pid) above takes the name for the process-wide runtime.)
-asio::awaitable<bool> is_process_alive(runtime& rt, long long pid);
+boost::asio::awaitable<bool> is_process_alive(runtime& rt, long long pid);
 
 // Completes with true once the process has exited (a zombie counts as exited; a pid
 // with no process, or not a valid pid, completes with true at once), or with false when
@@ -114,14 +109,14 @@ auto async_wait_for_exit(runtime& rt, long long pid,
       std::forward<CompletionToken>(token));
 }
 
-inline asio::awaitable<bool> wait_for_exit(runtime& rt, long long pid,
-                                           std::optional<std::chrono::steady_clock::duration> timeout = {}) {
-  co_return co_await async_wait_for_exit(rt, pid, timeout, asio::use_awaitable);
+inline boost::asio::awaitable<bool> wait_for_exit(
+    runtime& rt, long long pid, std::optional<std::chrono::steady_clock::duration> timeout = {}) {
+  co_return co_await async_wait_for_exit(rt, pid, timeout, boost::asio::use_awaitable);
 }
 
 // On the process-wide runtime.
-inline asio::awaitable<bool> wait_for_exit(long long pid,
-                                           std::optional<std::chrono::steady_clock::duration> timeout = {}) {
+inline boost::asio::awaitable<bool> wait_for_exit(
+    long long pid, std::optional<std::chrono::steady_clock::duration> timeout = {}) {
   return wait_for_exit(runtime::global(), pid, timeout);
 }
 

@@ -10,7 +10,8 @@ namespace sky_async {
 
 namespace detail {
 class runtime_impl;
-}
+struct runtime_access;  // src/core/runtime_impl.hpp: how the library reaches impl_
+}  // namespace detail
 
 // How file I/O is performed. Chosen once per runtime.
 enum class io_backend {
@@ -57,9 +58,8 @@ class runtime {
   // use; a child process forked after that gets a fresh one on its first use.
   static runtime& global();
 
-  detail::runtime_impl& impl() noexcept { return *impl_; }
-
  private:
+  friend struct detail::runtime_access;
   std::unique_ptr<detail::runtime_impl> impl_;
 };
 

@@ -22,8 +22,6 @@
 
 namespace sky_async {
 
-namespace asio = boost::asio;
-
 // What can be wrong with an entry. The order is the tie-break of problems with the same path.
 enum class scan_problem_kind {
   unreadable_directory,  // a directory that cannot be opened or listed (error set: EACCES, ...)
@@ -149,8 +147,9 @@ auto async_scan_tree(runtime& rt, std::filesystem::path root, scan_options optio
 }
 
 // Throws std::filesystem::filesystem_error naming the root when it cannot be scanned.
-asio::awaitable<tree_scan> scan_tree(runtime& rt, std::filesystem::path root, scan_options options = {});
+boost::asio::awaitable<tree_scan> scan_tree(runtime& rt, std::filesystem::path root,
+                                            scan_options options = {});
 // On the process-wide runtime.
-asio::awaitable<tree_scan> scan_tree(std::filesystem::path root, scan_options options = {});
+boost::asio::awaitable<tree_scan> scan_tree(std::filesystem::path root, scan_options options = {});
 
 }  // namespace sky_async

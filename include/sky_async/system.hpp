@@ -25,8 +25,6 @@
 
 namespace sky_async {
 
-namespace asio = boost::asio;
-
 // CPUs this process may use. SKYPILOT_POD_CPU_CORE_LIMIT when set (Python float syntax,
 // truncated toward zero, not clamped: "2.9" gives 2, "-3" gives -3); otherwise the
 // online CPUs narrowed by the affinity mask and the cgroup quota, truncated, so a
@@ -126,9 +124,10 @@ auto async_find_free_port(runtime& rt, int start_port, CompletionToken&& token) 
 
 // Coroutine forms (pass runtime::global() for the process-wide runtime): they throw
 // what the blocking forms throw.
-asio::awaitable<long long> estimate_fd_for_directory(runtime& rt, std::filesystem::path path);
-asio::awaitable<int> get_max_workers_for_file_mounts(runtime& rt, std::vector<std::filesystem::path> sources,
-                                                     std::optional<std::string> cloud = std::nullopt);
-asio::awaitable<int> find_free_port(runtime& rt, int start_port);
+boost::asio::awaitable<long long> estimate_fd_for_directory(runtime& rt, std::filesystem::path path);
+boost::asio::awaitable<int> get_max_workers_for_file_mounts(runtime& rt,
+                                                            std::vector<std::filesystem::path> sources,
+                                                            std::optional<std::string> cloud = std::nullopt);
+boost::asio::awaitable<int> find_free_port(runtime& rt, int start_port);
 
 }  // namespace sky_async

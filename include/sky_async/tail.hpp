@@ -18,8 +18,6 @@
 
 namespace sky_async {
 
-namespace asio = boost::asio;
-
 struct tail_options {
   // Bytes per backward read (SkyPilot's read_last_n_lines default). Must be > 0.
   std::size_t chunk_size = 8192;
@@ -34,7 +32,9 @@ struct tail_options {
 
 // The last lines of one file, selected exactly as SkyPilot's read_last_n_lines selects
 // them: the bytes read are split on LF (0x0A) only; when they end with LF the empty
-// piece after it is not a line; the result is the last (at most n) pieces.
+// piece after it is not a line; the result is the last (at most n) pieces. A file of
+// size 0 at open, which is also what /proc and /sys files report, is read forwards to
+// its end (keeping about the last n lines in memory), so that those give their lines.
 //
 // `lines` hold the raw bytes of each line WITHOUT its LF and WITHOUT any decoding: a
 // CR before the LF (CRLF files) is kept, as is every other byte. Callers that want
@@ -84,23 +84,24 @@ auto async_tail_files(runtime& rt, std::vector<std::filesystem::path> paths, std
       std::forward<CompletionToken>(token));
 }
 
-inline asio::awaitable<std::vector<tail_result>> tail_files(runtime& rt,
-                                                            std::vector<std::filesystem::path> paths,
-                                                            std::size_t n, tail_options options = {}) {
-  co_return co_await async_tail_files(rt, std::move(paths), n, options, asio::use_awaitable);
+inline boost::asio::awaitable<std::vector<tail_result>> tail_files(runtime& rt,
+                                                                   std::vector<std::filesystem::path> paths,
+                                                                   std::size_t n, tail_options options = {}) {
+  co_return co_await async_tail_files(rt, std::move(paths), n, options, boost::asio::use_awaitable);
 }
 
 // On the process-wide runtime.
-inline asio::awaitable<std::vector<tail_result>> tail_files(std::vector<std::filesystem::path> paths,
-                                                            std::size_t n, tail_options options = {}) {
+inline boost::asio::awaitable<std::vector<tail_result>> tail_files(std::vector<std::filesystem::path> paths,
+                                                                   std::size_t n, tail_options options = {}) {
   return tail_files(runtime::global(), std::move(paths), n, options);
 }
 
 // The last `n` lines of one file (raw bytes, as in tail_result::lines); throws
 // std::filesystem::filesystem_error naming the path on failure.
-asio::awaitable<std::vector<std::string>> read_last_n_lines(runtime& rt, std::filesystem::path path,
-                                                            std::size_t n, std::size_t chunk_size = 8192);
-asio::awaitable<std::vector<std::string>> read_last_n_lines(std::filesystem::path path, std::size_t n,
-                                                            std::size_t chunk_size = 8192);
+boost::asio::awaitable<std::vector<std::string>> read_last_n_lines(runtime& rt, std::filesystem::path path,
+                                                                   std::size_t n,
+                                                                   std::size_t chunk_size = 8192);
+boost::asio::awaitable<std::vector<std::string>> read_last_n_lines(std::filesystem::path path, std::size_t n,
+                                                                   std::size_t chunk_size = 8192);
 
 }  // namespace sky_async

@@ -10,26 +10,28 @@ backends behave the same by construction.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
+import resource
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import Any, Literal, Protocol, overload
 
-from . import _process
+from . import _process, _system, mounts
 from . import scan as _scan
-from ._checks import require_int
+from ._checks import (
+    StrOrBytesPath,
+    as_path_list,
+    check_concurrency,
+    encode_path,
+    encode_paths,
+    require_int,
+)
+from ._errors import Item, make_os_error
+from ._tail import TailItem, TailRequest
 
-if TYPE_CHECKING:
-    from ._tail import TailItem
-
-StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-
-SUPPORTED_ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
-
-# Above this many files in flight per call, more concurrency only adds memory and fds.
-MAX_CONCURRENCY = 1024
-
-Item = Union[str, "tuple[int, str | None]", None]
+SUPPORTED_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 
 
 class Backend(Protocol):
@@ -86,6 +88,46 @@ class Backend(Protocol):
 
     def wait_for_exit_blocking(self, pid: int, timeout: float | None) -> bool: ...
 
+    # --- scan: scan_tree ---
+
+    # *options* checked by sky_async.scan.check_scan_options (max_file_size 0: no limit).
+    # The item: the raw result dict (see sky_async.scan.finish_scan), (errno, message or
+    # None) when *root* cannot be scanned, or None when the walk was stopped at exit.
+    async def scan_tree(self, root: bytes, options: _scan.ScanOptions) -> Any: ...
+
+    def scan_tree_blocking(self, root: bytes, options: _scan.ScanOptions) -> Any: ...
+
+    # --- system: cpu, memory, threads, fd estimates, ports ---
+
+    # The synchronous ones return SkyPilot's values and raise its errors. The others report
+    # an int, or (errno, message or None) for the path or port search that failed, and for
+    # file mounts (errno, message or None, index of the failed source).
+    def get_cpu_count(self) -> int: ...
+
+    def get_mem_size_gb(self) -> float: ...
+
+    def get_parallel_threads(self, cloud: str | None) -> int: ...
+
+    def base36_encode(self, hex_str: str) -> str: ...
+
+    def format_float(self, num: float | int, precision: int) -> str: ...
+
+    def truncate_long_string(self, s: str, max_length: int, truncate_middle: bool) -> str: ...
+
+    async def estimate_fd_for_directory(self, path: bytes) -> Any: ...
+
+    def estimate_fd_for_directory_blocking(self, path: bytes) -> Any: ...
+
+    async def max_workers_for_file_mounts(self, sources: list[bytes], cloud: str | None) -> Any: ...
+
+    def max_workers_for_file_mounts_blocking(self, sources: list[bytes], cloud: str | None) -> Any: ...
+
+    async def find_free_port(self, start_port: int) -> Any: ...
+
+    def find_free_port_blocking(self, start_port: int) -> Any: ...
+
+    # --- mounts: file_mounts_digest (hash_files above does the backend's part) ---
+
     def info(self) -> dict[str, Any]: ...
 
 
@@ -100,61 +142,6 @@ def check_algorithm(algorithm: object) -> str:
     return name
 
 
-def check_concurrency(concurrency: object) -> int:
-    """0 lets the backend choose."""
-    if concurrency is None:
-        return 0
-    require_int(concurrency, "concurrency", "an int or None")
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    return min(concurrency, MAX_CONCURRENCY)
-
-
-def encode_path(path: object) -> bytes:
-    """The bytes the kernel sees, or the exception ``open()`` would raise for this argument."""
-    encoded = os.fsencode(path)  # type: ignore[arg-type]  # TypeError for non-paths
-    if b"\0" in encoded:
-        raise ValueError("embedded null byte")
-    return encoded
-
-
-def encode_paths(originals: list[Any]) -> tuple[list[bytes], list[int], list[Any]]:
-    """A batch's paths for the backend: the encoded ones, the input index of each, and one
-    result slot per input holding the exception of a path that could not be encoded (None
-    elsewhere), so that one bad path never loses the others' results.
-
-    Any Exception counts, not only the TypeError/ValueError of os.fsencode: a path object's
-    ``__fspath__`` may raise anything (RuntimeError, OSError, ...), and it is that item's
-    failure. KeyboardInterrupt and SystemExit still stop the call."""
-    encoded: list[bytes] = []
-    positions: list[int] = []
-    results: list[Any] = [None] * len(originals)
-    for index, original in enumerate(originals):
-        try:
-            encoded.append(encode_path(original))
-        except Exception as exc:
-            results[index] = exc
-        else:
-            positions.append(index)
-    return encoded, positions, results
-
-
-def make_os_error(code: int, message: str | None, path: object) -> OSError:
-    # OSError's constructor returns the subclass for the errno (FileNotFoundError, ...).
-    return OSError(code, message or os.strerror(code), path)
-
-
-NOT_A_REGULAR_FILE = "Not a regular file"
-
-
-def _as_path_list(paths: object) -> list[Any]:
-    if isinstance(paths, (str, bytes, os.PathLike)):
-        raise TypeError("paths must be an iterable of paths, not a single path")
-    if not isinstance(paths, Iterable):
-        raise TypeError(f"paths must be an iterable of paths, not {type(paths).__name__}")
-    return list(paths)
-
-
 class _Request:
     """Validated input of one batch call, and the mapping of backend items back to results."""
 
@@ -163,7 +150,7 @@ class _Request:
     def __init__(self, paths: object, algorithm: object, concurrency: object) -> None:
         self.algorithm = check_algorithm(algorithm)
         self.concurrency = check_concurrency(concurrency)
-        self.originals = _as_path_list(paths)
+        self.originals = as_path_list(paths)
         self.encoded, self.positions, self.results = encode_paths(self.originals)
 
     def finish(self, items: list[Item], return_exceptions: bool) -> list[Any]:
@@ -204,6 +191,25 @@ class Api:
         (item,) = await self._backend.hash_files([encoded], name, 1, False)
         return _single(item, path)
 
+    @overload
+    async def hash_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        algorithm: str = "sha256",
+        *,
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[str]: ...
+    @overload
+    async def hash_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        algorithm: str = "sha256",
+        *,
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[str | BaseException]: ...
+    @overload
     async def hash_files(
         self,
         paths: Iterable[StrOrBytesPath],
@@ -211,7 +217,15 @@ class Api:
         *,
         concurrency: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[Any]:
+    ) -> list[str] | list[str | BaseException]: ...
+    async def hash_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        algorithm: str = "sha256",
+        *,
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[str] | list[str | BaseException]:
         """Hash many files concurrently; one result per path, in input order.
 
         Without *return_exceptions* the first failure (in input order) is raised
@@ -255,8 +269,33 @@ class Api:
         (result,) = await self.tail_files(
             [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
         )
-        return result  # type: ignore[no-any-return]
+        return result
 
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[str]]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[str] | BaseException]: ...
+    @overload
     async def tail_files(
         self,
         paths: Iterable[StrOrBytesPath],
@@ -267,16 +306,25 @@ class Api:
         errors: str = "replace",
         concurrency: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[Any]:
+    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[list[str]] | list[list[str] | BaseException]:
         """read_last_n_lines for many files concurrently; one result per path, in input order.
 
         Without *return_exceptions* the first failure (in input order) is raised; with
         it, a failed file's slot holds its exception and every other file still gets
         its lines. *concurrency* bounds the files open at once.
         """
-        from ._tail import TailRequest
-
-        request = TailRequest(_as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
+        request = TailRequest(as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
         items = []
         if request.encoded:
             items = await self._backend.tail_files(
@@ -341,6 +389,28 @@ class Api:
 
     # --- scan: scan_tree ---
 
+    @overload
+    async def scan_tree(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan[str]: ...
+    @overload
+    async def scan_tree(
+        self,
+        path: bytes | os.PathLike[bytes],
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan[bytes]: ...
     async def scan_tree(
         self,
         path: StrOrBytesPath,
@@ -350,7 +420,7 @@ class Api:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
-    ) -> _scan.TreeScan:
+    ) -> _scan.TreeScan[str] | _scan.TreeScan[bytes]:
         """Walk the tree at *path* concurrently; return its counts, sizes and problems.
 
         Counts files, directories, symlinks and special files below *path* (not *path*
@@ -368,7 +438,7 @@ class Api:
             follow_symlinks, max_file_size, largest, collect_files, max_problems
         )
         root = encode_path(path)
-        return _scan.finish_scan(await self._backend.scan_tree(root, *options), path, options)
+        return _scan.finish_scan(await self._backend.scan_tree(root, options), path, options)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
@@ -418,7 +488,7 @@ class Api:
         return Api._path_result(await self._backend.estimate_fd_for_directory(encoded), path)
 
     async def get_max_workers_for_file_mounts(
-        self, common_file_mounts: Any, cloud_str: str | None = None
+        self, common_file_mounts: Mapping[str, StrOrBytesPath], cloud_str: str | None = None
     ) -> int:
         """Workers for syncing file mounts (SkyPilot's formula): the soft RLIMIT_NOFILE less
         100, floor-divided by the largest estimate_fd_for_directory() of the values of the
@@ -448,11 +518,6 @@ class Api:
     def _check_mounts(
         common_file_mounts: object, cloud_str: object
     ) -> tuple[list[Any], list[bytes], str | None]:
-        import resource
-        from collections.abc import Mapping
-
-        from . import system
-
         if not isinstance(common_file_mounts, Mapping):
             kind = type(common_file_mounts).__name__
             raise TypeError(f"common_file_mounts must be a mapping of destination to source, not {kind}")
@@ -466,17 +531,15 @@ class Api:
                 raise type(exc)(
                     f"file mount {destination!r}: the source {source!r} is not a path: {exc}"
                 ) from exc
-        system.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        _system.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         return sources, encoded, cloud
 
     @staticmethod
     def _check_start_port(start_port: object) -> int:
-        require_int(start_port, "start_port")
-        from .system import PORT_LIMIT
-
-        if start_port < 0:
-            raise ValueError(f"start_port must be 0 or more, got {start_port}")
-        return min(start_port, PORT_LIMIT)
+        port = require_int(start_port, "start_port")
+        if port < 0:
+            raise ValueError(f"start_port must be 0 or more, got {port}")
+        return min(port, _system.PORT_LIMIT)
 
     @staticmethod
     def _path_result(item: Any, path: object) -> int:
@@ -487,8 +550,6 @@ class Api:
 
     @staticmethod
     def _mounts_result(item: Any, sources: list[Any]) -> int:
-        import logging
-
         if isinstance(item, int):
             logging.getLogger("sky_async.system").debug(f"Using {item} workers for file mounts.")
             return item
@@ -497,15 +558,11 @@ class Api:
 
     @staticmethod
     def _port_result(item: Any, start_port: int) -> int:
-        import errno
-
-        from .system import PORT_LIMIT
-
         if isinstance(item, int):
             return item
         code, message = item
         if code == errno.EADDRINUSE:
-            message = f"No free ports available from {start_port} to {PORT_LIMIT - 1}"
+            message = f"No free ports available from {start_port} to {_system.PORT_LIMIT - 1}"
         raise OSError(code, message or os.strerror(code))
 
     # --- mounts: file_mounts_digest ---
@@ -522,8 +579,6 @@ class Api:
         devices, unreadable files and directories) instead of hanging or aborting on
         the first; TypeError/ValueError for malformed arguments.
         """
-        from . import mounts
-
         pairs = mounts.check_file_mounts(file_mounts)
         head = mounts.check_prefix(prefix)
         limit = check_concurrency(concurrency)
@@ -537,7 +592,7 @@ class Api:
         items = await self._backend.hash_files(plan.files, "sha256", limit, False) if plan.files else []
         return mounts.finish(plan, head, items)
 
-    def get_backend_info(self) -> dict[str, Any]:
+    def get_backend_info(self) -> dict[str, object]:
         """Which backend serves the calls, and with what (versions, threads, I/O backend)."""
         return self._backend.info()
 
@@ -554,6 +609,25 @@ class SyncApi:
         (item,) = self._backend.hash_files_blocking([encoded], name, 1, False)
         return _single(item, path)
 
+    @overload
+    def hash_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        algorithm: str = "sha256",
+        *,
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[str]: ...
+    @overload
+    def hash_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        algorithm: str = "sha256",
+        *,
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[str | BaseException]: ...
+    @overload
     def hash_files(
         self,
         paths: Iterable[StrOrBytesPath],
@@ -561,7 +635,15 @@ class SyncApi:
         *,
         concurrency: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[Any]:
+    ) -> list[str] | list[str | BaseException]: ...
+    def hash_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        algorithm: str = "sha256",
+        *,
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[str] | list[str | BaseException]:
         request = _Request(paths, algorithm, concurrency)
         items = []
         if request.encoded:
@@ -584,8 +666,33 @@ class SyncApi:
         (result,) = self.tail_files(
             [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
         )
-        return result  # type: ignore[no-any-return]
+        return result
 
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[str]]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[str] | BaseException]: ...
+    @overload
     def tail_files(
         self,
         paths: Iterable[StrOrBytesPath],
@@ -596,7 +703,18 @@ class SyncApi:
         errors: str = "replace",
         concurrency: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[Any]:
+    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[list[str]] | list[list[str] | BaseException]:
         return self._tail_files(paths, n, chunk_size, encoding, errors, concurrency, return_exceptions)
 
     def _tail_files(
@@ -612,9 +730,7 @@ class SyncApi:
     ) -> list[Any]:
         """With *raw*, ``(lines as bytes without LF, whether the data ended with LF)`` per
         path, undecoded: what the command line prints byte for byte like tail."""
-        from ._tail import TailRequest
-
-        request = TailRequest(_as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
+        request = TailRequest(as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
         items = []
         if request.encoded:
             items = self._backend.tail_files_blocking(
@@ -649,6 +765,28 @@ class SyncApi:
 
     # --- scan: scan_tree ---
 
+    @overload
+    def scan_tree(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan[str]: ...
+    @overload
+    def scan_tree(
+        self,
+        path: bytes | os.PathLike[bytes],
+        *,
+        follow_symlinks: bool = False,
+        max_file_size: int | None = None,
+        largest: int = 10,
+        collect_files: bool = False,
+        max_problems: int = 1000,
+    ) -> _scan.TreeScan[bytes]: ...
     def scan_tree(
         self,
         path: StrOrBytesPath,
@@ -658,12 +796,12 @@ class SyncApi:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
-    ) -> _scan.TreeScan:
+    ) -> _scan.TreeScan[str] | _scan.TreeScan[bytes]:
         options = _scan.check_scan_options(
             follow_symlinks, max_file_size, largest, collect_files, max_problems
         )
         root = encode_path(path)
-        return _scan.finish_scan(self._backend.scan_tree_blocking(root, *options), path, options)
+        return _scan.finish_scan(self._backend.scan_tree_blocking(root, options), path, options)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
@@ -671,7 +809,9 @@ class SyncApi:
         encoded = encode_path(path)
         return Api._path_result(self._backend.estimate_fd_for_directory_blocking(encoded), path)
 
-    def get_max_workers_for_file_mounts(self, common_file_mounts: Any, cloud_str: str | None = None) -> int:
+    def get_max_workers_for_file_mounts(
+        self, common_file_mounts: Mapping[str, StrOrBytesPath], cloud_str: str | None = None
+    ) -> int:
         sources, encoded, cloud = Api._check_mounts(common_file_mounts, cloud_str)
         item = self._backend.max_workers_for_file_mounts_blocking(encoded, cloud)
         return Api._mounts_result(item, sources)
@@ -685,8 +825,6 @@ class SyncApi:
     def file_mounts_digest(
         self, file_mounts: Mapping[str, str], *, prefix: bytes = b"", concurrency: int | None = None
     ) -> str:
-        from . import mounts
-
         pairs = mounts.check_file_mounts(file_mounts)
         head = mounts.check_prefix(prefix)
         limit = check_concurrency(concurrency)

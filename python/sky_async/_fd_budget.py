@@ -1,6 +1,6 @@
 """Running out of file descriptors in the pure-Python backend, by the native engines' rule.
 
-As ``src/fd_budget.hpp`` says: every close of a descriptor this backend opened is counted;
+As ``src/core/fd_budget.hpp`` says: every close of a descriptor this backend opened is counted;
 an open refused with EMFILE/ENFILE is tried again at once when one of ours was closed since
 it was tried, and otherwise waits for the next close (trying again every few milliseconds
 meanwhile: a file closed elsewhere is not counted). The refusals of one shortage share one

@@ -44,9 +44,10 @@ import stat
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
-from ._api import NOT_A_REGULAR_FILE, make_os_error
+from ._checks import StrOrBytesPath
+from ._errors import NOT_A_REGULAR_FILE, make_os_error
 from ._tail import check_codec, check_line_count, read_tail_pieces
 
 _READ_SIZE = 64 * 1024  # the smallest read: what is new is usually a few lines
@@ -358,7 +359,11 @@ def _decoder(encoding: str, errors: str) -> Any:
     return decode
 
 
-class Follow(AsyncIterator[str]):
+# What a Follow yields: decoded lines (str), or with raw=True (the CLI's tail -f) bytes.
+LineT = TypeVar("LineT", str, bytes)
+
+
+class Follow(AsyncIterator[LineT], Generic[LineT]):
     """``async for line in sky_async.follow(path)``: see ``sky_async.follow``.
 
     The file is opened when ``follow()`` is called; it is closed when iteration ends with
@@ -367,28 +372,58 @@ class Follow(AsyncIterator[str]):
     its current read returns.
     """
 
+    @overload
     def __init__(
-        self, path: Any, lines: int, encoding: str, errors: str, poll_interval: float, raw: bool = False
+        self: Follow[str],
+        path: StrOrBytesPath,
+        lines: int,
+        encoding: str,
+        errors: str,
+        poll_interval: float,
+        raw: Literal[False] = False,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Follow[bytes],
+        path: StrOrBytesPath,
+        lines: int,
+        encoding: str,
+        errors: str,
+        poll_interval: float,
+        raw: Literal[True],
+    ) -> None: ...
+    def __init__(
+        self,
+        path: StrOrBytesPath,
+        lines: int,
+        encoding: str,
+        errors: str,
+        poll_interval: float,
+        raw: bool = False,
     ) -> None:
         self._follower = _Follower(path, lines, use_inotify=True)
         self._poll_interval = poll_interval
         self._decode = None if raw else _decoder(encoding, errors)
-        self._ready: deque[Any] = deque(self._finish(self._follower.poll()))
+        self._ready: deque[LineT | Exception] = deque(self._finish(self._follower.poll()))
 
-    def take_ready(self) -> list[Any]:
+    def take_ready(self) -> list[LineT]:
         """The lines ready without waiting (right after opening: the last *lines* lines).
 
         Stops at a line that failed to decode: iterating raises its error.
         """
-        ready = []
-        while self._ready and not isinstance(self._ready[0], Exception):
-            ready.append(self._ready.popleft())
+        ready: list[LineT] = []
+        while self._ready:
+            line = self._ready[0]
+            if isinstance(line, Exception):
+                break
+            self._ready.popleft()
+            ready.append(line)
         return ready
 
-    def __aiter__(self) -> Follow:
+    def __aiter__(self) -> Follow[LineT]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> LineT:
         try:
             while not self._ready:
                 if not self._follower.behind:
@@ -452,7 +487,7 @@ class Follow(AsyncIterator[str]):
     async def aclose(self) -> None:
         self.close()
 
-    async def __aenter__(self) -> Follow:
+    async def __aenter__(self) -> Follow[LineT]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -465,13 +500,13 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 def follow(
-    path: Any,
+    path: StrOrBytesPath,
     *,
     lines: int = 0,
     encoding: str = "utf-8",
     errors: str = "replace",
     poll_interval: float = 1.0,
-) -> Follow:
+) -> Follow[str]:
     """Follow the file at *path* like ``tail -F``: ``async for line in follow(path)``.
 
     Yields first the last *lines* lines, then every line appended afterwards, each
@@ -496,7 +531,7 @@ def follow(
 
 
 def follow_blocking(
-    path: Any,
+    path: StrOrBytesPath,
     *,
     lines: int = 0,
     encoding: str = "utf-8",

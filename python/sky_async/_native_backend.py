@@ -16,7 +16,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from . import _native
+from . import _native, _native_exact, _strings
+from ._errors import Item
+from ._tail import TailItem
+from .scan import ScanOptions
 
 # Worker threads must be stopped before the interpreter finalizes, not after. threading's
 # exit hooks run before non-daemon threads are joined: work still running then is
@@ -46,7 +49,8 @@ class NativeBackend:
     def _queue_for(self, loop: asyncio.AbstractEventLoop) -> _native.CompletionQueue:
         cached = getattr(self._local, "entry", None)
         if cached is not None and cached[0] is loop and not loop.is_closed():
-            return cached[1]
+            cached_queue: _native.CompletionQueue = cached[1]
+            return cached_queue
         with self._lock:
             for old_loop in [old for old in self._queues if old.is_closed()]:
                 # Operations still running for a closed loop complete into a queue
@@ -81,24 +85,28 @@ class NativeBackend:
 
     async def hash_files(
         self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
-    ) -> list[Any]:
-        return await self.call(_native.hash_files, paths, algorithm, concurrency, stop_on_error)
+    ) -> list[Item]:
+        items: list[Item] = await self.call(_native.hash_files, paths, algorithm, concurrency, stop_on_error)
+        return items
 
     def hash_files_blocking(
         self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
-    ) -> list[Any]:
+    ) -> list[Item]:
         return _native.hash_files_blocking(paths, algorithm, concurrency, stop_on_error)
 
     # --- tail: read_last_n_lines, tail_files, follow ---
 
     async def tail_files(
         self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
-    ) -> list[Any]:
-        return await self.call(_native.tail_files, paths, n, chunk_size, concurrency, encoding, errors)
+    ) -> list[TailItem]:
+        items: list[TailItem] = await self.call(
+            _native.tail_files, paths, n, chunk_size, concurrency, encoding, errors
+        )
+        return items
 
     def tail_files_blocking(
         self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
-    ) -> list[Any]:
+    ) -> list[TailItem]:
         return _native.tail_files_blocking(paths, n, chunk_size, concurrency, encoding, errors)
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
@@ -110,7 +118,8 @@ class NativeBackend:
         return _native.process_start_time(pid)
 
     async def probe_processes(self, pids: Sequence[Any], start_times: list[int | None] | None) -> list[bool]:
-        return await self.call(_native.probe_processes, pids, start_times)
+        alive: list[bool] = await self.call(_native.probe_processes, pids, start_times)
+        return alive
 
     def probe_processes_blocking(
         self, pids: Sequence[Any], start_times: list[int | None] | None
@@ -118,23 +127,21 @@ class NativeBackend:
         return _native.probe_processes_blocking(pids, start_times)
 
     async def wait_for_exit(self, pid: int, timeout: float | None) -> bool:
-        return await self.call(_native.wait_for_exit, pid, timeout)
+        exited: bool = await self.call(_native.wait_for_exit, pid, timeout)
+        return exited
 
     def wait_for_exit_blocking(self, pid: int, timeout: float | None) -> bool:
         return _native.wait_for_exit_blocking(pid, timeout)
 
     # --- scan: scan_tree ---
 
-    async def scan_tree(self, root: bytes, *options: Any) -> Any:
+    async def scan_tree(self, root: bytes, options: ScanOptions) -> Any:
         return await self.call(_native.scan_tree, root, *options)
 
-    def scan_tree_blocking(self, root: bytes, *options: Any) -> Any:
+    def scan_tree_blocking(self, root: bytes, options: ScanOptions) -> Any:
         return _native.scan_tree_blocking(root, *options)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
-
-    from . import _native_exact
-    from . import strings as _strings
 
     def get_cpu_count(self) -> int:
         return _native.get_cpu_count()

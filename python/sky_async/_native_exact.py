@@ -29,7 +29,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from . import _native, _process, _tail, strings, system
+from . import _native, _process_py, _strings, _system, _tail
 
 # --- the caller's patches ------------------------------------------------------------------
 
@@ -183,6 +183,7 @@ def read_last_n_lines(
         and 0 < n <= _tail.MAX_COUNT
         and type(chunk_size) is int
         and 0 < chunk_size <= _tail.MAX_COUNT
+        and _has_content_by_size(encoded)
     ):
         native_decoding = encoding == "utf-8" and errors in _NATIVE_ERROR_HANDLERS
         (item,) = _native.tail_files_blocking(
@@ -193,17 +194,26 @@ def read_last_n_lines(
             "utf-8" if native_decoding else None,
             errors if native_decoding else "",
         )
-        # No lines means a file of size 0 at open: empty, or under /proc, where SkyPilot's
-        # seek to the end raises EINVAL (wrapped in RuntimeError). The definition says which.
+        # No lines: emptied since the stat. The definition says what SkyPilot gives.
         if type(item) is tuple and type(item[0]) is list and item[0]:
             if native_decoding:
-                return item[0]
+                return item[0]  # type: ignore[return-value]  # decoded natively: str lines
             # Any codec and handler, decoded as SkyPilot decodes (its LookupError and
             # UnicodeDecodeError unwrapped).
-            return _tail.decode_lines(item[0], encoding, errors)
+            return _tail.decode_lines(item[0], encoding, errors)  # type: ignore[arg-type]  # no encoding: bytes
         if isinstance(item, UnicodeDecodeError):
             raise item  # errors="strict": SkyPilot's decode error, unwrapped
     return _tail.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+
+
+def _has_content_by_size(path: bytes) -> bool:
+    """Whether the file's size says it has content. A size of 0 (an empty file, or a /proc
+    or /sys file, which the native reader reads forwards while SkyPilot's seek to the end
+    finds nothing or raises EINVAL) is left to the definition, as is a failed stat."""
+    try:
+        return os.stat(path).st_size > 0
+    except OSError:
+        return False
 
 
 def is_process_alive(pid: int) -> bool:
@@ -213,7 +223,7 @@ def is_process_alive(pid: int) -> bool:
     # check would double the cost of this cheapest call).
     if type(pid) is int and (pid <= 0 or _IS_PROCESS_ALIVE.intact()):
         return _native.is_process_alive(pid)
-    return _process.is_process_alive(pid)
+    return _process_py.is_process_alive(pid)
 
 
 def base36_encode(hex_str: str) -> str:
@@ -223,7 +233,7 @@ def base36_encode(hex_str: str) -> str:
             return _native.base36_encode(hex_str)
         except ValueError:
             pass  # Python raises it again, with its own message
-    return strings.base36_encode(hex_str)
+    return _strings.base36_encode(hex_str)
 
 
 def format_float(num: float | int, precision: int = 1) -> str:
@@ -232,13 +242,13 @@ def format_float(num: float | int, precision: int = 1) -> str:
             return _native.format_float(num, precision)
     elif type(num) is int:
         return str(num)  # the definition's own int case, without a second call
-    return strings.format_float(num, precision)
+    return _strings.format_float(num, precision)
 
 
 def get_cpu_count() -> int:
     """SkyPilot's get_cpu_count, including its ZeroDivisionError for a cgroup v2 period of 0."""
     if "SKYPILOT_POD_CPU_CORE_LIMIT" in os.environ or not _GET_CPU_COUNT.intact():
-        return system._cpu_count(skypilot=True)  # a cheap parse, with SkyPilot's exact errors
+        return _system._cpu_count(skypilot=True)  # a cheap parse, with SkyPilot's exact errors
     return _native.get_cpu_count(True)
 
 
@@ -248,14 +258,14 @@ def get_mem_size_gb() -> float:
         or "SKYPILOT_POD_MEMORY_BYTES_LIMIT" in os.environ
         or not _GET_MEM_SIZE_GB.intact()
     ):
-        return system._mem_size_gb(skypilot=True)
+        return _system._mem_size_gb(skypilot=True)
     return _native.get_mem_size_gb()
 
 
 def get_parallel_threads(cloud_str: str | None = None) -> int:
     if (cloud_str is None or type(cloud_str) is str) and _GET_PARALLEL_THREADS.intact():
         return _native.get_parallel_threads(cloud_str)
-    return system.get_parallel_threads(cloud_str)  # SkyPilot's AttributeError, or its falsy rule
+    return _system.get_parallel_threads(cloud_str)  # SkyPilot's AttributeError, or its falsy rule
 
 
 def _native_path(path: object) -> bytes | None:
@@ -268,9 +278,9 @@ def _native_path(path: object) -> bytes | None:
 def estimate_fd_for_directory(path: str) -> int:
     encoded = _native_path(path)
     if encoded is None or not _ESTIMATE_FD.intact():
-        return system.estimate_fd_for_directory(path)
+        return _system.estimate_fd_for_directory(path)
     item = _native.estimate_fd_for_directory_blocking(encoded)
-    if type(item) is int:
+    if isinstance(item, int):
         return item
     code, message = item
     raise OSError(code, message or os.strerror(code), path)  # as os.listdir raises it
@@ -284,27 +294,28 @@ def get_max_workers_for_file_mounts(
         or not (cloud_str is None or type(cloud_str) is str)
         or not _MAX_WORKERS.intact()
     ):
-        return system.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
+        return _system.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
     sources = list(common_file_mounts.values())
     encoded = [_native_path(source) for source in sources]
     if None in encoded:
-        return system.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
-    system.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    item: Any = _native.max_workers_for_file_mounts_blocking(encoded, cloud_str)
+        return _system.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
+    _system.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    # No None in encoded: checked just above.
+    item: Any = _native.max_workers_for_file_mounts_blocking(encoded, cloud_str)  # type: ignore[arg-type]
     if type(item) is not int:
         code, message, index = item
         raise OSError(code, message or os.strerror(code), sources[index])
-    if system.logger.isEnabledFor(logging.DEBUG):
-        system.logger.debug(f"Using {item} workers for file mounts.")
+    if _system.logger.isEnabledFor(logging.DEBUG):
+        _system.logger.debug(f"Using {item} workers for file mounts.")
     return item
 
 
 def find_free_port(start_port: int) -> int:
-    if type(start_port) is int and 0 <= start_port < system.PORT_LIMIT and _FIND_FREE_PORT.intact():
+    if type(start_port) is int and 0 <= start_port < _system.PORT_LIMIT and _FIND_FREE_PORT.intact():
         item = _native.find_free_port_blocking(start_port)
-        if type(item) is int:
+        if isinstance(item, int):
             return item
         if item[0] == errno.EADDRINUSE:
             raise OSError("No free ports available.")
         # A socket could not be created: the definition raises that error as Python's socket does.
-    return system.find_free_port(start_port)
+    return _system.find_free_port(start_port)

@@ -18,8 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Union
 
-from ._api import check_concurrency, encode_paths, make_os_error
-from ._checks import require_int
+from ._checks import check_concurrency, encode_paths, require_int
+from ._errors import make_os_error
+from ._skypilot_ux import print_exception_no_traceback
 
 # The largest n and chunk_size passed down: beyond any real file's line count or size, so
 # clamping changes no result while keeping the values inside a C size_t.
@@ -58,7 +59,8 @@ def read_last_n_lines(
                 chunks.append(chunk)
                 newlines += chunk.count(b"\n")
     except OSError as exc:
-        raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {exc}") from exc
+        with print_exception_no_traceback():
+            raise RuntimeError(f"Failed to read last {n} lines from {file_path}: {exc}") from exc
     pieces = b"".join(reversed(chunks)).split(b"\n")
     if pieces[-1] == b"":
         pieces.pop()
@@ -77,10 +79,17 @@ def read_tail_pieces(
     Returns ``(pieces, final_newline)``: the lines without their LF (CRs kept, nothing
     decoded), and whether the bytes read ended with LF. Reads backwards in *chunk_size*
     blocks until more than *n* LFs were seen; a concurrent truncation gives short reads,
-    not an error. None if *stopping()* became true before a read.
+    not an error. A *size* of 0 (also what /proc and /sys files report) reads forwards to
+    the end instead. None if *stopping()* became true before a read.
     """
-    if n == 0 or size == 0:
+    if n == 0:
         return [], False
+    if size == 0:
+        # Also what /proc and /sys files report, content or not: read them forwards.
+        unsized = _read_unsized(fd, n, chunk_size, stopping)
+        if unsized is None:
+            return None
+        return _select(unsized, n)
     chunks: list[bytes] = []
     cursor = size
     newlines = 0
@@ -92,8 +101,41 @@ def read_tail_pieces(
         chunk = _pread_full(fd, want, cursor)
         chunks.append(chunk)
         newlines += chunk.count(b"\n")
-    data = b"".join(reversed(chunks))
-    if not data:  # truncated to nothing while we read
+    return _select(b"".join(reversed(chunks)), n)
+
+
+# Reads of a file whose size says nothing, whatever chunk_size asks for backwards.
+_UNSIZED_MIN_READ = 4096
+_UNSIZED_MAX_READ = 65536
+
+
+def _read_unsized(fd: int, n: int, chunk_size: int, stopping: Callable[[], bool] | None) -> bytes | None:
+    """The file's bytes read forwards to EOF, less what precedes the (n+1)-th LF from the
+    end, so that memory stays about twice the last n lines whatever the length read."""
+    step = min(max(chunk_size, _UNSIZED_MIN_READ), _UNSIZED_MAX_READ)
+    kept = bytearray()
+    offset = 0
+    newlines = 0
+    while True:
+        if stopping is not None and stopping():
+            return None
+        chunk = _pread_full(fd, step, offset)
+        kept += chunk
+        offset += len(chunk)
+        newlines += chunk.count(b"\n")
+        if len(chunk) < step:
+            return bytes(kept)
+        if newlines > 2 * (n + 1):
+            cut = len(kept)
+            for _ in range(n + 1):
+                cut = kept.rfind(b"\n", 0, cut)
+            del kept[:cut]
+            newlines = n + 1
+
+
+def _select(data: bytes, n: int) -> tuple[list[bytes], bool]:
+    """The last *n* pieces of *data* split on LF, less the empty piece after a final LF."""
+    if not data:  # empty, or truncated to nothing while we read
         return [], False
     pieces = data.split(b"\n")
     final_newline = pieces[-1] == b""
@@ -141,17 +183,17 @@ def check_codec(encoding: object, errors: object) -> str:
 
 
 def check_line_count(n: object, name: str = "n") -> int:
-    require_int(n, name)
-    if n < 0:
-        raise ValueError(f"{name} must be non-negative, got {n}")
-    return min(n, MAX_COUNT)
+    count = require_int(n, name)
+    if count < 0:
+        raise ValueError(f"{name} must be non-negative, got {count}")
+    return min(count, MAX_COUNT)
 
 
 def check_chunk_size(chunk_size: object) -> int:
-    require_int(chunk_size, "chunk_size")
-    if chunk_size <= 0:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    return min(chunk_size, MAX_COUNT)
+    size = require_int(chunk_size, "chunk_size")
+    if size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {size}")
+    return min(size, MAX_COUNT)
 
 
 # Per file, a backend reports ``(lines, final_newline)`` (decoded lines as read_last_n_lines

@@ -13,7 +13,9 @@ symlinks, ``file`` and its raw SHA-256; for a directory, ``dir`` and for every
 directory of a top-down walk (sorted names; symlinked directories listed but not
 descended into), its path and a NUL, each subdirectory name and a NUL, a NUL, each
 file name and a NUL followed by the file's raw SHA-256, and a NUL; for anything else
-(missing, a cloud URL) nothing; then two NULs.
+(missing, a cloud URL) nothing; then two NULs. The content of gcloud's credential caches
+(``credentials.db``, ``access_tokens.db`` and their ``-journal``, ``-wal``, ``-shm``
+files) is not fed, only their names, as in SkyPilot 0.14.1.
 
 Deviations from SkyPilot, all where SkyPilot has no usable result:
 
@@ -38,7 +40,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Union
 
-from ._api import make_os_error
+from ._errors import make_os_error
 
 __all__ = ["FileMountsError"]
 
@@ -66,6 +68,15 @@ class FileMountsError(OSError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.problems,))
 
+
+# SkyPilot 0.14.1's _FILE_MOUNT_BASENAMES_SKIP_HASH: gcloud's credential caches, which
+# gcloud rewrites on every run; their names are fed but their content is not, so that a
+# token refresh does not count as a changed mount (nor can such a file fail the digest).
+CONTENT_SKIPPED = frozenset(
+    name + suffix
+    for name in (b"credentials.db", b"access_tokens.db")
+    for suffix in (b"", b"-journal", b"-wal", b"-shm")
+)
 
 # A piece of the stream: bytes, or the index of a file whose raw digest goes there.
 Piece = Union[bytes, int]
@@ -133,7 +144,8 @@ def plan(file_mounts: list[tuple[bytes, bytes]], stop: threading.Event | None = 
         # os.path.isfile/isdir follow symlinks and are False for what cannot be stat'ed.
         if os.path.isfile(source):
             pieces.append(b"file")
-            result.add_file(source)
+            if os.path.basename(source) not in CONTENT_SKIPPED:
+                result.add_file(source)
         elif os.path.isdir(source):
             pieces.append(b"dir")
             _walk(source, result, stop)
@@ -174,7 +186,8 @@ def _walk(top: bytes, result: Plan, stop: threading.Event | None) -> None:
         prefix = path if path.endswith(b"/") else path + b"/"
         for name in files:
             pieces.append(name + b"\0")
-            result.add_file(prefix + name)
+            if name not in CONTENT_SKIPPED:
+                result.add_file(prefix + name)
         pieces.append(b"\0")
         pending.extend(prefix + name for name, is_link in reversed(dirs) if not is_link)
 

@@ -7,7 +7,9 @@
 
 Paths are the root as given joined with the names below it: ``str`` when the root was
 given as ``str`` (or a ``str`` path-like; undecodable bytes appear as surrogate escapes,
-as in ``os.fsdecode``), ``bytes`` when it was given as ``bytes``.
+as in ``os.fsdecode``), ``bytes`` when it was given as ``bytes``: to a type checker the
+result is a ``TreeScan[str]`` or a ``TreeScan[bytes]`` (and its ``ScanProblem`` and
+``LargeFile`` likewise).
 
 Problem kinds (``ScanProblem.kind``), in the order that breaks ties between problems
 of the same path:
@@ -33,7 +35,9 @@ import builtins
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
+
+from ._errors import make_os_error
 
 UNREADABLE_DIRECTORY = "unreadable_directory"
 UNREADABLE_FILE = "unreadable_file"
@@ -57,26 +61,37 @@ PROBLEM_KINDS = (
 
 ScanPath = Union[str, builtins.bytes]
 
+# The type of the paths in a result: str for a str root, bytes for a bytes root.
+PathT = TypeVar("PathT", str, builtins.bytes)
+
 _MAX_UINT64 = 2**64 - 1
 
 
 @dataclass(frozen=True)
-class ScanProblem:
+class ScanProblem(Generic[PathT]):
     """One entry a mount or upload of the tree would have trouble with."""
 
     kind: str
-    path: ScanPath
+    path: PathT
     errno: int | None
     message: str
 
 
-class LargeFile(NamedTuple):
-    path: ScanPath
-    size: int
+if TYPE_CHECKING:
+
+    class LargeFile(NamedTuple, Generic[PathT]):
+        path: PathT
+        size: int
+
+else:
+    # A generic NamedTuple needs Python 3.11 at runtime: type checkers see the generic one.
+    class LargeFile(NamedTuple):
+        path: ScanPath
+        size: int
 
 
 @dataclass(frozen=True)
-class TreeScan:
+class TreeScan(Generic[PathT]):
     """The result of ``scan_tree``; the same tree always gives an equal result.
 
     The root is not counted in ``directories``; a root that is a regular file gives
@@ -101,13 +116,13 @@ class TreeScan:
     special_files: int
     bytes: int  # the sum of st_size over the regular files counted in `files`
     # At most max_problems, sorted by (path, kind order): the first ones in that order.
-    problems: tuple[ScanProblem, ...]
+    problems: tuple[ScanProblem[PathT], ...]
     # Every problem found, per kind (all kinds present, zeros included).
     problem_counts: dict[str, int]
     # The largest regular files: size descending, then path ascending.
-    largest: tuple[LargeFile, ...]
+    largest: tuple[LargeFile[PathT], ...]
     # With collect_files: every regular file counted in `files`, sorted; else None.
-    file_paths: tuple[ScanPath, ...] | None
+    file_paths: tuple[PathT, ...] | None
     # Entries gone between their listing and their stat or open (last, for positional callers).
     vanished: int = 0
 
@@ -188,18 +203,24 @@ def _message(kind: str, code: int | None, size: int, limit: int) -> str:
     return f"cannot stat{reason}"
 
 
-def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan:
+@overload
+def finish_scan(item: Any, path: str | os.PathLike[str], options: ScanOptions) -> TreeScan[str]: ...
+@overload
+def finish_scan(
+    item: Any, path: builtins.bytes | os.PathLike[builtins.bytes], options: ScanOptions
+) -> TreeScan[builtins.bytes]: ...
+@overload
+def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan[Any]: ...
+def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan[Any]:
     """The TreeScan for a backend's item, or the OSError naming *path* for a root that failed."""
     if isinstance(item, tuple):
-        from ._api import make_os_error
-
         code, message = item
         raise make_os_error(code, message, path)
     if item is None:  # stopped at interpreter exit: a partial count must not pass for a result
         raise RuntimeError("sky_async is shutting down: the scan was stopped before it finished")
-    decode = os.fsdecode if not isinstance(os.fspath(path), bytes) else None  # type: ignore[arg-type]
+    decode = os.fsdecode if not isinstance(os.fspath(path), bytes) else None  # type: ignore[call-overload]
 
-    def convert(raw: bytes) -> ScanPath:
+    def convert(raw: bytes) -> Any:  # str or bytes as the root, which the overloads tell apart
         return decode(raw) if decode is not None else raw
 
     limit = options.max_file_size

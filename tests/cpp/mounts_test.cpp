@@ -8,12 +8,19 @@
 #include <sky_async/error.hpp>
 #include <sky_async/runtime.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/stat.h>
@@ -149,6 +156,109 @@ TEST_P(FileMountsDigest, EveryProblemIsReportedAndNothingBlocks) {
   }
   EXPECT_FALSE(unblock.stop()) << "a FIFO below a mount blocked the digest";
   EXPECT_EQ(count_open_fds(), fds);
+}
+
+// SkyPilot 0.14.1 feeds the names of gcloud's credential caches but not their content:
+// here a FIFO by such a name is never opened (it would be a problem otherwise).
+TEST_P(FileMountsDigest, CredentialCachesAreNamedButTheirContentIsNotFed) {
+  using namespace std::string_literals;
+  fs::create_directories(dir_ / "tree");
+  write_file(dir_ / "tree/a.txt", "a");
+  ASSERT_EQ(::mkfifo((dir_ / "tree/credentials.db").c_str(), 0600), 0);
+  write_file(dir_ / "tree/access_tokens.db-wal", "changes on every gcloud run");
+  write_file(dir_ / "access_tokens.db", "token");
+  const std::string tree = (dir_ / "tree").string();
+  const std::string stream = "/f\0file\0\0"s + "/t\0dir"s + tree + "\0\0"s + "a.txt\0"s + sha256_raw("a") +
+                             "access_tokens.db-wal\0"s + "credentials.db\0"s + "\0\0\0"s;
+  watchdog unblock(10s, [] {});
+  EXPECT_EQ(digest({{"/t", tree}, {"/f", (dir_ / "access_tokens.db").string()}}),
+            openssl_hex(sky_async::hash_algorithm::sha256, stream));
+  EXPECT_FALSE(unblock.stop()) << "a credential cache was opened";
+}
+
+TEST_P(FileMountsDigest, TheTokenFormCompletesWithEveryProblemInItsResult) {
+  fs::create_directories(dir_ / "tree");
+  write_file(dir_ / "tree/good", "g");
+  ASSERT_EQ(::mkfifo((dir_ / "tree/fifo").c_str(), 0600), 0);
+  asio::io_context ctx;
+  boost::system::error_code ec;
+  std::optional<sky_async::file_mounts_result> result;
+  sky_async::async_file_mounts_digest(*rt_, {{"/t", (dir_ / "tree").string()}}, {}, {},
+                                      asio::bind_executor(ctx, [&](auto e, sky_async::file_mounts_result r) {
+                                        ec = e;
+                                        result = std::move(r);
+                                      }));
+  ctx.run_for(20s);
+  ASSERT_TRUE(result.has_value()) << "no completion";
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(result->ok());
+  EXPECT_TRUE(result->digest.empty());
+  ASSERT_EQ(result->problems.size(), 1u);
+  EXPECT_EQ(result->problems[0].path, dir_ / "tree/fifo");
+  EXPECT_EQ(result->problems[0].error, sky_async::errc::not_a_regular_file);
+
+  // And the digest when there is no problem, as the coroutine gives it.
+  fs::remove(dir_ / "tree/fifo");
+  result.reset();
+  ctx.restart();
+  sky_async::async_file_mounts_digest(*rt_, {{"/t", (dir_ / "tree").string()}}, "p", {},
+                                      asio::bind_executor(ctx, [&](auto e, sky_async::file_mounts_result r) {
+                                        ec = e;
+                                        result = std::move(r);
+                                      }));
+  ctx.run_for(20s);
+  ASSERT_TRUE(result.has_value()) << "no completion";
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(result->ok());
+  EXPECT_EQ(result->digest, digest({{"/t", (dir_ / "tree").string()}}, "p"));
+}
+
+// Cancelled at any point (in the walk, while hashing, or after), it completes once, with
+// operation_aborted and no digest unless it had already finished, and every file it
+// opened is closed by then.
+TEST_P(FileMountsDigest, CancellationThroughTheSlotClosesEverythingItOpened) {
+  fs::create_directories(dir_ / "tree");
+  const std::string content(64 * 1024, 'x');
+  for (int d = 0; d < 20; ++d) {
+    fs::create_directories(dir_ / "tree" / std::to_string(d));
+    for (int f = 0; f < 50; ++f) write_file(dir_ / "tree" / std::to_string(d) / std::to_string(f), content);
+  }
+  const std::vector<file_mount> mounts{{"/t", (dir_ / "tree").string()}};
+  const std::string expected = digest(mounts);
+  int aborted = 0;
+  for (auto delay : {0ms, 1ms, 3ms, 10ms, 30ms}) {
+    asio::io_context ctx;
+    asio::cancellation_signal signal;
+    const auto fds_before = open_fds();
+    int calls = 0;
+    boost::system::error_code ec;
+    sky_async::file_mounts_result result;
+    sky_async::async_file_mounts_digest(
+        *rt_, mounts, {}, {.concurrency = 8},
+        asio::bind_cancellation_slot(signal.slot(),
+                                     asio::bind_executor(ctx, [&](auto e, sky_async::file_mounts_result r) {
+                                       ++calls;
+                                       ec = e;
+                                       result = std::move(r);
+                                     })));
+    std::this_thread::sleep_for(delay);
+    signal.emit(asio::cancellation_type::terminal);
+    ctx.run_for(20s);
+    EXPECT_EQ(calls, 1);
+    if (ec) {
+      ++aborted;
+      EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+      EXPECT_TRUE(result.digest.empty());
+    } else {
+      EXPECT_EQ(result.digest, expected) << "finished before the cancel, with the whole digest";
+    }
+    EXPECT_EQ(open_fds(), fds_before)
+        << "descriptors left open after a cancellation " << delay.count() << " ms in";
+  }
+  // 64 MiB to hash: a cancel right after the start cannot come after the end, unless this
+  // thread was preempted for all that time in each of the first cases.
+  EXPECT_GE(aborted, 1) << "no cancellation took effect";
+  EXPECT_EQ(digest(mounts), expected) << "still usable";
 }
 
 TEST_P(FileMountsDigest, OnTheGlobalRuntimeToo) {

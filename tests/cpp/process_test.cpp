@@ -4,6 +4,7 @@
 // cancellation and shutdown. Every case runs once per I/O backend.
 #include <sky_async/process.hpp>  // first: the header must compile on its own
 
+#include "process/process_engine.hpp"
 #include "test_support.hpp"
 
 #include <sky_async/runtime.hpp>

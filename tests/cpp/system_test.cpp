@@ -4,7 +4,7 @@
 // I/O backends.
 #include <sky_async/system.hpp>  // first: the header must compile on its own
 
-#include "system_info.hpp"
+#include "system/system_info.hpp"
 #include "test_support.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>

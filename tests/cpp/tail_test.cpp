@@ -5,7 +5,7 @@
 #include <sky_async/tail.hpp>  // first: the header must compile on its own
 
 #include "fd_exhaustion.hpp"
-#include "tail_select.hpp"
+#include "tail/tail_select.hpp"
 #include "test_support.hpp"
 
 #include <sky_async/error.hpp>
@@ -605,4 +605,52 @@ TEST(SelectTail, ReadErrorAndCancellationAreReported) {
   EXPECT_EQ(sky_async::detail::select_tail(
                 memory_pread(file), file.size(), 1, 2, [] { return true; }, hint, out),
             std::errc::operation_canceled);
+}
+
+// /proc and /sys files report size 0: read forwards, with the selection of any file, and
+// with memory bounded by the last lines whatever the length read.
+TEST(SelectTail, UnsizedFilesAreReadForwardsAndGiveTheSameLines) {
+  const std::function<bool()> never = [] { return false; };
+  std::string file;
+  for (int i = 0; i < 20000; ++i) file += "line " + std::to_string(i) + (i % 7 == 0 ? "\r\n" : "\n");
+  for (const std::string& data :
+       {file, file + "partial", std::string("\n\n\n"), std::string("x"), std::string()}) {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{10}, std::size_t{5000}}) {
+      sky_async::detail::tail_hint backwards_hint;
+      sky_async::detail::tail_hint forwards_hint;
+      sky_async::detail::tail_selection want;
+      sky_async::detail::tail_selection got;
+      ASSERT_FALSE(sky_async::detail::select_tail(memory_pread(data), data.size(), n, 8192, never,
+                                                  backwards_hint, want));
+      std::size_t largest_offset = 0;
+      const sky_async::detail::tail_pread tracking = [&](char* buffer, std::size_t size, std::uint64_t offset,
+                                                         std::size_t& read) {
+        largest_offset = std::max<std::size_t>(largest_offset, offset);
+        return memory_pread(data)(buffer, size, offset, read);
+      };
+      ASSERT_FALSE(sky_async::detail::select_tail_unsized(tracking, n, 8192, never, forwards_hint, got));
+      EXPECT_EQ(got.text, want.text) << "n=" << n << ", " << data.size() << " bytes";
+      EXPECT_EQ(got.line_count, want.line_count);
+      EXPECT_EQ(got.final_newline, want.final_newline);
+      EXPECT_GE(largest_offset + 8192, data.size()) << "not read to the end";
+    }
+  }
+  sky_async::detail::tail_hint hint;
+  sky_async::detail::tail_selection out;
+  EXPECT_EQ(sky_async::detail::select_tail_unsized(
+                memory_pread(file), 1, 8192, [] { return true; }, hint, out),
+            std::errc::operation_canceled);
+}
+
+TEST_P(TailFiles, ProcAndSysFilesAreReadForwards) {
+  // Their st_size is 0; what tail -n 2 prints is the status file's last two fields.
+  const auto results = tail({"/proc/self/status", "/proc/self/stat", dir_ / "empty"}, 2);
+  ASSERT_TRUE(results[0].ok()) << describe(results[0].error);
+  ASSERT_EQ(results[0].lines.size(), 2u);
+  EXPECT_EQ(results[0].lines[0].substr(0, results[0].lines[0].find(':')), "voluntary_ctxt_switches");
+  EXPECT_EQ(results[0].lines[1].substr(0, results[0].lines[1].find(':')), "nonvoluntary_ctxt_switches");
+  EXPECT_TRUE(results[0].final_newline);
+  ASSERT_TRUE(results[1].ok()) << describe(results[1].error);
+  EXPECT_EQ(results[1].lines.size(), 1u);  // one line
+  EXPECT_EQ(results[2].error, std::errc::no_such_file_or_directory);
 }

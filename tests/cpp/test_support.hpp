@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,7 @@
 #include <thread>
 #include <utility>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 // Names rather than bytes in gtest messages (found by argument-dependent lookup).
@@ -154,6 +156,22 @@ inline std::size_t count_open_fds() {
   std::size_t count = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++count;
   return count - 1;
+}
+
+// The open descriptors and what each refers to (less the one used to list them): compared
+// with EXPECT_EQ, a leak's message names the files left open, not only how many.
+inline std::map<int, std::string> open_fds() {
+  std::map<int, std::string> fds;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    const fs::path target = fs::read_symlink(entry.path(), ec);
+    fds.emplace(std::stoi(entry.path().filename().string()), ec ? "?" : target.string());
+  }
+  // The listing's own descriptor no longer exists once the iterator is gone.
+  for (auto it = fds.begin(); it != fds.end();) {
+    it = ::fcntl(it->first, F_GETFD) == -1 ? fds.erase(it) : std::next(it);
+  }
+  return fds;
 }
 
 // Sets (or, with std::nullopt, unsets) an environment variable for one scope.

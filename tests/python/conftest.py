@@ -12,11 +12,13 @@ import contextlib
 import hashlib
 import os
 import random
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +32,7 @@ with warnings.catch_warnings():
     import sky_async  # noqa: F401
 
 from sky_async._api import Api
-from sky_async._fallback import PythonBackend
+from sky_async._python_backend import PythonBackend
 
 try:
     from sky_async._native_backend import NativeBackend
@@ -81,6 +83,35 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def api(backend_name: str) -> Api:
     return Api(make_backend(backend_name))
+
+
+class Caller:
+    """A public call through its coroutine (``async``) or through its blocking twin
+    (``sync``): ``await call.hash_files(paths)`` or ``await call("hash_files", paths)``, so
+    that one test covers both."""
+
+    def __init__(self, api: Api, mode: str) -> None:
+        self.api = api
+        self.mode = mode
+
+    async def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.mode == "sync":
+            return getattr(self.api.sync, name)(*args, **kwargs)
+        return await getattr(self.api, name)(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        async def bound(*args: Any, **kwargs: Any) -> Any:
+            return await self(name, *args, **kwargs)
+
+        return bound
+
+
+@pytest.fixture(params=["async", "sync"])
+def call(api: Api, request: pytest.FixtureRequest) -> Caller:
+    return Caller(api, request.param)
 
 
 # --- event loops ---------------------------------------------------------------------------------
@@ -185,7 +216,7 @@ API_PRELUDE = textwrap.dedent(
     if sys.argv[1] == "native":
         from sky_async._native_backend import NativeBackend as Backend
     else:
-        from sky_async._fallback import PythonBackend as Backend
+        from sky_async._python_backend import PythonBackend as Backend
     api = Api(Backend())
     """
 )
@@ -234,3 +265,17 @@ def interruptible_child(argv: list[str], **popen_kwargs: Any) -> Iterator[subpro
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def wait_child(pid: int, timeout: float = 60) -> int:
+    """The exit code of the forked child *pid*; kills, reaps and fails the test if it hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.01)

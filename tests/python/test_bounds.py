@@ -18,28 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_PRELUDE, MiB, hashlib_digest, run_python
+from conftest import API_PRELUDE, Caller, MiB, hashlib_digest, run_python
 from sky_async._api import Api
 from test_tail import oracle as tail_oracle
-
-
-class Caller:
-    """The same batch call through the coroutines (``async``) or their blocking twins (``sync``)."""
-
-    def __init__(self, api: Api, mode: str) -> None:
-        self.api = api
-        self.mode = mode
-
-    async def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if self.mode == "sync":
-            return getattr(self.api.sync, name)(*args, **kwargs)
-        return await getattr(self.api, name)(*args, **kwargs)
-
-
-@pytest.fixture(params=["async", "sync"])
-def call(api: Api, request: pytest.FixtureRequest) -> Caller:
-    return Caller(api, request.param)
-
 
 # --- address space ------------------------------------------------------------------------------
 
@@ -183,7 +164,8 @@ def test_python_pool_leaves_half_an_address_space_limit_to_the_data() -> None:
     code = f"""
 import resource
 resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_LIMIT}, {ADDRESS_SPACE_LIMIT}))
-from sky_async._fallback import _THREAD_RESERVATION, PythonBackend
+from sky_async._batch import _THREAD_RESERVATION
+from sky_async._python_backend import PythonBackend
 print(PythonBackend().info()["threads"], _THREAD_RESERVATION)
 """
     proc = run_python(code)
@@ -349,7 +331,7 @@ def test_python_backend_runs_on_the_threads_it_could_start(
 ) -> None:
     """Once one worker runs, a thread that cannot be started (RLIMIT_AS, RLIMIT_NPROC) is no
     error: the jobs wait for the worker. Without any worker the start's error is raised."""
-    from sky_async import _fallback
+    from sky_async import _batch, _python_backend
 
     real_start = threading.Thread.start
     allowed = [1]
@@ -360,12 +342,12 @@ def test_python_backend_runs_on_the_threads_it_could_start(
         allowed[0] -= 1
         real_start(thread)
 
-    api = Api(_fallback.PythonBackend())
+    api = Api(_python_backend.PythonBackend())
     digest = hashlib_digest(good)
     for workers in (1, 0):
-        pool = _fallback._Pool(4)
+        pool = _batch._Pool(4)
         allowed[0] = workers
-        monkeypatch.setattr(_fallback, "_pool", pool)
+        monkeypatch.setattr(_batch, "_pool", pool)
         monkeypatch.setattr(threading.Thread, "start", start)
         try:
             if workers:

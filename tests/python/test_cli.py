@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from pathlib import Path
 import pytest
 import sky_async
 from conftest import BACKENDS, require_native
-from sky_async import cli, system
+from sky_async import _system as system
+from sky_async import cli
 
 # The package under test, whatever the working directory of the child (PYTHONPATH may be relative).
 PACKAGE_ROOT = str(Path(sky_async.__file__).resolve().parent.parent)
@@ -89,10 +91,27 @@ def test_hash_with_algorithm_prints_what_md5sum_prints(cli_env: dict[str, str], 
     assert ours.stdout == run_tool("md5sum", "a", "b", cwd=files).stdout
 
 
-def test_hash_recursive_walks_sorted(cli_env: dict[str, str], files: Path) -> None:
+@needs_coreutils
+def test_hash_recursive_lists_in_byte_order_as_find_and_sort(cli_env: dict[str, str], files: Path) -> None:
+    # Names that sort differently per directory, by code point and by byte (non-UTF-8, é).
+    for name in (b"dir/sub-x", b"dir/sub/\xff", b"dir/\xc3\xa9", b"dir/\x80", b"dir/B", b"dir/a"):
+        with open(os.path.join(os.fsencode(files), name), "wb") as file:
+            file.write(name)
+    (files / "dir/link").symlink_to("x")
+    listed = run_tool("find", "dir", "!", "-type", "d", cwd=files).stdout.splitlines()
+    expected = run_tool("sha256sum", "--", *map(os.fsdecode, sorted(listed)), cwd=files).stdout
     result = run_cli("hash", "-r", "dir", env=cli_env, cwd=files)
-    assert result.returncode == 0
-    assert result.stdout.decode() == f"{sha256(b'x')}  dir/x\n{sha256(b'y')}  dir/sub/y\n"
+    assert (result.returncode, result.stdout, result.stderr) == (0, expected, b"")
+
+
+def test_hash_recursive_reports_a_fifo_in_the_tree_without_reading_it(
+    cli_env: dict[str, str], files: Path
+) -> None:
+    os.mkfifo(files / "dir/fifo")
+    result = run_cli("hash", "-r", "dir", env=cli_env, cwd=files)
+    assert result.returncode == 1
+    assert result.stdout.decode() == f"{sha256(b'y')}  dir/sub/y\n{sha256(b'x')}  dir/x\n"
+    assert result.stderr == b"sky-async: dir/fifo: Not a regular file\n"
 
 
 def test_hash_in_process(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -197,14 +216,15 @@ def test_check_in_process(files: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_errors_are_one_line_per_path_without_traceback(cli_env: dict[str, str], files: Path) -> None:
-    os.mkfifo(files / "fifo")
-    result = run_cli("hash", "missing", "dir", "fifo", "a", env=cli_env, cwd=files)
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(files / "sock"))
+        result = run_cli("hash", "missing", "dir", "sock", "a", env=cli_env, cwd=files)
     assert result.returncode == 1
     assert result.stdout.decode() == f"{sha256(b'alpha' + bytes([10]))}  a\n"
     assert result.stderr.decode().splitlines() == [
         "sky-async: missing: No such file or directory",
         "sky-async: dir: Is a directory",
-        "sky-async: fifo: Not a regular file",
+        "sky-async: sock: No such device or address",  # what sha256sum says: open gives ENXIO
     ]
 
 

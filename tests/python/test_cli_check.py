@@ -281,6 +281,66 @@ def test_hash_reads_standard_input_for_dash_or_no_file(alpha: Path, backend: str
     )
 
 
+def _with_fifo_writer(
+    fifo: Path, data: bytes, command: list[bytes | str], cwd: Path, backend: str = "native"
+):  # type: ignore[no-untyped-def]
+    """*command*'s result while another process writes *data* into *fifo* (killed after)."""
+    writer = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}, 'wb').write({data!r})"])
+    try:
+        return run(command, cwd, backend=backend)
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_hash_reads_a_fifo_named_on_the_command_line(alpha: Path, backend: str) -> None:
+    os.mkfifo(alpha / "fifo")
+    mine = _with_fifo_writer(
+        alpha / "fifo",
+        b"through a fifo\n",
+        [sys.executable, "-m", "sky_async", "hash", "a", "fifo"],
+        alpha,
+        backend,
+    )
+    theirs = _with_fifo_writer(alpha / "fifo", b"through a fifo\n", ["sha256sum", "a", "fifo"], alpha)
+    assert_same(mine, theirs)
+    assert mine.returncode == 0
+
+
+def _with_pipe(data: bytes, command: list[str], cwd: Path, backend: str = "native"):  # type: ignore[no-untyped-def]
+    """*command* run with a pipe holding *data* as /dev/fd/N, as ``<(...)`` gives one."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+        os.close(write_end)
+        write_end = -1
+        argv: list[bytes | str] = [arg.replace("PIPE", f"/dev/fd/{read_end}") for arg in command]
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            timeout=120,
+            pass_fds=(read_end,),
+            env=child_env(SKY_ASYNC_BACKEND=backend),
+        )
+        name = f"/dev/fd/{read_end}".encode()  # the same in both runs, whatever its number
+        done.stdout = done.stdout.replace(name, b"PIPE")
+        done.stderr = done.stderr.replace(name, b"PIPE")
+        return done
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def test_hash_reads_process_substitution_and_dev_null(alpha: Path, backend: str) -> None:
+    args = ["PIPE", "/dev/null", "a"]
+    mine = _with_pipe(b"substituted\n", [sys.executable, "-m", "sky_async", "hash", *args], alpha, backend)
+    theirs = _with_pipe(b"substituted\n", ["sha256sum", *args], alpha)
+    assert_same(mine, theirs)
+    assert mine.returncode == 0
+
+
 @pytest.mark.parametrize(
     ("args", "manifest_file", "stdin"),
     [

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import sky_async
 from conftest import clean_env
-from sky_async import sync
+from sky_async import scan, sync
 from sky_async.cli import main
-from sky_async.cli.preflight import parse_size
+from sky_async.cli._common import explain
+from sky_async.cli.preflight import HASH_ERROR, PROBLEM_LABELS, parse_size
 
 # The package under test, whatever the working directory of the child (PYTHONPATH may be relative).
 PACKAGE_ROOT = str(Path(sky_async.__file__).resolve().parent.parent)
@@ -68,6 +69,12 @@ def messy_tree(tmp_path: Path) -> Path:
     with open(os.path.join(os.fsencode(root), b"bad\xffname"), "wb") as file:
         file.write(b"x")
     return root
+
+
+def test_every_problem_kind_has_a_label_and_the_kinds_come_from_the_scan() -> None:
+    # scan.PROBLEM_KINDS is the one list of kinds in Python; preflight only adds its own.
+    assert set(PROBLEM_LABELS) == {*scan.PROBLEM_KINDS, HASH_ERROR}
+    assert HASH_ERROR not in scan.PROBLEM_KINDS
 
 
 def test_clean_tree_reports_counts_and_exits_zero(clean_tree: Path, backend: str) -> None:
@@ -126,12 +133,30 @@ def test_hash_with_md5_verifies_with_md5sum(clean_tree: Path, tmp_path: Path) ->
     assert subprocess.run(["md5sum", "-c", "--quiet", str(manifest)], capture_output=True).returncode == 0
 
 
-def test_missing_path_is_reported_and_the_others_still_checked(clean_tree: Path, tmp_path: Path) -> None:
-    done = run_cli("--json", str(tmp_path / "nope"), str(clean_tree))
-    assert done.returncode == 1
-    missing, found = json.loads(done.stdout)["trees"]
-    assert missing["error"]["errno"] == 2
-    assert found["files"] == 3
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["text", "json"])
+def test_a_path_that_does_not_exist_exits_two_naming_it_as_coreutils_do(
+    clean_tree: Path, tmp_path: Path, backend: str, output: list[str]
+) -> None:
+    missing = [str(tmp_path / "nope"), str(tmp_path / "a:b"), str(clean_tree / "a.txt" / "under-a-file")]
+    manifest = tmp_path / "m"
+    done = run_cli(
+        *output, "--manifest", str(manifest), missing[0], str(clean_tree), *missing[1:], backend=backend
+    )
+    sha256sum = subprocess.run(["sha256sum", *missing], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.replace("sky-async:", "P:") == sha256sum.stderr.replace("sha256sum:", "P:")
+    assert not manifest.exists()  # nothing written: no empty manifest to verify as "ok"
+
+
+def test_a_mounts_source_that_does_not_exist_exits_two(tmp_path: Path, backend: str) -> None:
+    path = tmp_path / "mounts.json"
+    path.write_text(json.dumps({"/remote": str(tmp_path / "gone")}))
+    done = run_cli("--mounts", str(path), backend=backend)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"sky-async: {tmp_path}/gone: No such file or directory\n",
+    )
 
 
 # preflight with entries of its tree vanishing on cue (tests/python/vanishing.py).
@@ -140,6 +165,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 from vanishing import vanishing
 from sky_async.cli import main
+from sky_async.cli._common import explain
 backend, root, *args = sys.argv[2:]
 with vanishing(backend, {root + "/sub/b.bin": "remove", root + "/sub/deeper": "remove"}):
     status = main(["preflight", *args, root])
@@ -239,7 +265,9 @@ def test_mounts_with_a_broken_symlink_give_a_clear_error_not_a_traceback(
     path.write_text(json.dumps({"/remote": str(messy_tree)}))
     done = run_cli("--mounts", str(path))
     assert done.returncode == 1
-    assert "mounts digest: cannot compute" in done.stdout
+    broken = messy_tree / "broken"
+    assert f"mounts digest: cannot compute: {broken}: 2 file mount paths cannot be hashed" in done.stdout
+    assert "Errno" not in done.stdout
     assert "Traceback" not in done.stderr
 
 
@@ -358,7 +386,70 @@ def test_a_bad_mounts_file_is_one_line_naming_it_and_exits_two(
     assert done.stderr.count("\n") == 1
 
 
+def test_a_yaml_mounts_file_without_pyyaml_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mounts.yaml"
+    path.write_text("/remote: ~/data\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml raises ImportError
+    assert main(["preflight", "--mounts", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err
+        == f"sky-async: {path}: not JSON, and reading YAML needs PyYAML: pip install 'sky-async[yaml]'\n"
+    )
+    # The repository's, beside these tests: the package may be installed elsewhere (CI's venv).
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '\nyaml = ["pyyaml' in pyproject  # the extra named is the one the package declares
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (FileNotFoundError(2, "No such file or directory", "/x"), "/x: No such file or directory"),
+        (OSError(18, "Invalid cross-device link", "a b", None, "c"), "'a b' -> c: Invalid cross-device link"),
+        (OSError(5, "Input/output error"), "Input/output error"),
+        (ValueError("m: bad"), "m: bad"),
+    ],
+)
+def test_errors_are_worded_as_coreutils_word_them(error: BaseException, line: str) -> None:
+    assert explain(error) == line
+
+
 def test_a_manifest_that_cannot_be_written_is_one_line_naming_it(clean_tree: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "missing dir" / "m"
     done = run_cli("-q", "--manifest", str(manifest), str(clean_tree))
     assert (done.returncode, done.stderr) == (2, f"sky-async: '{manifest}': No such file or directory\n")
+
+
+def test_the_report_names_each_special_file_kind(tmp_path: Path, backend: str) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    os.mkfifo(root / "fifo")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(root / "sock"))
+        done = run_cli("-q", str(root), "/dev/null", backend=backend)
+    assert done.returncode == 1, done.stderr
+    assert f"    special file          {root}/fifo (FIFO)\n" in done.stdout
+    assert f"    special file          {root}/sock (socket)\n" in done.stdout
+    assert "    special file          /dev/null (character device)\n" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("size", "limit", "shown"),
+    [
+        (20 * 1024**3, "1G", "20 GiB over the 1 GiB limit"),
+        (1536, "1K", "1.5 KiB over the 1 KiB limit"),
+        (1025, "1K", "1,025 B over the 1,024 B limit"),  # both would read "1 KiB"
+        (3000, "2000", "2.9 KiB over the 2 KiB limit"),  # 2000 B rounds to 2.0 KiB, as ls -h
+    ],
+)
+def test_the_report_says_how_far_over_the_limit_a_file_is(
+    tmp_path: Path, backend: str, size: int, limit: str, shown: str
+) -> None:
+    with open(tmp_path / "big", "wb") as file:
+        file.truncate(size)  # sparse: nothing written
+    done = run_cli("-q", "--max-file-size", limit, str(tmp_path), backend=backend)
+    assert done.returncode == 1, done.stderr
+    assert f"    file too large        {tmp_path}/big ({shown})\n" in done.stdout

@@ -22,6 +22,7 @@ import pytest
 from conftest import (
     API_PRELUDE,
     SIZES,
+    Caller,
     KiB,
     MiB,
     fd_count,
@@ -33,29 +34,6 @@ from conftest import (
 from sky_async._api import SUPPORTED_ALGORITHMS, Api
 
 ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
-
-
-class Caller:
-    """The same call through the coroutines (``async``) or through their blocking twins (``sync``)."""
-
-    def __init__(self, api: Api, mode: str) -> None:
-        self.api = api
-        self.mode = mode
-
-    async def hash_file(self, *args: Any, **kwargs: Any) -> str:
-        if self.mode == "sync":
-            return self.api.sync.hash_file(*args, **kwargs)
-        return await self.api.hash_file(*args, **kwargs)
-
-    async def hash_files(self, *args: Any, **kwargs: Any) -> list[Any]:
-        if self.mode == "sync":
-            return self.api.sync.hash_files(*args, **kwargs)
-        return await self.api.hash_files(*args, **kwargs)
-
-
-@pytest.fixture(params=["async", "sync"])
-def call(api: Api, request: pytest.FixtureRequest) -> Caller:
-    return Caller(api, request.param)
 
 
 @pytest.fixture

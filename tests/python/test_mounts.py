@@ -19,26 +19,10 @@ from typing import Any
 
 import pytest
 import sky_async
-from conftest import KiB, fd_count, fds_open_on, wait_until_open, write_random
+from conftest import Caller, KiB, fd_count, fds_open_on, wait_until_open, write_random
 from sky_async import FileMountsError
 from sky_async._api import Api
 from skypilot_mounts_oracle import skypilot_file_mounts_digest as oracle
-
-
-class Caller:
-    def __init__(self, api: Api, mode: str) -> None:
-        self.api = api
-        self.mode = mode
-
-    async def digest(self, *args: Any, **kwargs: Any) -> str:
-        if self.mode == "sync":
-            return self.api.sync.file_mounts_digest(*args, **kwargs)
-        return await self.api.file_mounts_digest(*args, **kwargs)
-
-
-@pytest.fixture(params=["async", "sync"])
-def call(api: Api, request: pytest.FixtureRequest) -> Caller:
-    return Caller(api, request.param)
 
 
 @pytest.fixture
@@ -156,15 +140,16 @@ TREES: dict[str, Callable[[Path], dict[str, str]]] = {
 @pytest.mark.parametrize("tree", TREES)
 async def test_digest_matches_skypilot_byte_for_byte(call: Caller, in_tmp: Path, tree: str) -> None:
     mounts = TREES[tree](in_tmp)
-    assert await call.digest(mounts) == oracle(mounts)
+    assert await call.file_mounts_digest(mounts) == oracle(mounts)
 
 
 async def test_fixed_tree_gives_the_digests_the_cpp_test_expects(call: Caller, in_tmp: Path) -> None:
     mounts = _fixed_tree(in_tmp)
-    assert await call.digest(mounts) == "52b7cff61c36bde2d384ff03b73fdcf2a5e2baad40b32362e4552b5f053a950d"
+    expected = "52b7cff61c36bde2d384ff03b73fdcf2a5e2baad40b32362e4552b5f053a950d"
+    assert await call.file_mounts_digest(mounts) == expected
     yaml_hash = hashlib.sha256(b"yaml").digest()
     assert (
-        await call.digest(mounts, prefix=yaml_hash)
+        await call.file_mounts_digest(mounts, prefix=yaml_hash)
         == "535a07f5d61534407e9480845acb3a4661a7cb506a647943c221e4dfea9ed049"
     )
 
@@ -172,12 +157,12 @@ async def test_fixed_tree_gives_the_digests_the_cpp_test_expects(call: Caller, i
 @pytest.mark.parametrize("prefix", [b"", b"\0", hashlib.sha256(b"cluster: yaml").digest(), bytearray(b"abc")])
 async def test_prefix_is_fed_first(call: Caller, in_tmp: Path, prefix: bytes) -> None:
     mounts = _nested(in_tmp)
-    assert await call.digest(mounts, prefix=prefix) == oracle(mounts, bytes(prefix))
+    assert await call.file_mounts_digest(mounts, prefix=prefix) == oracle(mounts, bytes(prefix))
 
 
 async def test_no_mounts_is_the_digest_of_the_prefix(call: Caller) -> None:
-    assert await call.digest({}) == hashlib.sha256().hexdigest()
-    assert await call.digest({}, prefix=b"p") == hashlib.sha256(b"p").hexdigest()
+    assert await call.file_mounts_digest({}) == hashlib.sha256().hexdigest()
+    assert await call.file_mounts_digest({}, prefix=b"p") == hashlib.sha256(b"p").hexdigest()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -196,7 +181,26 @@ async def test_random_trees_match_skypilot(call: Caller, in_tmp: Path, seed: int
         else:
             write_random(parent / f"f{index}", rng.choice([0, 1, 4 * KiB, 130 * KiB]), seed=index)
     mounts = {"/r": str(in_tmp / "r"), "/sub": str(rng.choice(dirs))}
-    assert await call.digest(mounts, concurrency=rng.choice([None, 1, 3])) == oracle(mounts)
+    assert await call.file_mounts_digest(mounts, concurrency=rng.choice([None, 1, 3])) == oracle(mounts)
+
+
+async def test_credential_caches_are_named_but_their_content_is_not_fed(call: Caller, in_tmp: Path) -> None:
+    # SkyPilot 0.14.1's _FILE_MOUNT_BASENAMES_SKIP_HASH: a FIFO by such a name is never
+    # opened (it would be a problem otherwise), and a changed cache leaves the digest as is.
+    (in_tmp / "tree").mkdir()
+    (in_tmp / "tree" / "a.txt").write_bytes(b"a")
+    os.mkfifo(in_tmp / "tree" / "credentials.db")
+    cache = in_tmp / "tree" / "access_tokens.db-wal"
+    cache.write_bytes(b"one")
+    (in_tmp / "access_tokens.db").write_bytes(b"token")
+    mounts = {"/t": str(in_tmp / "tree"), "/f": str(in_tmp / "access_tokens.db")}
+    before = await call.file_mounts_digest(mounts)
+    assert before == oracle(mounts)
+    cache.write_bytes(b"two")
+    (in_tmp / "access_tokens.db").write_bytes(b"refreshed")
+    assert await call.file_mounts_digest(mounts) == before
+    (in_tmp / "tree" / "a.txt").write_bytes(b"b")
+    assert await call.file_mounts_digest(mounts) != before
 
 
 async def test_names_that_are_not_utf8_are_fed_raw_in_byte_order(call: Caller, in_tmp: Path) -> None:
@@ -215,7 +219,7 @@ async def test_names_that_are_not_utf8_are_fed_raw_in_byte_order(call: Caller, i
     # Byte order puts b"\x80raw" before U+4E2D; Python's str order (U+DC80) would not.
     stream = b"/d\0dir" + root + b"\0\0" + b"z\0" + raw(b"3") + b"\x80raw\0" + raw(b"1")
     stream += "\u4e2d".encode() + b"\0" + raw(b"2") + b"\0" + b"\0\0"
-    assert await call.digest(mounts) == hashlib.sha256(stream).hexdigest()
+    assert await call.file_mounts_digest(mounts) == hashlib.sha256(stream).hexdigest()
 
 
 @pytest.fixture
@@ -240,7 +244,7 @@ async def test_every_problem_is_reported_at_once_without_blocking(
     root, expected = troubled_tree
     before = fd_count()
     with pytest.raises(FileMountsError) as caught:
-        await asyncio.wait_for(call.digest({"/t": str(root)}), 30)
+        await asyncio.wait_for(call.file_mounts_digest({"/t": str(root)}), 30)
     error = caught.value
     assert isinstance(error, OSError)
     assert [path for path, _ in error.problems] == expected
@@ -254,7 +258,7 @@ async def test_every_problem_is_reported_at_once_without_blocking(
 async def test_file_mounts_error_survives_pickling(call: Caller, tmp_path: Path) -> None:
     (tmp_path / "broken").symlink_to(tmp_path / "nowhere")
     with pytest.raises(FileMountsError) as caught:
-        await call.digest({"/t": str(tmp_path)})
+        await call.file_mounts_digest({"/t": str(tmp_path)})
     copy = pickle.loads(pickle.dumps(caught.value))
     assert copy.problems[0][0] == str(tmp_path / "broken") and copy.errno == errno.ENOENT
 
@@ -266,7 +270,7 @@ async def test_unreadable_directory_is_a_problem(call: Caller, tmp_path: Path) -
     locked.chmod(0)
     try:
         with pytest.raises(FileMountsError) as caught:
-            await call.digest({"/t": str(tmp_path)})
+            await call.file_mounts_digest({"/t": str(tmp_path)})
         assert caught.value.problems[0][0] == str(locked)
         assert caught.value.errno == errno.EACCES
     finally:
@@ -291,12 +295,12 @@ async def test_bad_arguments_raise_typed_errors(
     call: Caller, mounts: Any, kwargs: dict[str, Any], exception: type[Exception], message: str
 ) -> None:
     with pytest.raises(exception, match=message):
-        await call.digest(mounts, **kwargs)
+        await call.file_mounts_digest(mounts, **kwargs)
 
 
 async def test_path_like_sources_are_accepted(call: Caller, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("f")
-    assert await call.digest({"/f": tmp_path / "f"}) == oracle({"/f": str(tmp_path / "f")})
+    assert await call.file_mounts_digest({"/f": tmp_path / "f"}) == oracle({"/f": str(tmp_path / "f")})
 
 
 async def test_cancelling_the_task_cancels_the_hashing_and_closes_files(

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import sky_async
-from conftest import API_PRELUDE, fd_count, fds_open_on, make_backend, run_python, wait_until_open
+from conftest import API_PRELUDE, Caller, fd_count, fds_open_on, make_backend, run_python, wait_until_open
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sky_async import scan as scan_module
@@ -33,24 +33,6 @@ from sky_async.scan import LargeFile, ScanProblem, TreeScan
 from vanishing import vanishing
 
 CANCEL_BOUND = 2.0
-
-
-class Caller:
-    """scan_tree through the coroutine (``async``) or through its blocking twin (``sync``)."""
-
-    def __init__(self, api: Api, mode: str) -> None:
-        self.api = api
-        self.mode = mode
-
-    async def scan_tree(self, *args: Any, **kwargs: Any) -> TreeScan:
-        if self.mode == "sync":
-            return self.api.sync.scan_tree(*args, **kwargs)
-        return await self.api.scan_tree(*args, **kwargs)
-
-
-@pytest.fixture(params=["async", "sync"])
-def call(api: Api, request: pytest.FixtureRequest) -> Caller:
-    return Caller(api, request.param)
 
 
 def rows(result: TreeScan) -> list[tuple[str, Any, int | None]]:

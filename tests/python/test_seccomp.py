@@ -110,7 +110,7 @@ BLOCKED_SUBSETS = {
     "test_tail.py": "native and not slow and not (rlimit_nofile_64 and io_uring)",
     "test_scan.py": "native and not slow and not two_hundred_thousand and not cancelling_a_scan "
     "and not agree_on_random",
-    "test_processes.py": "native and not slow",
+    "test_process_probe.py": "native and not slow",
     "test_mounts.py": "native and not slow and not random_trees and not cancelling",
 }
 
@@ -118,7 +118,7 @@ BLOCKED_SUBSETS = {
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("test_file", "minimum"),
-    [("test_tail.py", 50), ("test_scan.py", 30), ("test_processes.py", 30), ("test_mounts.py", 20)],
+    [("test_tail.py", 50), ("test_scan.py", 30), ("test_process_probe.py", 30), ("test_mounts.py", 20)],
 )
 def test_other_batch_suites_pass_with_io_uring_blocked(
     no_io_uring: Path, test_file: str, minimum: int

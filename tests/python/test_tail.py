@@ -20,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_PRELUDE, GiB, MiB, fd_count, fds_open_on, make_backend, run_python, wait_until_open
+from conftest import (
+    API_PRELUDE,
+    Caller,
+    GiB,
+    MiB,
+    fd_count,
+    fds_open_on,
+    make_backend,
+    run_python,
+    wait_until_open,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sky_async import _tail
@@ -35,29 +45,6 @@ def oracle(data: bytes, n: int, encoding: str = "utf-8", errors: str = "replace"
         pieces.pop()
     lines = [piece.decode(encoding, errors).rstrip("\r") for piece in pieces[-n:]]
     return [line + "\n" for line in lines[:-1]] + lines[-1:]
-
-
-class Caller:
-    """The same call through the coroutines (``async``) or their blocking twins (``sync``)."""
-
-    def __init__(self, api: Api, mode: str) -> None:
-        self.api = api
-        self.mode = mode
-
-    async def read_last_n_lines(self, *args: Any, **kwargs: Any) -> list[str]:
-        if self.mode == "sync":
-            return self.api.sync.read_last_n_lines(*args, **kwargs)
-        return await self.api.read_last_n_lines(*args, **kwargs)
-
-    async def tail_files(self, *args: Any, **kwargs: Any) -> list[Any]:
-        if self.mode == "sync":
-            return self.api.sync.tail_files(*args, **kwargs)
-        return await self.api.tail_files(*args, **kwargs)
-
-
-@pytest.fixture(params=["async", "sync"])
-def call(api: Api, request: pytest.FixtureRequest) -> Caller:
-    return Caller(api, request.param)
 
 
 @pytest.fixture

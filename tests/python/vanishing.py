@@ -7,7 +7,7 @@ names below it) once, right after listing it and before it stats or opens it: "r
 "symlink" (replace it by a symlink to "."). ``{path: (action, other)}`` does it to *other*
 instead, when *path* is listed. The native backend does it on its worker
 (``_native.set_scan_entry_actions``: workers never take the GIL); the Python backend
-through ``_fallback_scan.entry_hook``, with the same actions written here.
+through ``_scan_py.entry_hook``, with the same actions written here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from typing import Union
 
-from sky_async import _fallback_scan
+from sky_async import _scan_py
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 Action = Union[str, tuple[str, PathLike]]
@@ -60,8 +60,8 @@ def vanishing(backend_name: str, actions: Mapping[PathLike, Action]) -> Iterator
         if todo is not None:
             apply(*todo)
 
-    previous, _fallback_scan.entry_hook = _fallback_scan.entry_hook, hook
+    previous, _scan_py.entry_hook = _scan_py.entry_hook, hook
     try:
         yield
     finally:
-        _fallback_scan.entry_hook = previous
+        _scan_py.entry_hook = previous

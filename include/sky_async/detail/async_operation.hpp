@@ -17,8 +17,6 @@
 
 namespace sky_async::detail {
 
-namespace asio = boost::asio;
-
 // Completion signature void(boost::system::error_code, Result): Asio's error_code, so
 // that use_awaitable throws on cancellation. The error is operation_aborted when the
 // operation was cancelled, and the result then holds what finished before.
@@ -29,27 +27,27 @@ using operation_signature = void(boost::system::error_code, Result);
 // tokens) and returns a std::shared_ptr to a basic_operation<Result>.
 template <typename Result, typename MakeOperation, typename CompletionToken>
 auto async_run(MakeOperation make_operation, CompletionToken&& token) {
-  return asio::async_initiate<CompletionToken, operation_signature<Result>>(
+  return boost::asio::async_initiate<CompletionToken, operation_signature<Result>>(
       [](auto handler, MakeOperation make) {
         std::shared_ptr<basic_operation<Result>> op = std::move(make)();
-        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto slot = boost::asio::get_associated_cancellation_slot(handler);
         if (slot.is_connected()) {
-          slot.assign([op](asio::cancellation_type) { op->cancel(); });
+          slot.assign([op](boost::asio::cancellation_type) { op->cancel(); });
         }
-        auto work = asio::make_work_guard(asio::get_associated_executor(handler));
+        auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
         op->start([handler = std::move(handler), work = std::move(work), slot](bool cancelled,
                                                                                Result result) mutable {
           auto executor = work.get_executor();
-          const boost::system::error_code ec = cancelled
-                                                   ? boost::system::error_code(asio::error::operation_aborted)
-                                                   : boost::system::error_code();
+          const boost::system::error_code ec =
+              cancelled ? boost::system::error_code(boost::asio::error::operation_aborted)
+                        : boost::system::error_code();
           // The handler runs on its own executor, never on a worker thread, and the
           // slot is cleared there, where cancellation is emitted.
-          asio::post(executor,
-                     [handler = std::move(handler), slot, ec, result = std::move(result)]() mutable {
-                       if (slot.is_connected()) slot.clear();
-                       std::move(handler)(ec, std::move(result));
-                     });
+          boost::asio::post(executor,
+                            [handler = std::move(handler), slot, ec, result = std::move(result)]() mutable {
+                              if (slot.is_connected()) slot.clear();
+                              std::move(handler)(ec, std::move(result));
+                            });
           // The work is released here, once post() has returned, not by the handler:
           // the handler may run, and the caller's io_context end and be destroyed, while
           // this thread is still inside post() waking it (Asio signals after unlocking).

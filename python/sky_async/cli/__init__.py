@@ -18,6 +18,7 @@ from .. import __version__
 # package's own modules (see sky_async/__init__.py).
 from . import hash as hash_command
 from . import preflight, probe, sysinfo, tail
+from ._common import explain
 
 # In the order `sky-async --help` lists them.
 _COMMAND_MODULES = (preflight, hash_command, tail, probe, sysinfo)
@@ -37,9 +38,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["tail"]:  # tail's obsolete -5, +5 forms, which argparse cannot read
+        words[1:] = tail.obsolete_usage(words[1:])
+    args = parser.parse_args(words)
     try:
-        return args.handler(args)
+        status: int = args.handler(args)
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -48,5 +53,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except (OSError, ValueError, TypeError) as exc:
-        print(f"sky-async: {exc}", file=sys.stderr)
+        print(f"sky-async: {explain(exc)}", file=sys.stderr)
         return 2

@@ -1,6 +1,11 @@
-"""What the subcommands share: how errors are worded."""
+"""What the subcommands share: how errors are worded, which files are read as streams."""
 
 from __future__ import annotations
+
+import os
+import stat
+
+from ._names import quotef
 
 
 def describe(error: BaseException) -> str:
@@ -8,3 +13,25 @@ def describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error)
+
+
+def explain(error: BaseException) -> str:
+    """*error* as coreutils word it after the program name: ``PATH: reason``, or ``reason``
+    when it names no file (never Python's ``[Errno 2] ...: 'PATH'``)."""
+    if isinstance(error, OSError) and error.filename is not None:
+        where = quotef(error.filename)
+        if error.filename2 is not None:
+            where += f" -> {quotef(error.filename2)}"
+        return f"{where}: {describe(error)}"
+    return describe(error)
+
+
+def is_special(path: str) -> bool:
+    """Whether *path* is a FIFO, socket or device (``/dev/fd/N`` of a pipe is a FIFO): what
+    coreutils read as a stream when a command line names it. A path that cannot be looked
+    at is not: the caller's open reports why."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)

@@ -6,29 +6,36 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from .. import SUPPORTED_ALGORITHMS, get_backend_info, sync
 from ._common import describe as _describe
+from ._common import is_special
 from ._names import checksum_line, quotef
-from .check import check_manifests, hash_stdin
+from .check import check_manifests, hash_by_reading
 
 
-def _walk_files(root: str, errors: list[OSError]) -> Iterator[str]:
-    """Regular files and symlinks below *root*, sorted, without following directory links."""
-    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield os.path.join(dirpath, name)
+def _walk_files(root: str, errors: list[OSError]) -> list[str]:
+    """The files below *root* (regular, special, symlinks to files), in the byte order of
+    their paths as ``LC_ALL=C sort`` orders them: a listing that is the same on every
+    machine, whatever the locale or the order on disk. Symlinks to directories are neither
+    followed nor listed."""
+    found: list[str] = []
+    for dirpath, _, filenames in os.walk(root, onerror=errors.append):
+        found.extend(os.path.join(dirpath, name) for name in filenames)
+    found.sort(key=os.fsencode)
+    return found
 
 
-def _targets(paths: Sequence[str], recursive: bool, errors: list[OSError]) -> list[str]:
-    targets: list[str] = []
+def _targets(paths: Sequence[str], recursive: bool, errors: list[OSError]) -> list[tuple[str, bool]]:
+    """Each file to hash, and whether it is read as a stream (sha256sum reads whatever it is
+    named: standard input, a FIFO, /dev/fd/N, a device); files found by a walk never are."""
+    targets: list[tuple[str, bool]] = []
     for path in paths:
         if recursive and os.path.isdir(path) and not os.path.islink(path):
-            targets.extend(_walk_files(path, errors))
+            targets.extend((found, False) for found in _walk_files(path, errors))
         else:
-            targets.append(path)
+            targets.append((path, path == "-" or is_special(path)))
     return targets
 
 
@@ -46,7 +53,7 @@ def _hash_command(args: argparse.Namespace) -> int:
     args.algorithm = args.algorithm or "sha256"
     walk_errors: list[OSError] = []
     targets = _targets(args.paths or ["-"], args.recursive, walk_errors)
-    files = [path for path in targets if path != "-"]
+    files = [path for path, streamed in targets if not streamed]
     started = time.perf_counter()
     digests = sync.hash_files(files, args.algorithm, concurrency=args.concurrency, return_exceptions=True)
     elapsed = time.perf_counter() - started
@@ -58,11 +65,11 @@ def _hash_command(args: argparse.Namespace) -> int:
     terminal = sys.stdout.isatty()
     for error in walk_errors:
         _error(error.filename, error)
-    for path in targets:
+    for path, streamed in targets:
         result: object
-        if path == "-":  # standard input, read where it is listed, as sha256sum does
+        if streamed:  # read where it is listed, as sha256sum does
             try:
-                result = hash_stdin(args.algorithm)
+                result = hash_by_reading(path, args.algorithm)
             except OSError as exc:
                 result = exc
         else:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import resource
+import stat
 import sys
 import time
 from collections.abc import Mapping
@@ -25,14 +26,24 @@ from typing import IO, Any
 from .. import (
     SUPPORTED_ALGORITHMS,
     __version__,
+    _system,
     estimate_fd_for_directory,
     file_mounts_digest,
     get_max_workers_for_file_mounts,
     hash_files,
     scan_tree,
-    system,
 )
-from ._common import describe
+from ..scan import (
+    BROKEN_SYMLINK,
+    INVALID_UTF8_NAME,
+    SPECIAL_FILE,
+    STAT_ERROR,
+    SYMLINK_LOOP,
+    TOO_LARGE,
+    UNREADABLE_DIRECTORY,
+    UNREADABLE_FILE,
+)
+from ._common import describe, explain
 from ._names import checksum_line, for_terminal, quotef
 
 SCHEMA = "sky-async.preflight/1"
@@ -40,16 +51,18 @@ SCHEMA = "sky-async.preflight/1"
 # slices in flight, so that the bar moves while the pool stays busy.
 SLICE_FILES = 2000
 SLICE_BYTES = 256 * 1024 * 1024
+# Preflight's own problem kind, beside the scan's: a file the scan passed that could not be hashed.
+HASH_ERROR = "hash_error"
 PROBLEM_LABELS = {
-    "unreadable_directory": "unreadable directory",
-    "unreadable_file": "unreadable file",
-    "broken_symlink": "broken symlink",
-    "symlink_loop": "symlink loop",
-    "special_file": "special file",
-    "invalid_utf8_name": "name not UTF-8",
-    "too_large": "file too large",
-    "stat_error": "cannot stat",
-    "hash_error": "cannot hash",
+    UNREADABLE_DIRECTORY: "unreadable directory",
+    UNREADABLE_FILE: "unreadable file",
+    BROKEN_SYMLINK: "broken symlink",
+    SYMLINK_LOOP: "symlink loop",
+    SPECIAL_FILE: "special file",
+    INVALID_UTF8_NAME: "name not UTF-8",
+    TOO_LARGE: "file too large",
+    STAT_ERROR: "cannot stat",
+    HASH_ERROR: "cannot hash",
 }
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -74,6 +87,46 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def human_size(size: int) -> str:
+    """*size* as people say it: ``20 GiB``, ``1.5 KiB``, ``512 B`` (a whole number without ``.0``)."""
+    return human_bytes(size).replace(".0 ", " ")
+
+
+def over_the_limit(size: int, limit: int) -> str:
+    """``20 GiB over the 1 GiB limit``; in bytes when both round to the same."""
+    if human_size(size) == human_size(limit):
+        return f"{size:,} B over the {limit:,} B limit"
+    return f"{human_size(size)} over the {human_size(limit)} limit"
+
+
+# What a special file is, in the report's words (stat.S_IFMT -> name).
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFBLK: "block device",
+    stat.S_IFCHR: "character device",
+}
+
+
+def _detail(problem: dict[str, Any], max_file_size: int | None, follow_symlinks: bool) -> str:
+    """What the text report says after a problem's path. A special file's kind and a large
+    file's size are looked up again (the scan reports neither); if the file changed or went
+    away since, the scan's own message is shown."""
+    kind = problem["kind"]
+    if kind in (SPECIAL_FILE, TOO_LARGE):
+        try:
+            st = (os.stat if follow_symlinks else os.lstat)(problem["path"])
+        except OSError:
+            st = None
+        file_type = None if st is None else stat.S_IFMT(st.st_mode)
+        if kind == SPECIAL_FILE and file_type in _SPECIAL_KINDS:
+            return f" ({_SPECIAL_KINDS[file_type]})"
+        size = st.st_size if st is not None and file_type == stat.S_IFREG else 0
+        if kind == TOO_LARGE and max_file_size and size > max_file_size:
+            return f" ({over_the_limit(size, max_file_size)})"
+    return f" ({problem['message']})" if problem["message"] else ""
 
 
 def load_mounts(path: str) -> dict[str, str]:
@@ -112,7 +165,9 @@ def _parse_mounts(text: str, where: str) -> Any:
     try:
         import yaml
     except ImportError:
-        raise ValueError(f"{where}: not JSON, and reading YAML needs PyYAML (pip install pyyaml)") from None
+        raise ValueError(
+            f"{where}: not JSON, and reading YAML needs PyYAML: pip install 'sky-async[yaml]'"
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -145,7 +200,8 @@ class TreeReport:
     def problems(self) -> int:
         if self.error is not None:
             return 1
-        return sum(self.scan.problem_counts.values()) + len(self.hash_failures)
+        counted: int = sum(self.scan.problem_counts.values())
+        return counted + len(self.hash_failures)
 
 
 class Progress:
@@ -227,14 +283,14 @@ async def hash_all(
 def fd_verdict(fds_per_rsync: int, workers: int) -> tuple[str, str]:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft:,}"
-    if soft != resource.RLIM_INFINITY and fds_per_rsync + system.FD_RESERVE > soft:
+    if soft != resource.RLIM_INFINITY and fds_per_rsync + _system.FD_RESERVE > soft:
         return "insufficient", (
             f"one rsync may need about {fds_per_rsync:,} file descriptors but this process may open {limit}:"
-            f" raise the limit (ulimit -n {fds_per_rsync + system.FD_RESERVE})"
+            f" raise the limit (ulimit -n {fds_per_rsync + _system.FD_RESERVE})"
         )
-    if soft != resource.RLIM_INFINITY and soft < system.LOW_FD_LIMIT:
+    if soft != resource.RLIM_INFINITY and soft < _system.LOW_FD_LIMIT:
         return "low", (
-            f"the file descriptor limit ({limit}) is below {system.LOW_FD_LIMIT}: file sync will run"
+            f"the file descriptor limit ({limit}) is below {_system.LOW_FD_LIMIT}: file sync will run"
             f" {workers} worker(s) and may be slow (ulimit -n to raise it)"
         )
     return (
@@ -256,6 +312,11 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 roots.append(os.path.expanduser(source))
     if not roots:
         roots = ["."]
+    missing = _missing(roots)
+    if missing:  # nothing to check there: a usage error, before anything is scanned or written
+        for error in missing:
+            print(f"sky-async: {explain(error)}", file=err)
+        return 2
 
     progress = Progress(err, enabled=err.isatty() and not args.json and not args.quiet)
     ticker = asyncio.ensure_future(progress.run()) if progress.enabled else None
@@ -293,13 +354,13 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             try:
                 digest["digest"] = await file_mounts_digest(mounts)
             except OSError as exc:
-                digest["error"] = f"{exc}"
+                digest["error"] = explain(exc)
     finally:
         if ticker is not None:
             ticker.cancel()
         progress.clear()
 
-    fds_per_rsync = max([system.FDS_PER_ENTRY, *(r.fd_estimate for r in reports)])
+    fds_per_rsync = max([_system.FDS_PER_ENTRY, *(r.fd_estimate for r in reports)])
     sources = mounts if mounts is not None else {f"~/sky_workdir/{i}": r.path for i, r in enumerate(reports)}
     workers = await get_max_workers_for_file_mounts({k: v for k, v in sources.items() if not is_cloud_url(v)})
     verdict, message = fd_verdict(fds_per_rsync, workers)
@@ -314,8 +375,32 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         json.dump(payload, out, indent=2)
         out.write("\n")
     else:
-        write_text(out, reports, hashed, digest, verdict, message, workers, args.quiet)
+        write_text(
+            out,
+            reports,
+            hashed,
+            digest,
+            verdict,
+            message,
+            workers,
+            args.quiet,
+            args.max_file_size,
+            args.follow_symlinks,
+        )
     return status
+
+
+def _missing(roots: list[str]) -> list[OSError]:
+    """The errors of the roots that do not exist (a dangling symlink is one)."""
+    missing: list[OSError] = []
+    for root in roots:
+        try:
+            os.stat(root)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            missing.append(exc)
+        except OSError:  # it exists; the scan reports why it cannot be read
+            pass
+    return missing
 
 
 async def hash_reports(
@@ -374,7 +459,7 @@ def _problem_dicts(report: TreeReport) -> list[dict[str, Any]]:
         for p in report.scan.problems
     ]
     items += [
-        {"kind": "hash_error", "path": path, "errno": exc.errno, "message": describe(exc)}
+        {"kind": HASH_ERROR, "path": path, "errno": exc.errno, "message": describe(exc)}
         for path, exc in report.hash_failures
     ]
     return items
@@ -415,7 +500,7 @@ def json_payload(
         scan = report.scan
         counts = dict(scan.problem_counts)
         if report.hash_failures:
-            counts["hash_error"] = len(report.hash_failures)
+            counts[HASH_ERROR] = len(report.hash_failures)
         tree = {
             "path": report.path,
             "error": None,
@@ -463,6 +548,8 @@ def write_text(
     message: str,
     workers: int,
     quiet: bool,
+    max_file_size: int | None = None,
+    follow_symlinks: bool = False,
 ) -> None:
     def row(label: str, value: str) -> None:
         out.write(f"  {label:<15}{value}\n")
@@ -494,7 +581,7 @@ def write_text(
         row("problems", f"{total:,}")
         for problem in problems:
             label = PROBLEM_LABELS.get(problem["kind"], problem["kind"])
-            detail = f" ({problem['message']})" if problem["message"] else ""
+            detail = _detail(problem, max_file_size, follow_symlinks)
             out.write(f"    {label:<22}{show(problem['path'])}{detail}\n")
         if len(problems) < total:
             out.write(f"    ... and {total - len(problems):,} more (see --max-problems)\n")

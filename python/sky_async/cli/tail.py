@@ -1,15 +1,24 @@
 """``sky-async tail``: the last lines of files, like GNU tail, optionally following them.
 
-Output is byte for byte what ``tail -n N FILE...`` prints for regular files: the lines as
-they are in the file (no decoding, CRs kept), ending with a newline only where the file
-has one, with ``==> FILE <==`` headers (a blank line before every header but the first)
-when there are several files. Differences from GNU tail:
+The command line of GNU coreutils 9.1's tail: ``-n N`` (last N lines), ``-n +K`` (from line K
+on), ``-c N`` and ``-c +K`` (bytes), numbers with tail's suffixes (``b`` 512, ``K`` 1024,
+``KB`` 1000, ``KiB`` 1024, ``M``, ``G``, ...), the obsolete forms ``-N``, ``+K``, ``-Nc``,
+``-Nf`` (first argument, one file at most), ``-`` or no FILE for standard input. Output is
+byte for byte tail's: the lines as they are in the file (no decoding, CRs kept), ending with
+a newline only where the file has one, with ``==> FILE <==`` headers (``==> standard input
+<==`` for ``-``; a blank line before every header but the first) when there are several
+files. The last N lines of a named file come from ``tail_files``, which reads regular files
+backwards (and /proc or /sys files, which report size 0, forwards); everything else (standard
+input, a FIFO or device named on the command line, ``+K``, ``-c``) is read here as a stream,
+keeping only what will be printed. Differences from GNU tail:
 
 - a file that cannot be read gets one line on stderr (``sky-async: FILE: reason``) and no
   header on stdout (GNU tail prints a header for a directory before its error);
-- FIFOs, sockets and devices are refused at once instead of read;
-- with ``-f`` every file is followed like ``tail -F`` (rotation and truncation survived),
-  and a line is printed once its newline arrives (GNU tail prints partial lines as they come).
+- a bad count is a usage error (exit 2, as every sky-async usage error) with GNU's words;
+- standard input is read to its end even when it is a regular file (GNU seeks);
+- ``-f`` follows named files with ``-n N`` only (not ``+K``, ``-c`` or standard input), every
+  file like ``tail -F`` (rotation and truncation survived), and a line is printed once its
+  newline arrives (GNU tail prints partial lines as they come).
 """
 
 from __future__ import annotations
@@ -17,12 +26,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import stat
 import sys
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import Any, BinaryIO, NamedTuple
 
-from .. import _default_api
+from .._default import default_api as _default_api
 from .._follow import Follow
 from ._common import describe as _describe
+from ._common import is_special
 from ._names import for_terminal, quotef
 
 
@@ -55,33 +68,154 @@ def _error(path: str, error: BaseException) -> None:
     print(f"sky-async: {quotef(path)}: {_describe(error)}", file=sys.stderr)
 
 
+class Count(NamedTuple):
+    """What to print of each file: the last *n* (or from the *n*-th on) lines or bytes."""
+
+    n: int
+    lines: bool = True
+    from_start: bool = False
+
+
+STDIN_LABEL = "standard input"
+READ_SIZE = 64 * 1024
+
+
 def _tail_command(args: argparse.Namespace) -> int:
-    headers = args.verbose or (len(args.files) > 1 and not args.quiet)
+    count: Count = args.count
+    files: list[str] = args.files or ["-"]
+    headers = args.verbose or (len(files) > 1 and not args.quiet)
     printer = _Printer(sys.stdout.buffer, headers, sys.stdout.isatty())
     if args.follow:
-        return asyncio.run(_follow_all(args, printer))
-    results = _default_api.sync._tail_files(
-        args.files, args.lines, 8192, "utf-8", "replace", None, True, raw=True
+        if count.from_start or not count.lines or "-" in files:
+            args.parser.error("-f follows named files with -n N (not -n +K, -c or standard input)")
+        return asyncio.run(_follow_all(args, files, printer))
+    if count.n == 0 and not count.from_start:
+        return 0  # as GNU tail: nothing to print, so nothing is opened (`yes | tail -n 0` ends)
+    # The last lines of named files, regular ones, come from the library, all in one call.
+    streamed = [name == "-" or not count.lines or count.from_start or is_special(name) for name in files]
+    selected = iter(
+        _default_api.sync._tail_files(
+            [name for name, stream in zip(files, streamed) if not stream],
+            count.n,
+            8192,
+            "utf-8",
+            "replace",
+            None,
+            True,
+            raw=True,
+        )
     )
     failed = 0
-    for index, (path, result) in enumerate(zip(args.files, results)):
+    for index, (name, stream) in enumerate(zip(files, streamed)):
+        label = STDIN_LABEL if name == "-" else name
+        if stream:
+            try:
+                _copy_stream(
+                    name, count, lambda data, index=index, label=label: printer.show(index, label, data)
+                )
+            except BrokenPipeError:  # the reader of stdout went away: main's to handle
+                raise
+            except OSError as exc:
+                failed += 1
+                printer.flush()
+                _error(label, exc)
+            continue
+        result = next(selected)
         if isinstance(result, BaseException):
             failed += 1
             printer.flush()
-            _error(path, result)
+            _error(name, result)
             continue
         pieces, final_newline = result
-        printer.show(index, path, b"\n".join(pieces) + (b"\n" if final_newline else b""))
+        printer.show(index, name, b"\n".join(pieces) + (b"\n" if final_newline else b""))
     printer.flush()
     return 1 if failed else 0
 
 
-async def _follow_all(args: argparse.Namespace, printer: _Printer) -> int:
-    followers: list[tuple[str, Follow]] = []
+def _copy_stream(name: str, count: Count, write: Any) -> None:
+    """What tail prints of *name* (``-``: standard input), read from where it is, to *write*."""
+    if name == "-":
+        _select(0, count, write)
+        return
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(21, os.strerror(21))
+        _select(fd, count, write)
+    finally:
+        os.close(fd)
+
+
+def _chunks(fd: int) -> Iterator[bytes]:
+    while True:
+        data = os.read(fd, READ_SIZE)
+        if not data:
+            return
+        yield data
+
+
+def _select(fd: int, count: Count, write: Any) -> None:
+    write(b"")  # the header, even when nothing follows it
+    st = os.fstat(fd)
+    seekable = stat.S_ISREG(st.st_mode) and st.st_size > 0  # not /proc's size 0
+    if count.from_start:
+        skip = max(count.n - 1, 0)
+        if not count.lines and seekable:
+            os.lseek(fd, skip, os.SEEK_CUR)
+            skip = 0
+        for data in _chunks(fd):
+            if skip:
+                if count.lines:
+                    at = -1
+                    while skip and (at := data.find(b"\n", at + 1)) >= 0:
+                        skip -= 1
+                    data = data[at + 1 :] if not skip else b""
+                else:
+                    data, skip = data[skip:], max(skip - len(data), 0)
+            if data:
+                write(data)
+        return
+    if not count.lines:
+        if seekable:
+            here = os.lseek(fd, 0, os.SEEK_CUR)
+            if st.st_size - here > count.n:
+                os.lseek(fd, st.st_size - count.n, os.SEEK_SET)
+            for data in _chunks(fd):
+                write(data)
+            return
+        kept = bytearray()
+        for data in _chunks(fd):
+            kept += data
+            if len(kept) > 2 * count.n + READ_SIZE:
+                del kept[: len(kept) - count.n]
+        write(bytes(kept[max(len(kept) - count.n, 0) :]))
+        return
+    kept = bytearray()
+    trim_at = 2 * READ_SIZE  # doubled from what a trim kept: linear however many lines are kept
+    for data in _chunks(fd):
+        kept += data
+        if len(kept) > trim_at:
+            del kept[: _last_lines_start(kept, count.n)]
+            trim_at = 2 * max(len(kept), READ_SIZE)
+    write(bytes(kept[_last_lines_start(kept, count.n) :]))
+
+
+def _last_lines_start(data: bytearray, n: int) -> int:
+    """Where the last *n* lines of *data* begin (a last line without its newline counts)."""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(n):
+        end = data.rfind(b"\n", 0, end)
+        if end < 0:
+            return 0
+    return end + 1
+
+
+async def _follow_all(args: argparse.Namespace, files: list[str], printer: _Printer) -> int:
+    followers: list[tuple[str, Follow[bytes]]] = []
     failed = 0
-    for path in args.files:
+    for path in files:
         try:
-            follower = Follow(path, args.lines, "utf-8", "replace", args.sleep_interval, raw=True)
+            follower = Follow(path, args.count.n, "utf-8", "replace", args.sleep_interval, raw=True)
         except (OSError, ValueError) as exc:
             failed += 1
             _error(path, exc)
@@ -96,7 +230,7 @@ async def _follow_all(args: argparse.Namespace, printer: _Printer) -> int:
 
     lines: asyncio.Queue[tuple[str, bytes | BaseException]] = asyncio.Queue()
 
-    async def pump(path: str, follower: Follow) -> None:
+    async def pump(path: str, follower: Follow[bytes]) -> None:
         try:
             async for line in follower:
                 lines.put_nowait((path, line))
@@ -126,18 +260,88 @@ async def _follow_all(args: argparse.Namespace, printer: _Printer) -> int:
     return 1
 
 
-def _line_count(text: str) -> int:
-    if text.strip().startswith("+"):
+# tail's number suffixes (xstrtoumax with "bkKmMGTPEZYRQ0"): b is 512; a letter alone or
+# followed by iB is a power of 1024, followed by B a power of 1000.
+_POWERS = {
+    letter: power
+    for power, letters in enumerate(("kK", "mM", "G", "T", "P", "E", "Z", "Y", "R", "Q"), 1)
+    for letter in letters
+}
+_NUMBER = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]*)(?:(b)|([kKmMGTPEZYRQ])(iB|B)?)?\Z")
+UINTMAX_MAX = 2**64 - 1
+
+
+def _number(text: str, what: str) -> int:
+    """A count as tail reads it (decimal, optional suffix), or a usage error in tail's words."""
+    match = _NUMBER.match(text)
+    if match is None or not (match.group(1) or match.group(2) or match.group(3)):
+        raise argparse.ArgumentTypeError(f"invalid number of {what}: '{text}'")
+    digits, block, letter, after = match.groups()
+    digits = digits.lstrip("0") or ("0" if digits else "1")
+    value = int(digits) if len(digits) <= 20 else UINTMAX_MAX + 1  # no need to read 5,000 digits
+    if block:
+        value *= 512
+    elif letter:
+        value *= (1000 if after == "B" else 1024) ** _POWERS[letter]
+    if value > UINTMAX_MAX:
         raise argparse.ArgumentTypeError(
-            f"invalid number of lines: {text!r} (+N, from line N on, is not supported)"
+            f"invalid number of {what}: '{text}': Value too large for defined data type"
         )
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of lines: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid number of lines: {text!r} (must be non-negative)")
     return value
+
+
+def _count(text: str, lines: bool) -> Count:
+    from_start = text.startswith("+")
+    number = text[1:] if text.startswith("-") else text  # "-n -5" is "-n 5", as in GNU tail
+    return Count(_number(number, "lines" if lines else "bytes"), lines, from_start)
+
+
+def _line_count(text: str) -> Count:
+    return _count(text, lines=True)
+
+
+def _byte_count(text: str) -> Count:
+    return _count(text, lines=False)
+
+
+_OBSOLETE = re.compile(r"([+-])([0-9]*)([bcl]?)(f?)\Z")
+# tail's options that take a value: what follows them is no option.
+_LONG = {"-n": "--lines", "-c": "--bytes", "-s": "--sleep-interval"}
+_WITH_VALUE = (*_LONG, *_LONG.values())
+
+
+def obsolete_usage(argv: list[str]) -> list[str]:
+    """``tail``'s arguments with the obsolete forms GNU tail 9.1 accepts (``-5``, ``+5``,
+    ``-5c``, ``-5f``, ``-l``...: the first argument, at most one file after it, that file not
+    an option) written as options; a digit option anywhere else is GNU's usage error."""
+    if len(argv) in (1, 2) and (len(argv) == 1 or not (argv[1].startswith("-") and len(argv[1]) > 1)):
+        match = _OBSOLETE.match(argv[0])
+        if match and not (match.group(1) == "-" and argv[0] in ("-", "-c")):
+            sign, digits, unit, follow = match.groups()
+            n = int(digits) if digits else 10
+            option = "-n" if unit in ("", "l") else "-c"
+            n *= 512 if unit == "b" else 1
+            return [option, f"{'+' if sign == '+' else ''}{n}", *(["-f"] if follow else []), *argv[1:]]
+    out: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg == "--":
+            out += [arg, *rest]
+            break
+        if arg in _WITH_VALUE:
+            # Joined to its value, which may start with "-" ("-n -5", "-c --3"), as getopt takes it.
+            value = next(rest, None)
+            out.append(arg if value is None else f"{_LONG.get(arg, arg)}={value}")
+            continue
+        if arg.startswith("-") and not arg.startswith("--"):
+            for letter in arg[1:]:  # a bundle of letters, as getopt reads it
+                if letter.isdigit():
+                    print(f"sky-async tail: option used in invalid context -- {letter}", file=sys.stderr)
+                    raise SystemExit(2)
+                if letter in "ncs":  # the rest is its value
+                    break
+        out.append(arg)
+    return out
 
 
 def _seconds(text: str) -> float:
@@ -156,9 +360,22 @@ def add_parser(commands: Any) -> None:
         help="print the last lines of files, like tail",
         description="Print the last lines of files (SkyPilot's read_last_n_lines selection), like GNU tail.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="- or none: standard input")
     parser.add_argument(
-        "-n", "--lines", type=_line_count, default=10, metavar="N", help="lines per file (10)"
+        "-n",
+        "--lines",
+        dest="count",
+        type=_line_count,
+        metavar="[+]N",
+        help="the last N lines (10), or with +K from line K on",
+    )
+    parser.add_argument(
+        "-c",
+        "--bytes",
+        dest="count",
+        type=_byte_count,
+        metavar="[+]N",
+        help="the last N bytes, or with +K from byte K on",
     )
     parser.add_argument(
         "-f", "--follow", action="store_true", help="print lines as they are appended (survives rotation)"
@@ -174,4 +391,4 @@ def add_parser(commands: Any) -> None:
     header = parser.add_mutually_exclusive_group()
     header.add_argument("-q", "--quiet", action="store_true", help="never print headers")
     header.add_argument("-v", "--verbose", action="store_true", help="always print headers")
-    parser.set_defaults(handler=_tail_command)
+    parser.set_defaults(handler=_tail_command, parser=parser, count=Count(10))

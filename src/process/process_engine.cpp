@@ -1,0 +1,224 @@
+#include "process/process_engine.hpp"
+
+#include "process/proc_stat.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace sky_async::detail {
+
+namespace {
+
+// Probes between two looks at the cancel flag, and the time a worker spends on a batch
+// before letting other handlers in.
+constexpr std::size_t probes_between_checks = 256;
+constexpr auto slice_time = std::chrono::milliseconds(1);
+
+// The polling fallback of wait_for_exit: 1 ms at first (a short-lived process is seen
+// at once), doubling up to 50 ms (a long wait costs about 20 wakeups a second).
+constexpr auto first_poll_interval = std::chrono::milliseconds(1);
+constexpr auto max_poll_interval = std::chrono::milliseconds(50);
+
+std::atomic<bool> polling_forced{false};
+
+int open_pidfd(long long pid) noexcept {
+  if (polling_forced.load(std::memory_order_relaxed)) {
+    errno = ENOSYS;
+    return -1;
+  }
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+}  // namespace
+
+void force_exit_polling(bool on) noexcept { polling_forced.store(on, std::memory_order_relaxed); }
+
+// ---------------------------------------------------------------------------------------------
+// probe_batch
+
+probe_batch::probe_batch(runtime_impl& rt, std::vector<process_query> queries)
+    : runtime_(rt),
+      queries_(std::move(queries)),
+      results_(queries_.size(), process_status::no_such_process) {}
+
+void probe_batch::start(completion done) {
+  done_ = std::move(done);
+  const std::size_t count = queries_.size();
+  pid_max_ = pid_max();
+  if (count != 0) {
+    share_count_ = std::clamp<std::size_t>(count / min_pids_per_share, 1, runtime_.thread_count());
+    first_worker_ = runtime_.first_worker_for(share_count_);
+    for (std::size_t s = 0; s < share_count_; ++s) {
+      runtime_.worker_at(first_worker_ + s).load.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  outstanding_.store(share_count_, std::memory_order_relaxed);
+  if (!runtime_.register_operation(shared_from_this())) {
+    // The runtime is shutting down: nothing may start.
+    cancelled_.store(true, std::memory_order_relaxed);
+    return complete();
+  }
+  if (count == 0) return complete();
+  for (std::size_t s = 0; s < share_count_; ++s) {
+    boost::asio::post(
+        runtime_.worker_at(first_worker_ + s).context(),
+        [self = shared_from_this(), s, begin = s * count / share_count_] { self->run_slice(s, begin); });
+  }
+}
+
+void probe_batch::cancel() noexcept { cancelled_.store(true, std::memory_order_release); }
+
+void probe_batch::run_slice(std::size_t share, std::size_t next) {
+  const std::size_t end = (share + 1) * queries_.size() / share_count_;
+  const auto deadline = std::chrono::steady_clock::now() + slice_time;
+  while (next < end) {
+    if (cancelled_.load(std::memory_order_acquire)) break;
+    const std::size_t stop = std::min(end, next + probes_between_checks);
+    for (; next < stop; ++next) {
+      results_[next] = probe_below(queries_[next].pid, queries_[next].start_time, pid_max_);
+    }
+    if (next < end && std::chrono::steady_clock::now() >= deadline) {
+      boost::asio::post(runtime_.worker_at(first_worker_ + share).context(),
+                        [self = shared_from_this(), share, next] { self->run_slice(share, next); });
+      return;
+    }
+  }
+  share_done();
+}
+
+void probe_batch::share_done() {
+  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
+}
+
+void probe_batch::complete() {
+  for (std::size_t s = 0; s < share_count_; ++s) {
+    runtime_.worker_at(first_worker_ + s).load.fetch_sub(1, std::memory_order_relaxed);
+  }
+  runtime_.unregister_operation(this);
+  auto done = std::move(done_);
+  done(cancelled_.load(std::memory_order_acquire), std::move(results_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// exit_waiter
+
+exit_waiter::exit_waiter(runtime_impl& rt, long long pid,
+                         std::optional<std::chrono::steady_clock::duration> timeout)
+    : runtime_(rt), pid_(pid), timeout_(timeout), poll_interval_(first_poll_interval) {}
+
+void exit_waiter::start(completion done) {
+  done_ = std::move(done);
+  if (!runtime_.register_operation(shared_from_this())) {
+    completed_.store(true, std::memory_order_release);
+    auto finished = std::move(done_);
+    finished(true, false);
+    return;
+  }
+  // Idle waits do not count as load: they cost the worker nothing until they complete.
+  worker* w = &runtime_.worker_at(runtime_.first_worker_for(1));
+  worker_.store(w, std::memory_order_release);
+  boost::asio::post(w->context(), [self = shared_from_this()] { self->begin(); });
+}
+
+// post() may only throw bad_alloc, where terminating is the right outcome.
+// NOLINTNEXTLINE(bugprone-exception-escape)
+void exit_waiter::cancel() noexcept {
+  if (completed_.load(std::memory_order_acquire) ||
+      cancel_requested_.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  // Before start() there is nothing to stop: begin() sees the flag.
+  if (worker* w = worker_.load(std::memory_order_acquire)) {
+    boost::asio::post(w->context(), [self = shared_from_this()] { self->finish(false, true); });
+  }
+}
+
+bool exit_waiter::exited() const noexcept {
+  return probe_process(pid_, start_time_) != process_status::alive;
+}
+
+void exit_waiter::begin() {
+  if (cancel_requested_.load(std::memory_order_acquire)) return finish(false, true);
+  if (pid_ <= 0 || pid_ > pid_max()) return finish(true, false);
+  const int fd = open_pidfd(pid_);
+  if (fd < 0 && errno == ESRCH) return finish(true, false);
+  // Read after the pidfd pins the process: both then describe the same one.
+  if (const auto stat = read_proc_stat(pid_)) start_time_ = stat->start_time;
+  if (exited()) {
+    if (fd >= 0) ::close(fd);
+    return finish(true, false);
+  }
+  arm_timeout();
+  if (fd >= 0) {
+    // Registered and waited on in this one handler, on the thread that runs the reactor:
+    // an exit before the registration is still seen (the pidfd is then readable).
+    pidfd_.emplace(worker_.load(std::memory_order_relaxed)->context(), fd);
+    wait_on_pidfd();
+  } else {
+    // ENOSYS (old kernel), EPERM (a seccomp filter), EINVAL (a thread id), EMFILE...
+    poll_later();
+  }
+}
+
+void exit_waiter::arm_timeout() {
+  if (!timeout_) return;
+  deadline_.emplace(worker_.load(std::memory_order_relaxed)->context());
+  deadline_->expires_after(std::max(*timeout_, std::chrono::steady_clock::duration::zero()));
+  deadline_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->finished_ || ec) return;
+    // An exit that raced with the deadline still counts.
+    self->finish(self->exited(), false);
+  });
+}
+
+void exit_waiter::wait_on_pidfd() {
+  pidfd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       if (self->finished_) return;
+                       if (ec) {
+                         // Not expected from a pidfd; polling still gets the right answer.
+                         self->pidfd_.reset();
+                         return self->poll_later();
+                       }
+                       // A pidfd becomes readable when the process exits (a zombie included).
+                       self->finish(true, false);
+                     });
+}
+
+void exit_waiter::poll_later() {
+  if (!poll_timer_) poll_timer_.emplace(worker_.load(std::memory_order_relaxed)->context());
+  poll_timer_->expires_after(poll_interval_);
+  poll_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->finished_ || ec) return;
+    if (self->exited()) return self->finish(true, false);
+    self->poll_interval_ = std::min(self->poll_interval_ * 2, max_poll_interval);
+    self->poll_later();
+  });
+}
+
+void exit_waiter::finish(bool exited, bool cancelled) {
+  if (finished_) return;
+  finished_ = true;
+  // Destroying them closes the pidfd and aborts their waits; the aborted handlers see
+  // finished_ and do nothing.
+  pidfd_.reset();
+  deadline_.reset();
+  poll_timer_.reset();
+  completed_.store(true, std::memory_order_release);
+  runtime_.unregister_operation(this);
+  auto done = std::move(done_);
+  done(cancelled, exited && !cancelled);
+}
+
+}  // namespace sky_async::detail

@@ -1,0 +1,96 @@
+// The process engines: a batch of probes shared by the workers, and a wait for one
+// process to exit on a worker's io_context.
+#pragma once
+
+#include "core/runtime_impl.hpp"
+
+#include <sky_async/process.hpp>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace sky_async::detail {
+
+// Tests only: makes wait_for_exit skip pidfd_open(2) and poll, as it does where
+// pidfd_open is unavailable (ENOSYS, or EPERM from a seccomp filter).
+void force_exit_polling(bool on) noexcept;
+
+// probe_process() against an already known pid_max: a batch reads it once.
+process_status probe_below(long long pid, std::optional<std::uint64_t> start_time, long long limit) noexcept;
+
+// Pids one share holds at least: a probe of a missing pid is a fraction of a
+// microsecond, less than handing work to another thread costs.
+inline constexpr std::size_t min_pids_per_share = 512;
+
+// The queries are split into contiguous shares, one per worker (fewer for small batches);
+// each worker probes its share in slices, so that other calls' handlers get in between.
+class probe_batch final : public probe_operation, public std::enable_shared_from_this<probe_batch> {
+ public:
+  probe_batch(runtime_impl& rt, std::vector<process_query> queries);
+
+  void start(completion done) override;
+  void cancel() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
+
+ private:
+  void run_slice(std::size_t share, std::size_t next);
+  void share_done();
+  void complete();
+
+  runtime_impl& runtime_;
+  std::vector<process_query> queries_;
+  // Entries not reached before a cancel read no_such_process.
+  std::vector<process_status> results_;
+  completion done_;
+  long long pid_max_ = 0;
+  std::size_t share_count_ = 0;
+  std::size_t first_worker_ = 0;
+  std::atomic<std::size_t> outstanding_{0};
+  std::atomic<bool> cancelled_{false};
+};
+
+// Waits on a pidfd registered with one worker's io_context, or polls where pidfd_open(2)
+// is unavailable. Every member but cancel_requested_ and completed_ is touched only on
+// that worker's thread.
+class exit_waiter final : public exit_wait_operation, public std::enable_shared_from_this<exit_waiter> {
+ public:
+  exit_waiter(runtime_impl& rt, long long pid, std::optional<std::chrono::steady_clock::duration> timeout);
+
+  void start(completion done) override;
+  void cancel() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
+
+ private:
+  void begin();
+  void arm_timeout();
+  void wait_on_pidfd();
+  void poll_later();
+  bool exited() const noexcept;
+  // Once: releases the pidfd and the timers (here, on the worker thread that owns
+  // them), unregisters and delivers.
+  void finish(bool exited, bool cancelled);
+
+  runtime_impl& runtime_;
+  std::atomic<worker*> worker_{nullptr};
+  long long pid_;
+  std::optional<std::chrono::steady_clock::duration> timeout_;
+  completion done_;
+  // The start time seen at the start: a polling wait must not take a new process that
+  // got the same pid for the one it waits for.
+  std::optional<std::uint64_t> start_time_;
+  std::optional<boost::asio::posix::stream_descriptor> pidfd_;
+  std::optional<boost::asio::steady_timer> deadline_;
+  std::optional<boost::asio::steady_timer> poll_timer_;
+  std::chrono::milliseconds poll_interval_;
+  bool finished_ = false;
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<bool> completed_{false};
+};
+
+}  // namespace sky_async::detail

@@ -1,0 +1,59 @@
+"""The package as pip builds it without the native module: SKY_ASYNC_BUILD_NATIVE=0 gives a
+pure-Python wheel (no compiler or -dev packages needed) that installs into a fresh virtual
+environment, which cannot see this tree or the installed package, and runs there on the
+pure-Python backend."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def run(*argv: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def test_pure_python_wheel_installs_and_runs_on_the_python_backend(tmp_path: Path) -> None:
+    env = dict(os.environ, SKY_ASYNC_BUILD_NATIVE="0")
+    wheel_command = [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps"]
+    built = run(*wheel_command, "-w", tmp_path / "dist", ROOT, env=env)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert "sky_async/__init__.py" in names
+    assert not [name for name in names if name.endswith(".so")], names
+
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
+    python = venv / "bin" / "python"
+    installed = run(python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheel)
+    assert installed.returncode == 0, installed.stderr
+    sample = tmp_path / "sample"
+    sample.write_bytes(b"sky-async\n" * 1000)
+    script = (
+        "import sys, sky_async\n"
+        "info = sky_async.get_backend_info()\n"
+        "print(info['backend'])\n"
+        "print(sky_async.sync.hash_files([sys.argv[1]])[0])\n"
+        "print(sky_async.__file__)\n"
+    )
+    # Outside the tree, with nothing of ours on the path: only the wheel's files can load.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "SKY_ASYNC"))}
+    ran = run(python, "-W", "ignore::RuntimeWarning", "-c", script, sample, cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    backend, digest, location = ran.stdout.split()
+    assert backend == "python"
+    assert digest == hashlib.sha256(sample.read_bytes()).hexdigest()
+    assert Path(location).is_relative_to(venv)

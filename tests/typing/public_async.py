@@ -1,0 +1,129 @@
+"""What mypy --strict must infer for the coroutines and functions of ``sky_async``.
+
+Checked by ``scripts/lint`` (mypy --strict, warn_unused_ignores), never run. Each
+``assert_type`` fails when a signature changes its result; each ``# type: ignore[code]``
+is a call the signatures must reject, so a signature that starts accepting it fails the
+lint with an unused ignore.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import assert_type
+
+import sky_async
+from sky_async.scan import LargeFile, ScanProblem, TreeScan
+
+
+async def hashing(paths: list[str], flag: bool) -> None:
+    assert_type(await sky_async.hash_file("a.txt"), str)
+    assert_type(await sky_async.hash_file(Path("a.txt"), "md5"), str)
+    assert_type(await sky_async.hash_files(paths), list[str])
+    assert_type(await sky_async.hash_files(paths, return_exceptions=False), list[str])
+    assert_type(await sky_async.hash_files(paths, return_exceptions=True), list[str | BaseException])
+    assert_type(
+        await sky_async.hash_files(paths, return_exceptions=flag), list[str] | list[str | BaseException]
+    )
+    assert_type(await sky_async.hash_files([b"a", Path("b")], "sha1", concurrency=4), list[str])
+    assert_type(sky_async.SUPPORTED_ALGORITHMS, tuple[str, ...])
+
+    # With return_exceptions=True a slot may hold an exception: not a list of digests.
+    digests: list[str] = await sky_async.hash_files(paths, return_exceptions=True)  # type: ignore[assignment]
+    await sky_async.hash_file(3)  # type: ignore[arg-type]
+    await sky_async.hash_files(paths, concurrency="4")  # type: ignore[call-overload]
+    await sky_async.hash_files(paths, "sha256", 4)  # type: ignore[call-overload]  # concurrency is keyword-only
+    del digests
+
+
+async def tailing(paths: list[str], flag: bool) -> None:
+    assert_type(await sky_async.read_last_n_lines("log", 10), list[str])
+    assert_type(await sky_async.read_last_n_lines(b"log", 10, chunk_size=4096, errors="strict"), list[str])
+    assert_type(await sky_async.tail_files(paths, 5), list[list[str]])
+    assert_type(await sky_async.tail_files(paths, 5, return_exceptions=True), list[list[str] | BaseException])
+    assert_type(
+        await sky_async.tail_files(paths, 5, return_exceptions=flag),
+        list[list[str]] | list[list[str] | BaseException],
+    )
+    async for line in sky_async.follow("log", lines=3, poll_interval=0.5):
+        assert_type(line, str)
+
+    lines: list[list[str]] = await sky_async.tail_files(paths, 5, return_exceptions=True)  # type: ignore[assignment]
+    await sky_async.tail_files(paths)  # type: ignore[call-overload]  # n is required
+    await sky_async.read_last_n_lines("log", "10")  # type: ignore[arg-type]
+    sky_async.follow("log", 3)  # type: ignore[call-arg]  # lines is keyword-only
+    del lines
+
+
+async def processes(pid: int) -> None:
+    assert_type(await sky_async.is_process_alive(pid), bool)
+    assert_type(await sky_async.probe_processes([pid, 1]), list[bool])
+    assert_type(await sky_async.probe_processes((pid,), start_times=[None, 5]), list[bool])
+    assert_type(sky_async.process_start_time(pid), int | None)
+    assert_type(await sky_async.wait_for_exit(pid), bool)
+    assert_type(await sky_async.wait_for_exit(pid, timeout=1.5), bool)
+
+    await sky_async.is_process_alive("1")  # type: ignore[arg-type]
+    await sky_async.probe_processes([pid], start_times=["0"])  # type: ignore[list-item]
+    await sky_async.wait_for_exit(pid, "1")  # type: ignore[arg-type]
+
+
+async def scanning(root: str, broot: bytes, proot: os.PathLike[str], either: str | bytes) -> None:
+    text = await sky_async.scan_tree(root)
+    assert_type(text, sky_async.TreeScan[str])
+    assert_type(await sky_async.scan_tree(proot, follow_symlinks=True), TreeScan[str])
+    raw = await sky_async.scan_tree(broot, collect_files=True, max_file_size=2**30, largest=3, max_problems=9)
+    assert_type(raw, TreeScan[bytes])
+    assert_type(await sky_async.scan_tree(either), TreeScan[str] | TreeScan[bytes])
+    assert_type(text.problems, tuple[ScanProblem[str], ...])
+    assert_type(raw.problems[0].path, bytes)
+    assert_type(text.largest, tuple[LargeFile[str], ...])
+    assert_type(raw.largest[0].path, bytes)
+    assert_type(raw.file_paths, tuple[bytes, ...] | None)
+    assert_type(text.problem_counts, dict[str, int])
+    assert_type(text.total_problems, int)
+    assert_type(text.problems_truncated, bool)
+    assert_type(sky_async.ScanProblem[str], type[ScanProblem[str]])
+
+    # A bytes root gives bytes paths, a str root str paths.
+    name: str = raw.problems[0].path  # type: ignore[assignment]
+    data: bytes = text.largest[0].path  # type: ignore[assignment]
+    await sky_async.scan_tree(root, largest="3")  # type: ignore[call-overload]
+    await sky_async.scan_tree(root, True)  # type: ignore[call-overload]  # the options are keyword-only
+    del name, data
+
+
+async def system(mounts: dict[str, str]) -> None:
+    assert_type(sky_async.get_cpu_count(), int)
+    assert_type(sky_async.get_mem_size_gb(), float)
+    assert_type(sky_async.get_parallel_threads(), int)
+    assert_type(sky_async.get_parallel_threads("kubernetes"), int)
+    assert_type(await sky_async.estimate_fd_for_directory("data"), int)
+    assert_type(await sky_async.find_free_port(8000), int)
+    assert_type(await sky_async.get_max_workers_for_file_mounts(mounts), int)
+    assert_type(await sky_async.get_max_workers_for_file_mounts({"~/d": Path("d")}, "aws"), int)
+    assert_type(sky_async.get_backend_info(), dict[str, object])
+
+    sky_async.get_parallel_threads(4)  # type: ignore[arg-type]
+    await sky_async.find_free_port("8000")  # type: ignore[arg-type]
+    await sky_async.get_max_workers_for_file_mounts({"~/d": 3})  # type: ignore[dict-item]
+    await sky_async.get_max_workers_for_file_mounts(["d"])  # type: ignore[arg-type]
+
+
+def strings() -> None:
+    assert_type(sky_async.base36_encode("ff"), str)
+    assert_type(sky_async.format_float(1.25), str)
+    assert_type(sky_async.format_float(3, precision=2), str)
+    assert_type(sky_async.truncate_long_string("text", 10, truncate_middle=True), str)
+
+    sky_async.base36_encode(255)  # type: ignore[arg-type]
+    sky_async.format_float("1.5")  # type: ignore[arg-type]
+
+
+async def mounts(file_mounts: dict[str, str]) -> None:
+    assert_type(await sky_async.file_mounts_digest(file_mounts), str)
+    assert_type(await sky_async.file_mounts_digest(file_mounts, prefix=b"v1", concurrency=8), str)
+    assert_type(sky_async.FileMountsError([("a", OSError(2, "gone"))]), sky_async.FileMountsError)
+    assert_type(sky_async.__version__, str)
+
+    await sky_async.file_mounts_digest(file_mounts, prefix="v1")  # type: ignore[arg-type]
