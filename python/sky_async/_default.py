@@ -6,10 +6,45 @@
 from __future__ import annotations
 
 import os as _os
+import re as _re
 import warnings as _warnings
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
 
 from ._api import Api
 from ._python_backend import PythonBackend
+
+# The shared libraries the native module links against, and the Debian 12 packages that
+# ship them (other systems name them alike).
+_LIBRARY_PACKAGES = {
+    "liburing.so": "liburing2",
+    "libcrypto.so": "libssl3",
+    "libssl.so": "libssl3",
+    "libstdc++.so": "libstdc++6",
+}
+
+
+def _missing_native(exc: ImportError) -> str:
+    """What is missing, in words a user can act on, for the fallback warning."""
+    # No compiled file at all: a pure-Python build, or a source tree never built. (Python
+    # then blames "a circular import", as a missing submodule of a package being imported.)
+    here = _os.path.dirname(__file__)
+    if not any(_os.path.exists(_os.path.join(here, "_native" + suffix)) for suffix in _EXTENSION_SUFFIXES):
+        return (
+            "this installation has no native module: it was built without one "
+            "(SKY_ASYNC_BUILD_NATIVE=0, a pure-Python wheel, or a source tree never built); "
+            "build from source with a C++20 compiler and the Boost 1.81, liburing and OpenSSL 3 "
+            "development files to have it"
+        )
+    text = str(exc)
+    library = _re.search(r"([\w+.-]+\.so(?:\.\d+)*): cannot open shared object file", text)
+    if library is not None:
+        name = library.group(1)
+        package = next((pkg for stem, pkg in _LIBRARY_PACKAGES.items() if name.startswith(stem)), None)
+        hint = f" (Debian's package {package})" if package else ""
+        return f"the shared library {name} it needs is not installed{hint}: {text}"
+    if "GLIBCXX_" in text or "GLIBC_" in text:
+        return f"the system's C or C++ runtime is older than the one it was built with: {text}"
+    return text
 
 
 # The warnings point at the code that imported sky_async: stacklevel 1 is this function,
@@ -31,7 +66,8 @@ def _load_api() -> Api:
             if choice == "native":
                 raise
             _warnings.warn(
-                f"sky_async: the native module could not be loaded ({exc}); using the pure-Python backend",
+                f"sky_async: the native module could not be loaded ({_missing_native(exc)}); "
+                "using the pure-Python backend",
                 RuntimeWarning,
                 stacklevel=4,
             )

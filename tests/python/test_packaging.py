@@ -51,9 +51,66 @@ def test_pure_python_wheel_installs_and_runs_on_the_python_backend(tmp_path: Pat
     )
     # Outside the tree, with nothing of ours on the path: only the wheel's files can load.
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "SKY_ASYNC"))}
-    ran = run(python, "-W", "ignore::RuntimeWarning", "-c", script, sample, cwd=tmp_path, env=env)
+    ran = run(python, "-c", script, sample, cwd=tmp_path, env=env)
     assert ran.returncode == 0, ran.stderr
     backend, digest, location = ran.stdout.split()
     assert backend == "python"
     assert digest == hashlib.sha256(sample.read_bytes()).hexdigest()
     assert Path(location).is_relative_to(venv)
+    # The one warning says why, and what would give the native module.
+    assert ran.stderr.count("RuntimeWarning") == 1, ran.stderr
+    assert "this installation has no native module" in ran.stderr
+    assert "SKY_ASYNC_BUILD_NATIVE=0" in ran.stderr
+
+
+# Loading the native module fails as the dynamic loader makes it fail; sky_async then
+# warns once, naming what is missing, and runs on the pure-Python backend.
+FAILING_NATIVE = """
+import sys, warnings
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sky_async._native":
+            raise ImportError(sys.argv[1])
+sys.meta_path.insert(0, Refuse())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import sky_async
+print(sky_async.get_backend_info()["backend"])
+for warning in caught:
+    print(warning.category.__name__, warning.message)
+"""
+
+
+@pytest.mark.parametrize(
+    ("loader_error", "expected"),
+    [
+        (
+            "liburing.so.2: cannot open shared object file: No such file or directory",
+            "the shared library liburing.so.2 it needs is not installed (Debian's package liburing2)",
+        ),
+        (
+            "libcrypto.so.3: cannot open shared object file: No such file or directory",
+            "the shared library libcrypto.so.3 it needs is not installed (Debian's package libssl3)",
+        ),
+        (
+            "libfoo.so.1: cannot open shared object file: No such file or directory",
+            "the shared library libfoo.so.1 it needs is not installed: libfoo.so.1",
+        ),
+        (
+            "/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found",
+            "the system's C or C++ runtime is older than the one it was built with",
+        ),
+    ],
+)
+def test_the_fallback_warning_names_what_is_missing(loader_error: str, expected: str) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "SKY_ASYNC_BACKEND"}
+    ran = run(sys.executable, "-c", FAILING_NATIVE, loader_error, env=env)
+    assert ran.returncode == 0, ran.stderr
+    backend, *warnings = ran.stdout.splitlines()
+    assert backend == "python"
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("RuntimeWarning sky_async: the native module could not be loaded ("), (
+        warnings
+    )
+    assert expected in warnings[0]
+    assert warnings[0].endswith("; using the pure-Python backend")
