@@ -88,12 +88,18 @@ def parse(text: str) -> list[Rule]:
     return rules
 
 
-def _check_root(root: object) -> str:
-    if isinstance(root, bytes) or not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a str or an os.PathLike of str, not {type(root).__name__}")
-    path = os.fspath(root)
+def _str_path(value: object, what: str) -> str:
+    """*value* as a str path; TypeError naming *what* for bytes, non-paths and bytes paths."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a str or an os.PathLike of str, not {type(value).__name__}")
+    path = os.fspath(value)
     if not isinstance(path, str):
-        raise TypeError(f"root must be a str or an os.PathLike of str, not a path of {type(path).__name__}")
+        raise TypeError(f"{what} must be a str or an os.PathLike of str, not a path of {type(path).__name__}")
+    return path
+
+
+def _check_root(root: object) -> str:
+    path = _str_path(root, "root")
     if "\0" in path:
         raise ValueError("root: embedded null byte")
     return os.path.expanduser(path)
@@ -287,11 +293,7 @@ class SkyIgnore:
 
 
 def _relative(path: object) -> str:
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or an os.PathLike of str, not {type(path).__name__}")
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise TypeError(f"path must be a str or an os.PathLike of str, not a path of {type(text).__name__}")
+    text = _str_path(path, "path")
     if os.path.isabs(text):
         raise ValueError(f"path must be relative to the root, not absolute: {text!r}")
     return os.path.normpath(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import os
 import random
 import signal
@@ -21,6 +22,7 @@ import warnings
 from collections.abc import Awaitable, Iterator
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import pytest
@@ -279,3 +281,28 @@ def wait_child(pid: int, timeout: float = 60) -> int:
             os.waitpid(pid, 0)
             pytest.fail("the forked child hung")
         time.sleep(0.01)
+
+
+# --- SkyPilot, the specification -----------------------------------------------------------------
+
+SKYPILOT_VERSION = "0.14.1"
+
+
+def import_skypilot(*submodules: str) -> tuple[ModuleType, ...]:
+    """``sky`` followed by ``sky.<name>`` for each of *submodules*, for the differential tests.
+
+    Without SkyPilot installed the calling test module is skipped, except under scripts/test,
+    which sets SKY_ASYNC_REQUIRE_SKYPILOT=1 so that CI cannot pass without comparing. SkyPilot
+    and its dependencies warn on import (SQLAlchemy 2.1's MovedIn20Warning, for one), which
+    pytest's filterwarnings=error would turn into a collection error; that is not what the
+    suite checks, so those warnings are silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if os.environ.get("SKY_ASYNC_REQUIRE_SKYPILOT") == "1":
+            sky = importlib.import_module("sky")
+        else:
+            sky = pytest.importorskip(
+                "sky", reason="skypilot is not installed (pip install -e '.[skypilot]')"
+            )
+        return (sky, *(importlib.import_module(f"sky.{name}") for name in submodules))

@@ -21,22 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SKYPILOT_VERSION, import_skypilot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sky_async import _skyignore, compat
 from sky_async._skyignore import Rule, SkyIgnore, excluded_paths, parse
 
-with warnings.catch_warnings():
-    # SkyPilot and its dependencies warn on import; see test_skypilot_differential.py.
-    warnings.simplefilter("ignore")
-    if os.environ.get("SKY_ASYNC_REQUIRE_SKYPILOT") == "1":
-        import sky
-    else:
-        sky = pytest.importorskip("sky", reason="skypilot is not installed (pip install -e '.[skypilot]')")
-    from sky.data import storage_utils as sky_storage
-    from sky.skylet import constants as sky_constants
-
-SKYPILOT_VERSION = "0.14.1"
+sky, sky_storage, sky_constants = import_skypilot("data.storage_utils", "skylet.constants")
 
 
 def test_the_specification_is_the_pinned_release() -> None:

@@ -24,26 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_native
+from conftest import SKYPILOT_VERSION, import_skypilot, require_native
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sky_async import compat
 
-with warnings.catch_warnings():
-    # SkyPilot and its dependencies warn on import (SQLAlchemy 2.1's MovedIn20Warning, for
-    # one), which pytest's filterwarnings=error would turn into a collection error; that
-    # is not what this suite checks.
-    warnings.simplefilter("ignore")
-    if os.environ.get("SKY_ASYNC_REQUIRE_SKYPILOT") == "1":
-        import sky
-    else:
-        sky = pytest.importorskip("sky", reason="skypilot is not installed (pip install -e '.[skypilot]')")
-    from sky.backends import backend_utils as sky_backend_utils
-    from sky.utils import common_utils as sky_common
-    from sky.utils import subprocess_utils as sky_subprocess
-    from sky.utils import yaml_utils as sky_yaml
-
-SKYPILOT_VERSION = "0.14.1"
+sky, sky_backend_utils, sky_common, sky_subprocess, sky_yaml = import_skypilot(
+    "backends.backend_utils", "utils.common_utils", "utils.subprocess_utils", "utils.yaml_utils"
+)
 
 
 def test_the_specification_is_the_pinned_release() -> None:
