@@ -1,0 +1,502 @@
+"""git's ignore rules (sky_async._gitignore) against the real git, and compat against SkyPilot.
+
+The specification is what git itself prints: ``git ls-files -z --others --ignored
+--exclude-standard --directory`` for the listing and ``git check-ignore --no-index`` for
+single paths, on random repositories from hypothesis (nested directories, nested
+.gitignore files with patterns from a grammar of git's syntax, info/exclude,
+core.excludesFile, some files tracked, every index version). compat's drop-ins are compared
+with SkyPilot 0.14.1's functions on the same repositories. Each rule also has a
+hand-written case named for it.
+
+git's environment is pinned: HOME, GIT_CONFIG_GLOBAL and XDG_CONFIG_HOME point into a
+temporary directory and the system config is off, so the user's settings cannot leak in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import import_skypilot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sky_async import _gitignore, compat
+from sky_async._gitignore import GitIgnore, NotAGitRepository, ignored_paths, parse
+
+sky, sky_storage = import_skypilot("data.storage_utils")
+
+if shutil.which("git") is None:  # pragma: no cover - git is in scripts/setup's packages
+    pytest.skip("git is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned_git_environment() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as home, pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("GIT_"):
+                patch.delenv(name)
+        patch.setenv("HOME", home)
+        patch.setenv("XDG_CONFIG_HOME", os.path.join(home, "xdg"))
+        patch.setenv("GIT_CONFIG_GLOBAL", os.path.join(home, "gitconfig"))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        Path(home, "gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
+        yield Path(home)
+
+
+def git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    return subprocess.run(
+        ["git", "-c", "safe.directory=*", "-C", str(repo), *args],
+        input=stdin,
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def git_listing(directory: Path) -> list[str]:
+    out = git(directory, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory")
+    return [os.fsdecode(item) for item in out.split(b"\0")[:-1]]
+
+
+def git_check_ignore(repo: Path, paths: list[str]) -> set[str]:
+    """The paths git's rules ignore, tracked or not."""
+    if not paths:
+        return set()
+    stdin = b"".join(os.fsencode(p) + b"\0" for p in paths)
+    result = subprocess.run(
+        ["git", "-C", str(repo), "check-ignore", "--no-index", "--stdin", "-z"],
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return {os.fsdecode(item) for item in result.stdout.split(b"\0")[:-1]}
+
+
+def init(repo: Path) -> Path:
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "-q", ".")
+    return repo
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, content in files.items():
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+
+def all_paths(root: Path) -> list[tuple[str, bool]]:
+    found = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        rel = os.path.relpath(directory, root)
+        for name in dirs:
+            path = os.path.normpath(os.path.join(rel, name))
+            found.append((path, not os.path.islink(os.path.join(root, path))))
+        for name in files:
+            if name != ".git":
+                found.append((os.path.normpath(os.path.join(rel, name)), False))
+    return found
+
+
+def skypilot_gitignore(root: Path) -> list[str]:
+    return list(sky_storage.get_excluded_files_from_gitignore(str(root)))
+
+
+def outcome(fn: Callable[..., object], *args: object) -> object:
+    """The result, or where git fails (exit status 128), that it failed."""
+    try:
+        return fn(*args)
+    except _gitignore.GitListingError:
+        return "git fails"
+    except subprocess.CalledProcessError as exc:
+        assert exc.returncode == 128
+        return "git fails"
+
+
+def check_repo(repo: Path, subdirs: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Every comparison with git and SkyPilot on *repo* (and its *subdirs* as roots)."""
+    assert ignored_paths(repo) == git_listing(repo)
+    for sub in subdirs:
+        if (repo / sub).is_dir():
+            assert outcome(ignored_paths, repo / sub) == outcome(git_listing, repo / sub), sub
+            ours = outcome(compat.get_excluded_files_from_gitignore, str(repo / sub))
+            assert ours == outcome(skypilot_gitignore, repo / sub)
+    paths = all_paths(repo)
+    ignore = GitIgnore(repo)
+    ours = {path for path, is_dir in paths if ignore.is_ignored(path, is_dir)}
+    assert ours == git_check_ignore(repo, [path for path, _ in paths])
+    assert compat.get_excluded_files_from_gitignore(str(repo)) == skypilot_gitignore(repo)
+    assert compat.get_excluded_files(str(repo)) == list(sky_storage.get_excluded_files(str(repo)))
+
+
+# --- random repositories -------------------------------------------------------------------
+
+NAMES = ["a", "b", "build", "f.log", "g.py", "x.gz", "!k", "#h", "[x]", "b c", "é.log", ".env", "ab"]
+DIRS = ["a", "b", "build", "node_modules", "sub", "d.log"]
+COMPONENTS = [
+    *NAMES,
+    *DIRS,
+    "*",
+    "?",
+    "**",
+    "*.log",
+    "a*",
+    "*b",
+    "[ab]",
+    "[!a]*",
+    "[^b]",
+    "[a-c]*",
+    "[[:alpha:]]*",
+    "[[:digit:]]",
+    "\\!k",
+    "\\#h",
+    "\\[x]",
+    "?.gz",
+    "[",
+    "[[:nope:]]",
+    "***",
+    "é*",
+]
+
+
+@st.composite
+def patterns(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.sampled_from(COMPONENTS), min_size=1, max_size=3))
+    text = "/".join(parts)
+    if draw(st.booleans()) and len(parts) == 1:
+        text = "/" + text
+    if draw(st.integers(0, 3)) == 0:
+        text += "/"
+    if draw(st.integers(0, 3)) == 0:
+        text = "!" + text
+    text += draw(st.sampled_from(["", "", "", " ", "\\ ", "\r"]))
+    return text
+
+
+ignore_files = st.lists(patterns(), min_size=0, max_size=6).map(lambda lines: "\n".join(lines) + "\n")
+relative_dirs = st.lists(st.sampled_from(DIRS), min_size=0, max_size=3).map("/".join)
+
+
+@st.composite
+def repositories(draw: st.DrawFn) -> dict[str, object]:
+    files = draw(
+        st.lists(
+            st.tuples(relative_dirs, st.sampled_from(NAMES)).map(
+                lambda t: f"{t[0]}/{t[1]}" if t[0] else t[1]
+            ),
+            min_size=1,
+            max_size=14,
+        )
+    )
+    dirs = sorted({os.path.dirname(f) for f in files} | {""})
+    gitignores = draw(st.dictionaries(st.sampled_from(dirs), ignore_files, max_size=3))
+    return {
+        "files": files,
+        "empty_dirs": draw(st.lists(relative_dirs.filter(bool), max_size=2)),
+        "gitignores": gitignores,
+        "exclude": draw(ignore_files),
+        "excludes_file": draw(st.one_of(st.none(), ignore_files)),
+        "tracked": draw(st.lists(st.sampled_from(files), max_size=4)),
+        "index_version": draw(st.sampled_from([2, 3, 4])),
+        "subdirs": draw(st.lists(relative_dirs.filter(bool), max_size=2)),
+    }
+
+
+def build_repo(root: Path, spec: dict[str, object], home: Path) -> None:
+    init(root)
+    made: set[str] = set()
+    for name in spec["files"]:  # type: ignore[attr-defined]
+        path = root / name
+        if any(str(p) in made for p in [path, *path.parents]) or path.is_dir():
+            continue  # a name already used as a directory (or the other way round)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x")
+            made.add(str(path))
+        except (FileExistsError, NotADirectoryError):
+            continue
+    for name in spec["empty_dirs"]:  # type: ignore[attr-defined]
+        with contextlib.suppress(FileExistsError, NotADirectoryError):
+            (root / name).mkdir(parents=True, exist_ok=True)
+    for directory, content in spec["gitignores"].items():  # type: ignore[attr-defined]
+        target = root / directory
+        if target.is_dir():
+            (target / ".gitignore").write_text(content)
+    (root / ".git" / "info").mkdir(exist_ok=True)
+    (root / ".git" / "info" / "exclude").write_text(str(spec["exclude"]))
+    config = home / "gitconfig"
+    base = "[user]\n\tname = Test\n\temail = test@example.com\n"
+    if spec["excludes_file"] is None:
+        config.write_text(base)
+    else:
+        (home / "global-ignore").write_text(str(spec["excludes_file"]))
+        config.write_text(base + f"[core]\n\texcludesFile = {home / 'global-ignore'}\n")
+    tracked = [t for t in spec["tracked"] if (root / t).is_file()]  # type: ignore[attr-defined]
+    if tracked:
+        git(root, "add", "-f", "--", *tracked)
+    git(root, "update-index", "--index-version", str(spec["index_version"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=repositories())
+def test_random_repositories_match_git_and_skypilot(
+    spec: dict[str, object], pinned_git_environment: Path
+) -> None:
+    config = pinned_git_environment / "gitconfig"
+    saved = config.read_bytes()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            repo = Path(tmp) / "repo"
+            build_repo(repo, spec, pinned_git_environment)
+            check_repo(repo, spec["subdirs"])  # type: ignore[arg-type]
+    finally:
+        config.write_bytes(saved)  # the global config is shared with the other tests
+
+
+@settings(max_examples=150, deadline=None)
+@given(pattern=patterns(), name=st.sampled_from([*NAMES, *DIRS]), parent=relative_dirs)
+def test_random_patterns_match_check_ignore(pattern: str, name: str, parent: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = init(Path(tmp) / "repo")
+        (repo / ".gitignore").write_text(pattern + "\n")
+        path = f"{parent}/{name}" if parent else name
+        write(repo, {path: "x"})
+        paths = all_paths(repo)
+        ignore = GitIgnore(repo)
+        assert {p for p, d in paths if ignore.is_ignored(p, d)} == git_check_ignore(
+            repo, [p for p, _ in paths]
+        )
+
+
+# --- one rule each -------------------------------------------------------------------------
+
+
+def listing(tmp_path: Path, files: dict[str, str], tracked: tuple[str, ...] = ()) -> list[str]:
+    """Build a repository, check it against git and SkyPilot, return our listing."""
+    repo = init(tmp_path / "repo")
+    write(repo, files)
+    if tracked:
+        git(repo, "add", "-f", "--", *tracked)
+        git(repo, "commit", "-q", "-m", "tracked")
+    check_repo(repo, sorted({os.path.dirname(f.rstrip("/")) for f in files} - {""}))
+    return ignored_paths(repo)
+
+
+def test_nested_gitignore_applies_to_its_own_directory_and_below(tmp_path: Path) -> None:
+    files = {"a/.gitignore": "*.log\n", "a/x.log": "", "a/b/y.log": "", "z.log": "", "keep": ""}
+    assert listing(tmp_path, files) == ["a/b/", "a/b/y.log", "a/x.log"]
+
+
+def test_negation_reincludes_a_file(tmp_path: Path) -> None:
+    files = {".gitignore": "*.log\n!keep.log\n", "keep.log": "", "drop.log": ""}
+    assert listing(tmp_path, files) == ["drop.log"]
+
+
+def test_a_file_inside_an_excluded_directory_cannot_be_reincluded(tmp_path: Path) -> None:
+    files = {".gitignore": "build/\n!build/keep\n", "build/keep": "", "build/.gitignore": "!*\n", "t": ""}
+    assert listing(tmp_path, files, tracked=("t",)) == ["build/"]
+    assert GitIgnore(tmp_path / "repo").is_ignored("build/keep", False)
+
+
+def test_directory_only_pattern_skips_files_and_symlinks(tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "out/\nlnk/\n", "out": "", "d/out/x": "", "d/keep": ""})
+    os.symlink("d", repo / "lnk")
+    check_repo(repo, ["d"])
+    assert ignored_paths(repo) == ["d/out/"]
+
+
+def test_slash_anchors_a_pattern_to_its_directory(tmp_path: Path) -> None:
+    files = {".gitignore": "/top.txt\nsub/mid.txt\n", "top.txt": "", "x/top.txt": "", "sub/mid.txt": ""}
+    files["x/sub/mid.txt"] = ""
+    assert listing(tmp_path, files) == ["sub/", "sub/mid.txt", "top.txt"]
+
+
+def test_double_star_leading_trailing_and_middle(tmp_path: Path) -> None:
+    files = {".gitignore": "**/logs\na/**/z\nc/**\n", "p/logs/f": "", "a/z": "", "a/q/r/z": "", "c/d/e": ""}
+    files["keep"] = ""
+    assert listing(tmp_path, files, tracked=("keep",)) == [
+        "a/",
+        "a/q/",
+        "a/q/r/",
+        "a/q/r/z",
+        "a/z",
+        "c/",
+        "c/d/",
+        "p/",
+        "p/logs/",
+    ]
+
+
+def test_escapes_for_bang_hash_and_trailing_space(tmp_path: Path) -> None:
+    files = {
+        ".gitignore": "\\!bang\n\\#hash\nsp\\ \ntrail   \n",
+        "!bang": "",
+        "#hash": "",
+        "sp ": "",
+        "trail": "",
+    }
+    files["keep"] = ""
+    assert listing(tmp_path, files, tracked=("keep",)) == ["!bang", "#hash", "sp ", "trail"]
+
+
+def test_character_classes_and_ranges(tmp_path: Path) -> None:
+    files = {".gitignore": "[a-c]1\n[[:digit:]]x\n[!q]z\n", "b1": "", "d1": "", "7x": "", "qz": "", "rz": ""}
+    assert listing(tmp_path, files) == ["7x", "b1", "rz"]
+
+
+def test_unclosed_bracket_matches_nothing(tmp_path: Path) -> None:
+    assert listing(tmp_path, {".gitignore": "[ab\n", "[ab": "", "a": ""}) == []
+
+
+def test_info_exclude_and_core_excludes_file(tmp_path: Path, pinned_git_environment: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {"a.tmp": "", "b.bak": "", "c.bak": "", ".gitignore": "!c.bak\n"})
+    (repo / ".git" / "info" / "exclude").write_text("*.tmp\n")
+    (tmp_path / "global").write_text("*.bak\n")
+    git(repo, "config", "core.excludesFile", str(tmp_path / "global"))
+    check_repo(repo)
+    assert ignored_paths(repo) == ["a.tmp", "b.bak"]
+
+
+def test_default_excludes_file_is_xdg_git_ignore(tmp_path: Path, pinned_git_environment: Path) -> None:
+    xdg = pinned_git_environment / "xdg" / "git"
+    xdg.mkdir(parents=True, exist_ok=True)
+    (xdg / "ignore").write_text("*.xdg\n")
+    try:
+        assert listing(tmp_path, {"a.xdg": "", "b": ""}) == ["a.xdg"]
+    finally:
+        (xdg / "ignore").unlink()
+
+
+def test_tracked_files_are_never_listed(tmp_path: Path) -> None:
+    files = {".gitignore": "*.log\n", "tracked.log": "", "new.log": ""}
+    assert listing(tmp_path, files, tracked=("tracked.log",)) == ["new.log"]
+    assert GitIgnore(tmp_path / "repo").is_tracked("tracked.log")
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_every_index_version_is_read(tmp_path: Path, version: int) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "*.o\n", "dir/deep/a.o": "", "dir/deep/b.o": "", "dir/x.o": ""})
+    git(repo, "add", "-f", "dir/deep/a.o", "dir/x.o")
+    git(repo, "update-index", "--index-version", str(version))
+    check_repo(repo, ["dir", "dir/deep"])
+    assert GitIgnore(repo).index.files == {b"dir/deep/a.o", b"dir/x.o"}
+    assert ignored_paths(repo) == ["dir/deep/b.o"]
+
+
+def test_a_directory_whose_every_file_is_ignored_is_listed_with_its_files(tmp_path: Path) -> None:
+    files = {".gitignore": "*.log\n", "logs/a.log": "", "logs/b.log": "", "mixed/a.log": "", "mixed/t": ""}
+    assert listing(tmp_path, files) == ["logs/", "logs/a.log", "logs/b.log", "mixed/a.log"]
+
+
+def test_an_empty_directory_is_not_ignored_content(tmp_path: Path) -> None:
+    files = {".gitignore": "*.log\n", "d/a.log": "", "d/empty/": ""}
+    assert listing(tmp_path, files) == ["d/a.log"]
+
+
+def test_root_that_git_ignores_entirely_lists_dot_slash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "*.log\nskipped/\n", "sub/a.log": "", "skipped/x": ""})
+    assert ignored_paths(repo / "sub") == git_listing(repo / "sub") == ["./", "a.log"]
+    assert ignored_paths(repo / "skipped") == git_listing(repo / "skipped") == ["./"]
+    with caplog.at_level(logging.WARNING, logger="sky_async.compat"):
+        assert compat.get_excluded_files_from_gitignore(str(repo / "sub")) == []
+    assert "ignores all of" in caplog.text
+    assert skypilot_gitignore(repo / "sub") == []
+
+
+def test_submodules_are_listed_with_their_path(tmp_path: Path) -> None:
+    inner = init(tmp_path / "inner")
+    write(inner, {".gitignore": "*.o\n", "src": ""})
+    git(inner, "add", ".")
+    git(inner, "commit", "-q", "-m", "inner")
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "*.tmp\n", "x.tmp": ""})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(inner), "mod")
+    write(repo, {"mod/y.o": "", "mod/z.tmp": ""})
+    got = compat.get_excluded_files_from_gitignore(str(repo))
+    assert got == skypilot_gitignore(repo) == ["x.tmp", "mod/y.o"]
+
+
+def test_an_untracked_nested_repository_is_not_entered(tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "*.log\nignored-nest/\n", "a.log": ""})
+    init(repo / "nest")
+    init(repo / "ignored-nest")
+    write(repo, {"nest/b.log": "", "ignored-nest/c": ""})
+    check_repo(repo)
+    assert ignored_paths(repo) == ["a.log", "ignored-nest/"]
+
+
+def test_fifos_are_never_listed(tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "*\n"})
+    os.mkfifo(repo / "pipe")
+    assert ignored_paths(repo) == git_listing(repo) == [".gitignore"]
+
+
+def test_outside_a_repository(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, {"plain/.gitignore": "*\n", "plain/a": ""})
+    with pytest.raises(NotAGitRepository):
+        GitIgnore(tmp_path / "plain")
+    with caplog.at_level(logging.WARNING, logger="sky_async.compat"):
+        assert compat.get_excluded_files_from_gitignore(str(tmp_path / "plain")) == []
+    assert "not in a git repository" in caplog.text
+    assert skypilot_gitignore(tmp_path / "plain") == []
+
+
+def test_missing_directory_raises_as_skypilot_does(tmp_path: Path) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as ours:
+        compat.get_excluded_files_from_gitignore(str(tmp_path / "missing"))
+    with pytest.raises(subprocess.CalledProcessError) as theirs:
+        skypilot_gitignore(tmp_path / "missing")
+    assert ours.value.returncode == theirs.value.returncode == 128
+    for fn in (compat.get_excluded_files, sky_storage.get_excluded_files):
+        with pytest.raises(ValueError, match="does not exist"):
+            fn(str(tmp_path / "missing"))
+
+
+def test_get_excluded_files_prefers_skyignore(tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "*.log\n", ".skyignore": "*.tmp\n", "a.log": "", "b.tmp": ""})
+    assert compat.get_excluded_files(str(repo)) == sky_storage.get_excluded_files(str(repo)) == ["b.tmp"]
+
+
+def test_parse_trims_as_git_does() -> None:
+    lines = [p.text for p in parse(b"\xef\xbb\xbfa \n# c\n\nb\\ \\ \nc\\\n d\r\n")]
+    assert lines == ["a", "b\\ \\ ", "c\\", " d"]
+
+
+def test_the_module_is_a_leaf_importing_no_other_sky_async_module() -> None:
+    from test_import_graph import import_graph
+
+    assert import_graph()["sky_async._gitignore"] == set()
+    assert _gitignore.GIT_IGNORE_FILE == ".gitignore"
+
+
+def test_below_an_excluded_directory_git_itself_fails(tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {".gitignore": "b/\n", "b/c/a": ""})
+    with pytest.raises(subprocess.CalledProcessError):
+        git_listing(repo / "b" / "c")
+    with pytest.raises(_gitignore.GitListingError):
+        ignored_paths(repo / "b" / "c")
+    for fn in (compat.get_excluded_files_from_gitignore, sky_storage.get_excluded_files_from_gitignore):
+        with pytest.raises(subprocess.CalledProcessError) as raised:
+            fn(str(repo / "b" / "c"))
+        assert raised.value.returncode == 128
