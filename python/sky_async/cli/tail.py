@@ -10,27 +10,37 @@ a newline only where the file has one, with ``==> FILE <==`` headers (``==> stan
 files. The last N lines of a named file come from ``tail_files``, which reads regular files
 backwards (and /proc or /sys files, which report size 0, forwards); everything else (standard
 input, a FIFO or device named on the command line, ``+K``, ``-c``) is read here as a stream,
-keeping only what will be printed. Differences from GNU tail:
+keeping only what will be printed.
 
-- a file that cannot be read gets one line on stderr (``sky-async: FILE: reason``) and no
-  header on stdout (GNU tail prints a header for a directory before its error);
-- a bad count is a usage error (exit 2, as every sky-async usage error) with GNU's words;
+Errors are GNU tail's, with the program named ``sky-async tail``: a file that cannot be opened
+gets ``cannot open 'FILE' for reading: reason`` and no header; one that opens but cannot be
+read (a directory) gets its header, then ``error reading 'FILE': reason``; where GNU tail
+gives up on the remaining files (a read failing while it copies the rest of a file: a
+directory with ``-n +1`` or ``-c +K``) this stops there too; a bad count or digit option is
+GNU's one line and exit status 1. Differences from GNU tail:
+
+- a count in an error message is quoted as in the C locale (``'x'``; GNU uses the locale's
+  quotation marks, curly ones in a UTF-8 locale);
 - standard input is read to its end even when it is a regular file (GNU seeks);
 - ``-f`` follows named files with ``-n N`` only (not ``+K``, ``-c`` or standard input), every
   file like ``tail -F`` (rotation and truncation survived), and a line is printed once its
-  newline arrives (GNU tail prints partial lines as they come).
+  newline arrives (GNU tail prints partial lines as they come); its errors are
+  ``sky-async: FILE: reason``, and ``-s`` takes a positive number of seconds (GNU's also 0);
+- other usage errors are argparse's (exit 2; GNU tail exits 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import math
 import os
 import re
 import stat
 import sys
 from collections.abc import Iterator
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, NoReturn
 
 from .._default import default_api as _default_api
 from .._follow import Follow
@@ -64,8 +74,67 @@ class _Printer:
         self._out.flush()
 
 
+PROGRAM = "sky-async tail"
+
+
+def _complain(message: str) -> None:
+    """One line on stderr, as GNU tail words it, under this command's name."""
+    print(f"{PROGRAM}: {message}", file=sys.stderr)
+
+
+def _fail(message: str) -> NoReturn:
+    """Ends the command as GNU tail ends on a bad argument: its one line, exit status 1."""
+    _complain(message)
+    raise SystemExit(1)
+
+
+def _quoteaf(name: str) -> str:
+    """*name* as GNU tail names a file in an error message (gnulib's ``quoteaf``): shell-escape
+    quoting, in quotes even when it needs none."""
+    quoted = quotef(name)
+    return quoted if quoted != name else f"'{name}'"
+
+
+_C_ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 0x27: "'", 0x5C: "\\"}
+
+
+def _quote(text: str) -> str:
+    """*text* as GNU tail quotes an argument in the C locale (gnulib's ``quote``): in single
+    quotes, with backslash escapes for ``'``, ``\\`` and every byte that is not printable ASCII."""
+    out = []
+    for byte in os.fsencode(text):
+        if byte in _C_ESCAPES:
+            out.append("\\" + _C_ESCAPES[byte])
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03o}")
+    return "'" + "".join(out) + "'"
+
+
 def _error(path: str, error: BaseException) -> None:
+    """An error of ``-f``: it follows as ``tail -F`` does, not ``tail -f``, and keeps the command
+    line's ``sky-async: FILE: reason`` (see the differences above)."""
     print(f"sky-async: {quotef(path)}: {_describe(error)}", file=sys.stderr)
+
+
+class _OpenFailed(Exception):
+    """The file could not be opened: GNU tail says so, and prints no header for it."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _ReadFailed(Exception):
+    """A file that opened (its header printed) could not be read. *fatal*: the read failed
+    while the rest of the file was being copied (GNU tail's ``dump_remainder``), where GNU
+    tail exits at once, leaving the files after it untouched."""
+
+    def __init__(self, error: BaseException, fatal: bool = False) -> None:
+        super().__init__(error)
+        self.error = error
+        self.fatal = fatal
 
 
 class Count(NamedTuple):
@@ -78,6 +147,7 @@ class Count(NamedTuple):
 
 STDIN_LABEL = "standard input"
 READ_SIZE = 64 * 1024
+OFF_T_MAX = 2**63 - 1  # the furthest lseek reaches
 
 
 def _tail_command(args: argparse.Namespace) -> int:
@@ -105,31 +175,43 @@ def _tail_command(args: argparse.Namespace) -> int:
             raw=True,
         )
     )
-    failed = 0
+    failed = False
     for index, (name, stream) in enumerate(zip(files, streamed)):
         label = STDIN_LABEL if name == "-" else name
-        if stream:
-            try:
-                _copy_stream(
-                    name, count, lambda data, index=index, label=label: printer.show(index, label, data)
-                )
-            except BrokenPipeError:  # the reader of stdout went away: main's to handle
-                raise
-            except OSError as exc:
-                failed += 1
-                printer.flush()
-                _error(label, exc)
-            continue
-        result = next(selected)
-        if isinstance(result, BaseException):
-            failed += 1
+        write = functools.partial(printer.show, index, label)
+        try:
+            if stream:
+                _copy_stream(name, count, write)
+            else:
+                _show_selected(name, next(selected), write)
+        except _OpenFailed as exc:
+            failed = True
             printer.flush()
-            _error(name, result)
-            continue
-        pieces, final_newline = result
-        printer.show(index, name, b"\n".join(pieces) + (b"\n" if final_newline else b""))
+            _complain(f"cannot open {_quoteaf(label)} for reading: {_describe(exc.error)}")
+        except _ReadFailed as exc:
+            failed = True
+            printer.flush()
+            _complain(f"error reading {_quoteaf(label)}: {_describe(exc.error)}")
+            if exc.fatal:
+                break
     printer.flush()
     return 1 if failed else 0
+
+
+def _show_selected(name: str, result: Any, write: Any) -> None:
+    """Writes what ``tail_files`` selected of the file *name*, or raises why there is nothing."""
+    if isinstance(result, BaseException):
+        # tail_files reports a file it could not open and one it could not read alike, but GNU
+        # tail words them differently and prints a header only for a file it opened: opening it
+        # again tells which. O_NONBLOCK: a FIFO put in the file's place meanwhile must not block.
+        try:
+            os.close(os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK))
+        except OSError as exc:
+            raise _OpenFailed(exc) from result
+        write(b"")  # the header
+        raise _ReadFailed(result) from result
+    pieces, final_newline = result
+    write(b"\n".join(pieces) + (b"\n" if final_newline else b""))
 
 
 def _copy_stream(name: str, count: Count, write: Any) -> None:
@@ -137,50 +219,58 @@ def _copy_stream(name: str, count: Count, write: Any) -> None:
     if name == "-":
         _select(0, count, write)
         return
-    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise IsADirectoryError(21, os.strerror(21))
+        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _OpenFailed(exc) from exc
+    try:
         _select(fd, count, write)
     finally:
         os.close(fd)
 
 
-def _chunks(fd: int) -> Iterator[bytes]:
-    while True:
-        data = os.read(fd, READ_SIZE)
+def _chunks(fd: int, *, fatal: bool = False, limit: int | None = None) -> Iterator[bytes]:
+    """What *fd* holds from where it is to its end (at most *limit* bytes); a read that fails
+    raises ``_ReadFailed`` (*fatal* for GNU tail's ``dump_remainder``)."""
+    while limit is None or limit > 0:
+        try:
+            data = os.read(fd, READ_SIZE if limit is None else min(READ_SIZE, limit))
+        except OSError as exc:
+            raise _ReadFailed(exc, fatal) from exc
         if not data:
             return
+        if limit is not None:
+            limit -= len(data)
         yield data
 
 
 def _select(fd: int, count: Count, write: Any) -> None:
+    # Each case takes the path GNU tail takes for the same kind of file (the same seeks, and
+    # reads where it reads), so that a file that cannot be read fails where GNU tail's does.
     write(b"")  # the header, even when nothing follows it
-    st = os.fstat(fd)
-    seekable = stat.S_ISREG(st.st_mode) and st.st_size > 0  # not /proc's size 0
     if count.from_start:
         skip = max(count.n - 1, 0)
-        if not count.lines and seekable:
-            os.lseek(fd, skip, os.SEEK_CUR)
-            skip = 0
-        for data in _chunks(fd):
-            if skip:
-                if count.lines:
-                    at = -1
-                    while skip and (at := data.find(b"\n", at + 1)) >= 0:
-                        skip -= 1
-                    data = data[at + 1 :] if not skip else b""
-                else:
-                    data, skip = data[skip:], max(skip - len(data), 0)
-            if data:
-                write(data)
+        if not count.lines and skip <= OFF_T_MAX:
+            # Bytes are skipped by seeking wherever that works: a directory too, whose read then
+            # fails in the copy (fatal, as in GNU tail); a pipe refuses, and they are read.
+            try:
+                os.lseek(fd, skip, os.SEEK_CUR)
+                skip = 0
+            except OSError:
+                pass
+        if skip and not _skip(fd, count.lines, skip, write):
+            return  # the file ended first: no read after its end (a terminal would wait again)
+        for data in _chunks(fd, fatal=True):
+            write(data)
         return
     if not count.lines:
-        if seekable:
+        st = os.fstat(fd)
+        end = _end_offset(fd, st, count.n)
+        if end is not None and end > st.st_blksize:
             here = os.lseek(fd, 0, os.SEEK_CUR)
-            if st.st_size - here > count.n:
-                os.lseek(fd, st.st_size - count.n, os.SEEK_SET)
-            for data in _chunks(fd):
+            if end - here > count.n:
+                os.lseek(fd, end - count.n, os.SEEK_SET)
+            for data in _chunks(fd, fatal=True, limit=count.n):
                 write(data)
             return
         kept = bytearray()
@@ -198,6 +288,39 @@ def _select(fd: int, count: Count, write: Any) -> None:
             del kept[: _last_lines_start(kept, count.n)]
             trim_at = 2 * max(len(kept), READ_SIZE)
     write(bytes(kept[_last_lines_start(kept, count.n) :]))
+
+
+def _skip(fd: int, lines: bool, skip: int, write: Any) -> bool:
+    """Reads past the first *skip* lines or bytes (GNU tail's ``start_lines``/``start_bytes``,
+    whose read errors are not fatal) and writes what follows them in the last chunk read;
+    False if the file ended first."""
+    for data in _chunks(fd):
+        if lines:
+            at = -1
+            while skip and (at := data.find(b"\n", at + 1)) >= 0:
+                skip -= 1
+            data = data[at + 1 :]
+        else:
+            data, skip = data[skip:], max(skip - len(data), 0)
+        if not skip:
+            if data:
+                write(data)
+            return True
+    return False
+
+
+def _end_offset(fd: int, st: os.stat_result, n: int) -> int | None:
+    """Where GNU tail takes the end of *fd* to be when it prints the last *n* bytes: a regular
+    file's size; else where a seek to *n* bytes before the end lands, plus n (for a directory
+    on ext4 far beyond a block, on tmpfs refused); None where no seek works (a pipe)."""
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size
+    if n > OFF_T_MAX:
+        return None
+    try:
+        return os.lseek(fd, -n, os.SEEK_END) + n
+    except OSError:
+        return None
 
 
 def _last_lines_start(data: bytearray, n: int) -> int:
@@ -260,22 +383,23 @@ async def _follow_all(args: argparse.Namespace, files: list[str], printer: _Prin
     return 1
 
 
-# tail's number suffixes (xstrtoumax with "bkKmMGTPEZYRQ0"): b is 512; a letter alone or
-# followed by iB is a power of 1024, followed by B a power of 1000.
+# tail's number suffixes (xstrtoumax with "bkKmMGTPEZY0" in coreutils 9.1, before R and Q were
+# added): b is 512; a letter alone or followed by iB is a power of 1024, followed by B a power
+# of 1000.
 _POWERS = {
     letter: power
-    for power, letters in enumerate(("kK", "mM", "G", "T", "P", "E", "Z", "Y", "R", "Q"), 1)
+    for power, letters in enumerate(("kK", "mM", "G", "T", "P", "E", "Z", "Y"), 1)
     for letter in letters
 }
-_NUMBER = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]*)(?:(b)|([kKmMGTPEZYRQ])(iB|B)?)?\Z")
+_NUMBER = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]*)(?:(b)|([kKmMGTPEZY])(iB|B)?)?\Z")
 UINTMAX_MAX = 2**64 - 1
 
 
 def _number(text: str, what: str) -> int:
-    """A count as tail reads it (decimal, optional suffix), or a usage error in tail's words."""
+    """A count as tail reads it (decimal, optional suffix), or GNU tail's error and exit."""
     match = _NUMBER.match(text)
     if match is None or not (match.group(1) or match.group(2) or match.group(3)):
-        raise argparse.ArgumentTypeError(f"invalid number of {what}: '{text}'")
+        _fail(f"invalid number of {what}: {_quote(text)}")
     digits, block, letter, after = match.groups()
     digits = digits.lstrip("0") or ("0" if digits else "1")
     value = int(digits) if len(digits) <= 20 else UINTMAX_MAX + 1  # no need to read 5,000 digits
@@ -284,9 +408,7 @@ def _number(text: str, what: str) -> int:
     elif letter:
         value *= (1000 if after == "B" else 1024) ** _POWERS[letter]
     if value > UINTMAX_MAX:
-        raise argparse.ArgumentTypeError(
-            f"invalid number of {what}: '{text}': Value too large for defined data type"
-        )
+        _fail(f"invalid number of {what}: {_quote(text)}: Value too large for defined data type")
     return value
 
 
@@ -336,8 +458,7 @@ def obsolete_usage(argv: list[str]) -> list[str]:
         if arg.startswith("-") and not arg.startswith("--"):
             for letter in arg[1:]:  # a bundle of letters, as getopt reads it
                 if letter.isdigit():
-                    print(f"sky-async tail: option used in invalid context -- {letter}", file=sys.stderr)
-                    raise SystemExit(2)
+                    _fail(f"option used in invalid context -- {letter}")
                 if letter in "ncs":  # the rest is its value
                     break
         out.append(arg)
@@ -348,9 +469,9 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r} (must be positive)")
+        value = math.nan
+    if not value > 0:  # GNU tail also takes 0; following needs a positive interval
+        _fail(f"invalid number of seconds: {_quote(text)}")
     return value
 
 
