@@ -24,6 +24,17 @@ def require_int(value: object, name: str, expected: str = "an int") -> int:
     return value
 
 
+def require_str_path(value: object, name: str) -> str:
+    """*value* as a str path; TypeError naming *name* for bytes, non-paths and bytes paths
+    (the features that work on text paths: ``.skyignore``, ``.gitignore``)."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or an os.PathLike of str, not {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{name} must be a str or an os.PathLike of str, not a path of {type(path).__name__}")
+    return path
+
+
 def check_concurrency(concurrency: object) -> int:
     """0 lets the backend choose."""
     if concurrency is None:

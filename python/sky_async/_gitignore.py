@@ -34,10 +34,15 @@ checkout leaves them out of the work tree.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import stat
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from ._checks import require_str_path
 
 GIT_IGNORE_FILE = ".gitignore"
 
@@ -46,6 +51,12 @@ GIT_IGNORE_FILE = ".gitignore"
 _NONE, _RECURSE, _EXCLUDED, _UNTRACKED = range(4)
 
 _SLASH = ord("/")
+
+# How a compiled pattern is tested (Pattern.kind): through Pattern.matches, never, by the
+# name's bytes, by the name's end, by the regex on the name, by the path's bytes, or by the
+# regex on the path after the pattern's base (Pattern.literal holds the bytes compared).
+_GENERIC, _NEVER, _NAME_EQ, _NAME_SUFFIX, _NAME_RE, _PATH_EQ, _PATH_RE = range(7)
+_SPECIAL = re.compile(rb"[*?\[\\]")
 _BACKSLASH = ord("\\")
 
 # git's character classes, on ASCII bytes only (its own ctype table).
@@ -96,6 +107,10 @@ class Pattern:
     for the root's and for info/exclude and core.excludesFile."""
     regex: re.Pattern[bytes] | None = field(compare=False)
     """None for a pattern that can match nothing (a malformed bracket, a lone ``\\``)."""
+    kind: int = field(default=0, compare=False, repr=False)
+    """How the walk tests it without the regex (``_GENERIC``: through ``matches``)."""
+    literal: bytes = field(default=b"", compare=False, repr=False)
+    """The bytes the fast kinds compare with (see ``_compile``)."""
 
     def matches(self, path: bytes, name: bytes, is_dir: bool) -> bool:
         """Whether the line matches *path* (relative to the work tree's top, under this
@@ -159,7 +174,20 @@ def _compile(line: bytes, base: bytes, source: str, number: int) -> Pattern:
     if not basename_only and body.startswith(b"/"):
         body = body[1:]
     regex = _translate(body, pathname=not basename_only)
-    return Pattern(source, number, text, negative, directory_only, basename_only, base, regex)
+    # The same decisions without the regex engine where the pattern allows it. A name has no
+    # '/', so a basename pattern's '*' (which may cross '/') is any run of bytes in it.
+    prefix = base + b"/" if base else b""
+    if regex is None:
+        kind, literal = _NEVER, b""
+    elif not _SPECIAL.search(body):
+        kind, literal = (_NAME_EQ, body) if basename_only else (_PATH_EQ, prefix + body)
+    elif basename_only and body.startswith(b"*") and not _SPECIAL.search(body, 1):
+        kind, literal = _NAME_SUFFIX, body[1:]
+    elif basename_only:
+        kind, literal = _NAME_RE, b""
+    else:
+        kind, literal = _PATH_RE, prefix
+    return Pattern(source, number, text, negative, directory_only, basename_only, base, regex, kind, literal)
 
 
 def _byte_class(allowed: set[int]) -> bytes:
@@ -385,6 +413,10 @@ class Index:
     """Every directory above a tracked path (and sparse-index directory entries)."""
 
 
+_MODE = struct.Struct(">I")
+_FLAGS = struct.Struct(">H")
+
+
 def _varint(data: bytes, offset: int) -> tuple[int, int]:
     """git's offset varint (index v4 prefix lengths): 7 bits a byte, high bit continues,
     and each continuation adds one before shifting."""
@@ -415,39 +447,52 @@ def read_index(path: str, *, hash_size: int = 20) -> Index:
         raise ValueError(f"{path}: index version {version} is not supported")
     offset = 12
     previous = b""
+    files, gitlinks, directories = index.files, index.gitlinks, index.directories
+    parent_of_previous = b""
+    fixed = 40 + hash_size  # ctime to the object name; the flags follow
+    extended = version >= 3
+    unpack_mode = _MODE.unpack_from
+    unpack_flags = _FLAGS.unpack_from
     for _ in range(count):
         start = offset
-        mode = int.from_bytes(data[offset + 24 : offset + 28], "big")
-        offset += 40 + hash_size
-        flags = int.from_bytes(data[offset : offset + 2], "big")
+        (mode,) = unpack_mode(data, start + 24)
+        offset += fixed
+        (flags,) = unpack_flags(data, offset)
         offset += 2
-        if version >= 3 and flags & 0x4000:
+        if extended and flags & 0x4000:
             offset += 2  # extended flags
         if version == 4:
             strip, offset = _varint(data, offset)
             nul = data.index(b"\0", offset)
             name = previous[: len(previous) - strip] + data[offset:nul]
             offset = nul + 1
+            previous = name
         else:
-            nul = data.index(b"\0", offset)
+            length = flags & 0xFFF  # the name's length, 0xFFF when it is that long or longer
+            nul = offset + length if length < 0xFFF else data.index(b"\0", offset + 0xFFF)
             name = data[offset:nul]
             offset = start + ((nul - start) // 8 + 1) * 8  # 1 to 8 NULs pad to 8 bytes
-        previous = name
         kind = mode & 0o170000
         if kind == 0o040000:  # a sparse-index directory entry ('dir/')
             name = name.rstrip(b"/")
-            index.directories.add(name)
+            directories.add(name)
         else:
-            index.files.add(name)
+            files.add(name)
             if kind == 0o160000:
-                index.gitlinks.add(name)
+                gitlinks.add(name)
         slash = name.rfind(b"/")
-        while slash > 0:
-            parent = name[:slash]
-            if parent in index.directories:
-                break
-            index.directories.add(parent)
+        if slash <= 0:
+            continue
+        parent = name[:slash]
+        if parent == parent_of_previous:
+            continue  # sorted entries: the same directory as the last one's, already added
+        parent_of_previous = parent
+        while parent not in directories:
+            directories.add(parent)
             slash = parent.rfind(b"/")
+            if slash <= 0:
+                break
+            parent = parent[:slash]
     return index
 
 
@@ -567,15 +612,6 @@ def _is_nested_repository(path: str) -> bool:
     return git_dir_of(path) is not None
 
 
-def _str_path(value: object, what: str) -> str:
-    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{what} must be a str or an os.PathLike of str, not {type(value).__name__}")
-    path = os.fspath(value)
-    if not isinstance(path, str):
-        raise TypeError(f"{what} must be a str or an os.PathLike of str, not a path of {type(path).__name__}")
-    return path
-
-
 def _first_match(ordered: list[Pattern], path: bytes, is_dir: bool) -> Pattern | None:
     name = path[path.rfind(b"/") + 1 :]
     for pattern in ordered:
@@ -593,7 +629,7 @@ class GitIgnore:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        path = os.path.expanduser(_str_path(root, "root"))
+        path = os.path.expanduser(require_str_path(root, "root"))
         if not os.path.isdir(path):
             if os.path.exists(path):
                 raise NotADirectoryError(20, "Not a directory", path)
@@ -646,7 +682,7 @@ class GitIgnore:
         return pattern is not None and not pattern.negative
 
     def _normalize(self, relpath: object) -> bytes:
-        text = _str_path(relpath, "relpath")
+        text = require_str_path(relpath, "relpath")
         if os.path.isabs(text):
             raise ValueError(f"relpath must be relative to the root, not absolute: {text!r}")
         text = os.path.normpath(text)
@@ -659,15 +695,18 @@ class GitIgnore:
         or None when no rule applies. A path under an ignored directory is decided by that
         directory's pattern: nothing below can re-include it."""
         path = self._normalize(relpath)
-        stack = [self._patterns_of(b"")]
-        parts = path.split(b"/")
-        for depth in range(1, len(parts)):
-            directory = b"/".join(parts[:depth])
-            pattern = self._decide(stack, directory, True)
+        ordered = self._in_order([self._patterns_of(b"")])
+        slash = path.find(b"/")
+        while slash >= 0:
+            directory = path[:slash]
+            pattern = _first_match(ordered, directory, True)
             if pattern is not None and not pattern.negative:
                 return pattern
-            stack.append(self._patterns_of(directory))
-        return self._decide(stack, path, is_dir)
+            own = self._patterns_of(directory)
+            if own:  # tried before the lists above it, its last line first
+                ordered = [*reversed(own), *ordered]
+            slash = path.find(b"/", slash + 1)
+        return _first_match(ordered, path, is_dir)
 
     def is_ignored(self, relpath: str | os.PathLike[str], is_dir: bool) -> bool:
         """Whether git's exclude rules ignore *relpath*, as ``git check-ignore --no-index``
@@ -748,56 +787,159 @@ class GitIgnore:
     ) -> int:
         """List the excluded paths under *directory* (*prefix*, with its trailing ``/``, is
         its path from the top) into *found*, and return the most significant state of its
-        entries (_NONE when it has none git considers)."""
-        state = _NONE
+        entries (_NONE when it has none git considers).
+
+        Iterative (one frame a directory on an explicit stack), so that no depth of tree
+        reaches the interpreter's recursion limit. The order of *found* does not matter:
+        the caller sorts it."""
+        ordered = [] if excluded_above else self._in_order(stack)
+        rules = (_rules(ordered, False), _rules(ordered, True))
+        files, directories, gitlinks = self.index.files, self.index.directories, self.index.gitlinks
+        frames = [self._enter(os.fsencode(directory), prefix, rules, excluded_above, None)]
+        while True:
+            frame = frames[-1]
+            child: _Frame | None = None
+            prefix = frame.prefix
+            excluded_above = frame.excluded
+            file_rules, dir_rules = frame.rules
+            state = frame.state
+            for entry in frame.entries:
+                name = entry.name
+                if name == b".git":
+                    continue
+                path = prefix + name
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if not (is_dir or entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+                        continue  # FIFOs, sockets, devices: git looks at none of them
+                except OSError:
+                    continue
+                if not is_dir:
+                    if path in files:
+                        continue
+                    if excluded_above or _excludes(file_rules, path, name, False):
+                        found.append(path)
+                        if state < _EXCLUDED:
+                            state = _EXCLUDED
+                    elif state < _UNTRACKED:
+                        state = _UNTRACKED
+                    continue
+                excluded = excluded_above or _excludes(dir_rules, path, name, True)
+                if path in directories:  # tracked below: entered whatever the rules say
+                    frame.pending, frame.pending_tracked = path + b"/", True
+                    child = self._enter(entry.path, path + b"/", frame.rules, excluded, path)
+                    break
+                if path in gitlinks:
+                    continue
+                if not excluded and not _is_nested_repository(os.fsdecode(entry.path)):
+                    frame.pending, frame.pending_tracked = path + b"/", False
+                    child = self._enter(entry.path, path + b"/", frame.rules, False, path)
+                    break
+                if excluded:  # a directory, or an untracked nested repository, as a whole
+                    found.append(path + b"/")
+                    if state < _EXCLUDED:
+                        state = _EXCLUDED
+                elif state < _UNTRACKED:
+                    state = _UNTRACKED
+            frame.state = state
+            if child is not None:
+                frames.append(child)
+                continue
+            frames.pop()
+            if not frames:
+                return state
+            parent = frames[-1]
+            if parent.pending_tracked:
+                parent.state = max(parent.state, _RECURSE, state)
+            else:
+                if state == _NONE:
+                    state = _UNTRACKED  # nothing inside: an untracked directory
+                parent.state = max(parent.state, state)
+                if state == _EXCLUDED:
+                    found.append(parent.pending)
+
+    def _enter(
+        self, directory: bytes, prefix: bytes, rules: _Rules, excluded: bool, own: bytes | None
+    ) -> _Frame:
+        """The frame of *directory*: its entries, and the rules for them (*rules*, the
+        parent's, after those of its own ``.gitignore`` when *own*, its path from the top, is
+        given and it is not excluded). Unreadable, it has no entries (git warns and goes on).
+        """
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
         except OSError:
-            return _NONE  # git warns and goes on
-        ordered = [] if excluded_above else self._in_order(stack)
-        for entry in entries:
-            name = entry.name
-            if name == ".git":
-                continue
-            path = prefix + os.fsencode(name)
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                listable = is_dir or entry.is_file(follow_symlinks=False) or entry.is_symlink()
-            except OSError:
-                continue
-            if not listable:
-                continue  # FIFOs, sockets, devices: git looks at none of them
-            if not is_dir:
-                if path in self.index.files:
-                    continue
-                pattern = None if excluded_above else _first_match(ordered, path, False)
-                excluded = excluded_above or (pattern is not None and not pattern.negative)
-                child = _EXCLUDED if excluded else _UNTRACKED
-            else:
-                pattern = None if excluded_above else _first_match(ordered, path, True)
-                excluded = excluded_above or (pattern is not None and not pattern.negative)
-                if path in self.index.directories:
-                    below = stack if excluded else [*stack, self._patterns_of(path)]
-                    sub = self._walk(entry.path, path + b"/", below, excluded, found)
-                    state = max(state, _RECURSE, sub)
-                    continue
-                if path in self.index.gitlinks:
-                    continue
-                if _is_nested_repository(entry.path):
-                    child = _EXCLUDED if excluded else _UNTRACKED
-                elif excluded:
-                    child = _EXCLUDED
-                else:
-                    child = self._walk(
-                        entry.path, path + b"/", [*stack, self._patterns_of(path)], False, found
-                    )
-                    if child == _NONE:
-                        child = _UNTRACKED  # nothing inside: an untracked directory
-            state = max(state, child)
-            if child == _EXCLUDED:
-                found.append(path + b"/" if is_dir else path)
-        return state
+            entries = []
+        if own is not None and not excluded:
+            patterns = self._per_dir.get(own)
+            if patterns is None and _GIT_IGNORE_NAME in map(_NAME_OF, entries):
+                patterns = self._patterns_of(own)
+            if patterns:
+                mine = patterns[::-1]
+                rules = (_rules(mine, False) + rules[0], _rules(mine, True) + rules[1])
+        return _Frame(iter(entries), prefix, excluded, rules)
+
+
+# One pattern as the walk tests it: (kind, literal, regex, negative, pattern).
+_Rule = tuple[int, bytes, re.Pattern[bytes], bool, Pattern]
+_Rules = tuple[list[_Rule], list[_Rule]]
+_NO_REGEX = re.compile(b"(?!)")
+_GIT_IGNORE_NAME = os.fsencode(GIT_IGNORE_FILE)
+_NAME_OF = operator.attrgetter("name")
+
+
+def _rules(ordered: list[Pattern], is_dir: bool) -> list[_Rule]:
+    """The patterns of *ordered* (in the order they are tried) that can match a directory
+    (*is_dir*) or a non-directory."""
+    return [
+        (pattern.kind, pattern.literal, pattern.regex or _NO_REGEX, pattern.negative, pattern)
+        for pattern in ordered
+        if pattern.kind != _NEVER and (is_dir or not pattern.directory_only)
+    ]
+
+
+def _excludes(rules: list[_Rule], path: bytes, name: bytes, is_dir: bool) -> bool:
+    """Whether the first of *rules* that matches *path* (whose last component is *name*)
+    excludes it: what ``_first_match`` decides, without a call per pattern."""
+    for kind, literal, regex, negative, pattern in rules:
+        if kind == _NAME_SUFFIX:
+            hit = name.endswith(literal)
+        elif kind == _NAME_EQ:
+            hit = name == literal
+        elif kind == _NAME_RE:
+            hit = regex.fullmatch(name) is not None
+        elif kind == _PATH_EQ:
+            hit = path == literal
+        elif kind == _PATH_RE:
+            hit = path.startswith(literal) and regex.fullmatch(path, len(literal)) is not None
+        else:
+            hit = pattern.matches(path, name, is_dir)
+        if hit:
+            return not negative
+    return False
+
+
+class _Frame:
+    """One directory of the walk: the entries still to look at, and what is known so far."""
+
+    __slots__ = ("entries", "excluded", "pending", "pending_tracked", "prefix", "rules", "state")
+
+    def __init__(
+        self, entries: Iterator[os.DirEntry[bytes]], prefix: bytes, excluded: bool, rules: _Rules
+    ) -> None:
+        self.entries = entries
+        self.prefix = prefix
+        """The directory's path from the top, with its trailing ``/``."""
+        self.excluded = excluded
+        """Under (or itself) an excluded directory: every entry is excluded."""
+        self.rules = rules
+        """The rules for its files and for its directories, in the order git tries them."""
+        self.state = _NONE
+        """The most significant state of its entries so far."""
+        self.pending = b""
+        """The subdirectory being walked (with its trailing ``/``), while it is."""
+        self.pending_tracked = False
+        """Whether that subdirectory holds tracked paths."""
 
 
 def ignored_paths(root: str | os.PathLike[str]) -> list[str]:

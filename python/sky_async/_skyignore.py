@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ._checks import require_str_path
+
 SKY_IGNORE_FILE = ".skyignore"
 
 # Component kinds.
@@ -88,18 +90,8 @@ def parse(text: str) -> list[Rule]:
     return rules
 
 
-def _str_path(value: object, what: str) -> str:
-    """*value* as a str path; TypeError naming *what* for bytes, non-paths and bytes paths."""
-    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{what} must be a str or an os.PathLike of str, not {type(value).__name__}")
-    path = os.fspath(value)
-    if not isinstance(path, str):
-        raise TypeError(f"{what} must be a str or an os.PathLike of str, not a path of {type(path).__name__}")
-    return path
-
-
 def _check_root(root: object) -> str:
-    path = _str_path(root, "root")
+    path = require_str_path(root, "root")
     if "\0" in path:
         raise ValueError("root: embedded null byte")
     return os.path.expanduser(path)
@@ -293,7 +285,7 @@ class SkyIgnore:
 
 
 def _relative(path: object) -> str:
-    text = _str_path(path, "path")
+    text = require_str_path(path, "path")
     if os.path.isabs(text):
         raise ValueError(f"path must be relative to the root, not absolute: {text!r}")
     return os.path.normpath(text)

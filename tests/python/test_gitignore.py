@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -482,10 +483,11 @@ def test_parse_trims_as_git_does() -> None:
     assert lines == ["a", "b\\ \\ ", "c\\", " d"]
 
 
-def test_the_module_is_a_leaf_importing_no_other_sky_async_module() -> None:
-    from test_import_graph import import_graph
+def test_the_module_is_a_leaf_importing_only_the_shared_argument_checks() -> None:
+    from test_import_graph import LEAVES, import_graph
 
-    assert import_graph()["sky_async._gitignore"] == set()
+    assert import_graph()["sky_async._gitignore"] == {"sky_async._checks"}
+    assert "sky_async._checks" in LEAVES  # leaves may import leaves (as _batch does)
     assert _gitignore.GIT_IGNORE_FILE == ".gitignore"
 
 
@@ -500,3 +502,62 @@ def test_below_an_excluded_directory_git_itself_fails(tmp_path: Path) -> None:
         with pytest.raises(subprocess.CalledProcessError) as raised:
             fn(str(repo / "b" / "c"))
         assert raised.value.returncode == 128
+
+
+# --- depth ---------------------------------------------------------------------------------
+
+CHAIN_DEPTH = 3_000
+
+
+def make_chain(top: Path, depth: int, beside: dict[int, str]) -> None:
+    """top/d/d/.../d, *depth* levels (deeper than a path can name: ``mkdir -p`` goes down
+    step by step); *beside* maps a level to a file to create in it (``name`` or ``dir/name``),
+    reached through descriptors, a thousand levels at a time."""
+    subprocess.run(["mkdir", "-p", "/".join(["d"] * depth)], cwd=top, check=True)
+    for level, name in beside.items():
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for start in range(0, level, 1000):
+                steps = "/".join(["d"] * min(1000, level - start))
+                child = os.open(steps, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            if "/" in name:
+                os.mkdir(name.split("/")[0], dir_fd=fd)
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def chain_parent(tmp_path: Path) -> Iterator[Path]:
+    """A directory for a deep chain: in /dev/shm when it is there (on a disk, making and
+    removing 3,000 directories takes seconds), *tmp_path* otherwise. Removed with ``rm -rf``
+    (shutil.rmtree recurses once a level)."""
+    shm = Path("/dev/shm")
+    parent = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() and os.access(shm, os.W_OK) else tmp_path
+    try:
+        yield parent
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(parent / "repo")], check=True)
+        if parent != tmp_path:
+            parent.rmdir()
+
+
+def test_a_chain_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    """3,000 levels: an ignored directory in the middle, an ignored file below the recursion
+    limit and one at the bottom. Past PATH_MAX neither git nor the walk can open a directory
+    (git warns "could not open directory" and counts it as empty, as the walk does), so the
+    bottom file is in neither listing; that it is ignored is checked on the rules."""
+    assert sys.getrecursionlimit() < CHAIN_DEPTH
+    with chain_parent(tmp_path) as parent:
+        repo = init(parent / "repo")
+        (repo / ".gitignore").write_text("mid/\n*.log\n")
+        make_chain(repo, CHAIN_DEPTH, {1500: "mid/x", 1800: "deep.log", CHAIN_DEPTH: "bottom.log"})
+        expected = ["d/" * 1800 + "deep.log", "d/" * 1500 + "mid/"]  # by bytes: "d" < "m"
+        assert ignored_paths(repo) == expected
+        assert git_listing(repo) == expected
+        ignore = GitIgnore(repo)
+        assert ignore.is_ignored("d/" * CHAIN_DEPTH + "bottom.log", False)
+        assert ignore.is_ignored("d/" * 1500 + "mid/x", False)
+        assert not ignore.is_ignored("d/" * CHAIN_DEPTH + "keep", False)
