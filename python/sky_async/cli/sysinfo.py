@@ -14,7 +14,7 @@ import resource
 import sys
 from typing import Any
 
-from .. import __version__, _system, get_backend_info
+from .. import __version__, get_backend_info, get_cpu_count, get_mem_size_gb, get_parallel_threads
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 CPU_ENV = "SKYPILOT_POD_CPU_CORE_LIMIT"
@@ -72,13 +72,13 @@ def collect() -> dict[str, Any]:
     return {
         "version": __version__,
         "cpu": {
-            "count": _system.get_cpu_count(),
+            "count": get_cpu_count(),
             "host": os.cpu_count(),
             "affinity": affinity,
             "env_override": os.environ.get(CPU_ENV),
         },
         "memory": {
-            "gib": _system.get_mem_size_gb(),
+            "gib": get_mem_size_gb(),
             "host_gib": host_memory / GiB if host_memory is not None else None,
             "env_override": {name: os.environ[name] for name in MEMORY_ENVS if name in os.environ},
         },
@@ -88,8 +88,8 @@ def collect() -> dict[str, Any]:
             "hard": None if hard == resource.RLIM_INFINITY else hard,
         },
         "parallel_threads": {
-            "default": _system.get_parallel_threads(),
-            "kubernetes": _system.get_parallel_threads("kubernetes"),
+            "default": get_parallel_threads(),
+            "kubernetes": get_parallel_threads("kubernetes"),
         },
         "backend": get_backend_info(),
     }
