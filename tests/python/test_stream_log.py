@@ -1,0 +1,448 @@
+"""stream_log(): a log as chunks of whole lines, through inotify and through polling.
+
+No timing asserts: every wait is bounded only to turn a hang into a failure. In the inotify
+mode the reader's recheck interval is made far longer than those bounds, so a passing test
+proves that inotify woke the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import gc
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sky_async
+from conftest import MiB, fd_count, fds_open_on, import_skypilot
+from sky_async import _follow, _stream_log
+
+HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
+
+CONTENT = b"".join(b"line %04d of the log\n" % i for i in range(2000)) + b"unterminated"
+
+
+@pytest.fixture(params=["inotify", "polling"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(_follow, "_FORCE_POLLING", request.param == "polling")
+    if request.param == "inotify":
+        # Only inotify can wake the reader within HANG.
+        monkeypatch.setattr(_stream_log, "_RECHECK_INOTIFY", 3600.0)
+    else:
+        monkeypatch.setattr(_stream_log, "_RECHECK_POLLING", 0.01)
+    return request.param
+
+
+@pytest.fixture(params=["async", "sync"])
+def front(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "app.log"
+    path.write_bytes(CONTENT)
+    return path
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as file:
+        file.write(data)
+
+
+async def read_all(front: str, path: Path, **kwargs: Any) -> list[str]:
+    """Every chunk of a stream that ends by itself, through the coroutine or the generator."""
+    if front == "sync":
+        return list(sky_async.sync.stream_log(path, **kwargs))
+    return [chunk async for chunk in sky_async.stream_log(path, **kwargs)]
+
+
+async def take(chunks: AsyncIterator[str], count: int = 1) -> list[str]:
+    return [await asyncio.wait_for(chunks.__anext__(), HANG) for _ in range(count)]
+
+
+async def take_text(chunks: AsyncIterator[str], wanted: str) -> str:
+    """Chunks until their concatenation is *wanted* long; the concatenation."""
+    text = ""
+    while len(text) < len(wanted):
+        text += (await take(chunks))[0]
+    return text
+
+
+def last_lines(data: bytes, n: int) -> bytes:
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[-n:]) if n else b""
+
+
+# --- reading what is there ------------------------------------------------------------------------
+
+
+async def test_no_tail_streams_the_whole_file_in_chunks_of_whole_lines(log: Path, front: str) -> None:
+    chunks = await read_all(front, log, follow=False, max_chunk_bytes=1000)
+    assert "".join(chunks) == CONTENT.decode()
+    assert len(chunks) > 40
+    for chunk in chunks[:-1]:
+        assert chunk.endswith("\n")
+        assert len(chunk.encode()) <= 1000
+    assert chunks[-1].endswith("unterminated")  # delivered as it is when the stream ends
+
+
+@pytest.mark.parametrize("tail", [0, 1, 2, 7, 1999, 2000, 2001, 10**9])
+async def test_tail_is_the_last_lines_a_partial_one_included(log: Path, front: str, tail: int) -> None:
+    chunks = await read_all(front, log, tail=tail, follow=False)
+    assert "".join(chunks) == last_lines(CONTENT, tail).decode()
+
+
+async def test_a_line_longer_than_max_chunk_bytes_is_a_chunk_of_its_own(tmp_path: Path, front: str) -> None:
+    path = tmp_path / "long.log"
+    path.write_bytes(b"a\n" + b"x" * 100 + b"\nb\nc\n")
+    chunks = await read_all(front, path, follow=False, max_chunk_bytes=4)
+    assert chunks == ["a\n", "x" * 100 + "\n", "b\nc\n"]
+
+
+async def test_bytes_are_delivered_as_they_are(tmp_path: Path, front: str) -> None:
+    path = tmp_path / "crlf.log"
+    path.write_bytes(b"dos\r\n\r\n bad \xff\n\n")
+    assert "".join(await read_all(front, path, follow=False)) == "dos\r\n\r\n bad \ufffd\n\n"
+    with pytest.raises(UnicodeDecodeError):
+        await read_all(front, path, follow=False, errors="strict")
+
+
+async def test_the_line_filter_drops_lines_and_sees_each_with_its_newline(log: Path, front: str) -> None:
+    seen: list[str] = []
+
+    def keep(line: str) -> bool:
+        seen.append(line)
+        return not line.startswith("line 00")
+
+    chunks = await read_all(front, log, tail=102, follow=False, line_filter=keep)
+    assert seen == last_lines(CONTENT, 102).decode().splitlines(keepends=True)
+    assert "".join(chunks) == "".join(line for line in seen if not line.startswith("line 00"))
+
+
+async def test_tail_reads_the_end_of_a_big_file_not_all_of_it(
+    tmp_path: Path, front: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.log"
+    line = b"y" * 99 + b"\n"
+    path.write_bytes(line * (64 * MiB // len(line)))
+    read = 0
+    pread = os.pread
+
+    def counting_pread(fd: int, size: int, offset: int) -> bytes:
+        nonlocal read
+        data = pread(fd, size, offset)
+        read += len(data)
+        return data
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    chunks = await read_all(front, path, tail=10, follow=False)
+    assert "".join(chunks) == (line * 10).decode()
+    assert read < 1 * MiB
+
+
+# --- following -------------------------------------------------------------------------------------
+
+
+async def test_appended_lines_arrive_and_a_partial_line_waits_for_its_newline(log: Path, mode: str) -> None:
+    async with sky_async.stream_log(log, tail=2, max_delay=0) as chunks:
+        assert await take(chunks) == ["line 1999 of the log\n"]  # "unterminated" is held
+        waiting = asyncio.ensure_future(chunks.__anext__())
+        append(log, b" now\nand half")
+        assert await asyncio.wait_for(waiting, HANG) == "unterminated now\n"
+        append(log, b" a line\n")
+        assert await take(chunks) == ["and half a line\n"]
+
+
+async def test_tail_zero_starts_at_the_end(log: Path, mode: str) -> None:
+    async with sky_async.stream_log(log, tail=0, max_delay=0) as chunks:
+        append(log, b"\nnew\n")  # as tail -n 0 -f: from the end, inside the partial line
+        assert await take_text(chunks, "\nnew\n") == "\nnew\n"
+
+
+async def test_chunks_fill_up_to_max_chunk_bytes_before_max_delay(log: Path, mode: str) -> None:
+    # A delay no test waits for: only the size limit can release the appended lines.
+    async with sky_async.stream_log(log, tail=2, max_chunk_bytes=30, max_delay=3600) as chunks:
+        assert await take(chunks) == ["line 1999 of the log\n"]  # the tail goes out at once
+        append(log, b"\n")
+        for _ in range(3):
+            append(log, b"123456789\n")
+        assert await take(chunks) == ["unterminated\n123456789\n"]  # the next line would exceed 30
+        append(log, b"abcdefghi\n")
+        assert await take(chunks) == ["123456789\n123456789\nabcdefghi\n"]
+        waiting = asyncio.ensure_future(chunks.__anext__())
+        append(log, b"short\n")
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # held for max_delay (an hour), as the buffer is not full
+        waiting.cancel()
+
+
+async def test_lines_wait_at_most_max_delay(log: Path, mode: str) -> None:
+    async with sky_async.stream_log(log, tail=1, max_chunk_bytes=1 << 20, max_delay=0.05) as chunks:
+        append(log, b"\n")
+        assert await take(chunks) == ["unterminated\n"]
+        text = ""
+        for i in range(5):
+            append(log, b"%d\n" % i)
+        while text != "0\n1\n2\n3\n4\n":
+            text += (await take(chunks))[0]
+
+
+async def test_truncation_reads_again_from_the_start(log: Path, mode: str) -> None:
+    async with sky_async.stream_log(log, tail=0, max_delay=0) as chunks:
+        append(log, b"\nbefore\n")
+        assert await take_text(chunks, "\nbefore\n") == "\nbefore\n"
+        with open(log, "r+b") as file:
+            file.truncate(0)
+            file.write(b"re\n")  # shorter than what was read: seen as a truncation
+        assert await take(chunks) == ["re\n"]
+
+
+async def test_rotation_by_rename_finishes_the_old_file_first(log: Path, mode: str) -> None:
+    async with sky_async.stream_log(log, tail=0, max_delay=0) as chunks:
+        os.rename(log, log.with_suffix(".1"))
+        append(log.with_suffix(".1"), b"\nlast old\nunterminated")
+        log.write_bytes(b"fresh\n")
+        wanted = "\nlast old\nunterminated\nfresh\n"  # follow's rule: the old partial line gets an LF
+        assert await take_text(chunks, wanted) == wanted
+        append(log, b"more\n")
+        assert await take(chunks) == ["more\n"]
+        assert fds_open_on([log.with_suffix(".1")]) == []
+
+
+# --- until -------------------------------------------------------------------------------------------
+
+
+async def test_until_an_event_delivers_everything_written_then_ends(log: Path, mode: str) -> None:
+    done = asyncio.Event()
+    before = fd_count()
+    chunks = sky_async.stream_log(log, tail=1, until=done, max_delay=3600, max_chunk_bytes=1 << 20)
+    append(log, b" end\nmore\nand a partial")
+    got = await take(chunks)  # the tail and what followed it, read at once
+    done.set()
+    async for chunk in chunks:
+        got.append(chunk)
+    assert "".join(got) == "unterminated end\nmore\nand a partial"
+    assert fd_count() == before
+
+
+async def test_until_a_coroutine_and_an_already_completed_future(log: Path) -> None:
+    got = [chunk async for chunk in sky_async.stream_log(log, tail=3, until=asyncio.sleep(0.01))]
+    assert "".join(got) == last_lines(CONTENT, 3).decode()
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    finished.set_result(None)
+    got = [chunk async for chunk in sky_async.stream_log(log, tail=1, until=finished)]
+    assert got == ["unterminated"]
+
+
+async def test_a_future_passed_as_until_is_not_cancelled_by_closing(log: Path) -> None:
+    owner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    chunks = sky_async.stream_log(log, tail=2, until=owner)
+    assert await take(chunks) == ["line 1999 of the log\n"]
+    await chunks.aclose()
+    assert not owner.cancelled()
+    owner.cancel()
+
+
+async def test_an_until_that_fails_still_ends_the_stream_quietly(log: Path) -> None:
+    async def request_failed() -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("the request failed")
+
+    got = [chunk async for chunk in sky_async.stream_log(log, tail=1, until=request_failed())]
+    assert got == ["unterminated"]
+
+
+def test_sync_until_a_threading_event(log: Path) -> None:
+    done = threading.Event()
+    chunks = sky_async.sync.stream_log(log, tail=2, until=done, max_delay=0)
+    assert next(chunks) == "line 1999 of the log\n"
+    append(log, b"!\n")
+    assert next(chunks) == "unterminated!\n"
+    append(log, b"last")
+    done.set()
+    assert list(chunks) == ["last"]
+
+
+def test_sync_follow_is_a_blocking_generator(log: Path, mode: str) -> None:
+    chunks = sky_async.sync.stream_log(log, tail=2, max_delay=0)
+    try:
+        assert next(chunks) == "line 1999 of the log\n"
+        append(log, b"\nfour\n")
+        text = ""
+        while text != "unterminated\nfour\n":
+            text += next(chunks)
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
+    assert fds_open_on([log]) == []
+
+
+# --- descriptors -------------------------------------------------------------------------------------
+
+
+def inotify_count() -> int:
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify"
+    return count
+
+
+async def test_cancelling_the_task_closes_every_descriptor(log: Path, mode: str) -> None:
+    before, inotify_before = fd_count(), inotify_count()
+    seen: list[str] = []
+
+    async def respond() -> None:  # what a StreamingResponse does until its client leaves
+        async for chunk in sky_async.stream_log(log, tail=1, until=asyncio.Event()):
+            seen.append(chunk)
+
+    append(log, b"\n")
+    task = asyncio.ensure_future(respond())
+    while not seen:
+        await asyncio.sleep(0.005)
+    assert fds_open_on([log])
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["unterminated\n"]
+    assert fds_open_on([log]) == []
+    assert (fd_count(), inotify_count()) == (before, inotify_before)
+
+
+async def test_aclose_and_garbage_collection_release_descriptors(log: Path) -> None:
+    before = fd_count()
+    chunks = sky_async.stream_log(log)
+    await take(chunks)
+    await chunks.aclose()
+    assert fd_count() == before
+    with pytest.raises(StopAsyncIteration):
+        await chunks.__anext__()
+    sky_async.stream_log(log, until=asyncio.sleep(1))  # never iterated, dropped at once
+    gc.collect()
+    assert fd_count() == before
+
+
+async def test_a_big_backlog_is_read_off_the_loop_in_bounded_slices(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    line = b"z" * 63 + b"\n"
+    path.write_bytes(line * (12 * MiB // len(line)))
+    chunks = sky_async.stream_log(path, follow=False, max_chunk_bytes=1 << 20)
+    first = await take(chunks)
+    # One worker turn reads a few MiB, not the whole file.
+    assert chunks._stream._pending_bytes <= 2 * _stream_log._WORKER_BYTES
+    total = len(first[0]) + sum([len(chunk) async for chunk in chunks])
+    assert total == path.stat().st_size
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+
+def test_missing_file_raises_at_call(tmp_path: Path, front: str) -> None:
+    stream_log: Any = sky_async.sync.stream_log if front == "sync" else sky_async.stream_log
+    with pytest.raises(FileNotFoundError) as info:
+        stream_log(tmp_path / "not-yet.log")
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == tmp_path / "not-yet.log"
+    with pytest.raises(IsADirectoryError):
+        stream_log(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"tail": -1}, ValueError),
+        ({"tail": 1.5}, TypeError),
+        ({"tail": True}, TypeError),
+        ({"follow": 1}, TypeError),
+        ({"max_chunk_bytes": 0}, ValueError),
+        ({"max_chunk_bytes": 8.0}, TypeError),
+        ({"max_delay": -0.1}, ValueError),
+        ({"max_delay": float("nan")}, ValueError),
+        ({"max_delay": "0.02"}, TypeError),
+        ({"until": 5}, TypeError),
+        ({"line_filter": "payload"}, TypeError),
+        ({"encoding": "no-such-codec"}, LookupError),
+        ({"errors": 3}, TypeError),
+    ],
+)
+def test_bad_arguments(log: Path, front: str, kwargs: dict[str, Any], error: type[Exception]) -> None:
+    stream_log: Any = sky_async.sync.stream_log if front == "sync" else sky_async.stream_log
+    before = fd_count()
+    with pytest.raises(error):
+        stream_log(log, **kwargs)
+    assert fd_count() == before
+
+
+def test_sync_until_must_be_a_threading_event(log: Path) -> None:
+    with pytest.raises(TypeError, match=r"threading\.Event"):
+        sky_async.sync.stream_log(log, until=asyncio.Event())  # type: ignore[arg-type]
+
+
+# --- SkyPilot's log_streamer, the specification ------------------------------------------------------
+
+APPENDS = [b" completed\n", b"two lines\nthree", b"\n", b"x" * 100_000 + b"\n", b"end without newline"]
+
+
+async def collect_into(chunks: AsyncIterator[str], out: list[str]) -> None:
+    async for chunk in chunks:
+        out.append(chunk)
+
+
+async def until_text(out: list[str], wanted: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG
+    while "".join(out) != wanted:
+        if loop.time() > deadline or len("".join(out)) > len(wanted):
+            pytest.fail(f"streamed {''.join(out)[-200:]!r}, wanted {wanted[-200:]!r}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("tail", [None, 0, 3])
+async def test_the_chunks_concatenate_to_what_skypilots_tail_log_file_yields(
+    tmp_path: Path, tail: int | None
+) -> None:
+    (_, stream_utils) = import_skypilot("server.stream_utils")
+    aiofiles = pytest.importorskip("aiofiles")
+    ours_path, theirs_path = tmp_path / "ours.log", tmp_path / "theirs.log"
+    ours_path.write_bytes(CONTENT)
+    theirs_path.write_bytes(CONTENT)
+    start = 0 if tail is None else len(CONTENT) - len(last_lines(CONTENT, tail))
+    wanted = (CONTENT + b"".join(APPENDS))[start:].decode()
+
+    done = asyncio.Event()
+    ours: list[str] = []
+    theirs: list[str] = []
+    async with aiofiles.open(theirs_path, "rb") as file:
+        tasks = [
+            asyncio.ensure_future(collect_into(sky_async.stream_log(ours_path, tail=tail, until=done), ours)),
+            asyncio.ensure_future(
+                collect_into(stream_utils._tail_log_file(file, tail=tail, follow=True), theirs)
+            ),
+        ]
+        try:
+            # SkyPilot's tail point is where its whole-file read ends (one thread hop per
+            # line): lines appended during that read would count as the tail. Append once it
+            # is past the end.
+            deadline = asyncio.get_running_loop().time() + HANG
+            while await file.tell() < len(CONTENT):
+                assert asyncio.get_running_loop().time() < deadline, "SkyPilot never read the file"
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            for data in APPENDS:
+                await asyncio.sleep(0.03)  # each append read on its own (a partial line included)
+                append(ours_path, data)
+                append(theirs_path, data)
+            await until_text(theirs, wanted)  # SkyPilot's follow never ends by itself
+            done.set()
+            await asyncio.wait_for(tasks[0], HANG)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert "".join(ours) == "".join(theirs) == wanted
+    assert all(chunk.endswith("\n") for chunk in ours[:-1])
