@@ -12,14 +12,26 @@ import contextlib
 import errno
 import gc
 import os
+import select
+import signal
+import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sky_async
-from conftest import MiB, fd_count, fds_open_on, import_skypilot
+from conftest import (
+    MiB,
+    clean_env,
+    fd_count,
+    fds_open_on,
+    import_skypilot,
+    interruptible_child,
+    require_native,
+)
 from sky_async import _follow, _stream_log
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
@@ -446,3 +458,107 @@ async def test_the_chunks_concatenate_to_what_skypilots_tail_log_file_yields(
             await asyncio.gather(*tasks, return_exceptions=True)
     assert "".join(ours) == "".join(theirs) == wanted
     assert all(chunk.endswith("\n") for chunk in ours[:-1])
+
+
+# --- a real server: examples/log_server.py under uvicorn, read with httpx ----------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "log_server.py"
+
+
+@contextlib.contextmanager
+def log_server(log_dir: Path, backend: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The example server on a free port of 127.0.0.1, and its URL; killed on every way out."""
+    package_root = os.path.dirname(os.path.dirname(sky_async.__file__))  # the tree under test
+    env = clean_env(SKY_ASYNC_BACKEND=backend, PYTHONPATH=package_root)
+    argv = [sys.executable, os.fspath(EXAMPLE), os.fspath(log_dir), "--port", "0"]
+    with interruptible_child(argv, env=env, stdout=subprocess.PIPE) as server:
+        assert server.stdout is not None
+        ready, _, _ = select.select([server.stdout], [], [], HANG)
+        assert ready, "the server never said where it listens"
+        line = server.stdout.readline().decode()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        yield server, line.split()[-1]
+
+
+def server_descriptors(pid: int, log_dir: Path) -> list[str]:
+    """The server's descriptors on the logs, and its inotify instances."""
+    found = []
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+            if target.startswith(os.fspath(log_dir)) or target == "anon_inode:inotify":
+                found.append(target)
+    return found
+
+
+@pytest.mark.single_loop  # the loop under test is the server's, in the child
+@pytest.mark.parametrize("backend", ["native", "python"])
+async def test_a_real_server_streams_exactly_the_file_from_the_tail_point_on(
+    tmp_path: Path, backend: str
+) -> None:
+    pytest.importorskip("fastapi", reason="the example server needs fastapi (the test extra)")
+    pytest.importorskip("uvicorn", reason="the example server needs uvicorn (the test extra)")
+    httpx = pytest.importorskip("httpx", reason="the client is httpx (the test extra)")
+    if backend == "native":
+        require_native()
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    path = log_dir / "app.log"
+    path.write_bytes(CONTENT)
+    # Everything from the tail point on, in the order written; the server holds a partial
+    # line until its LF, so what has arrived is checked up to the last LF written.
+    written = bytearray(last_lines(CONTENT, 3))
+    received = bytearray()
+
+    with log_server(log_dir, backend) as (server, url):
+        async with httpx.AsyncClient(base_url=url, timeout=HANG) as client:
+            missing = await client.get("/logs/missing.log")
+            assert missing.status_code == 404
+            params = {"tail": "3", "follow": "1"}
+            async with client.stream("GET", "/logs/app.log", params=params) as response:
+                assert response.status_code == 200
+                body = response.aiter_raw()
+
+                async def caught_up() -> None:
+                    wanted = bytes(written[: written.rindex(b"\n") + 1])
+                    while len(received) < len(wanted):
+                        received.extend(await asyncio.wait_for(body.__anext__(), HANG))
+                    assert bytes(received) == wanted
+
+                def write(data: bytes, target: Path = path) -> None:
+                    append(target, data)
+                    written.extend(data)
+
+                await caught_up()
+                following = server_descriptors(server.pid, log_dir)
+                assert sorted(following) == sorted(["anon_inode:inotify", os.fspath(path)])
+                write(b" now\n")
+                await caught_up()
+                write(b"a\nb\n" + b"w" * 200_000 + b"\nhalf")
+                write(b" and the rest\n")
+                await caught_up()
+                # Rotation: the old file is read to its end, then the new one from its start.
+                os.rename(path, log_dir / "app.log.1")
+                write(b"old tail\n", log_dir / "app.log.1")
+                write(b"fresh\n")
+                await caught_up()
+                # Truncation: read again from the start.
+                with open(path, "r+b") as file:
+                    file.truncate(0)
+                    file.write(b"re\n")
+                written.extend(b"re\n")
+                await caught_up()
+                write(b"final\n")
+                await caught_up()
+                assert fds_open_on([log_dir]) == []  # all of it was the server's work
+            # The client has gone: the server closes the file and its inotify instance.
+            deadline = asyncio.get_running_loop().time() + HANG
+            while server_descriptors(server.pid, log_dir):
+                assert asyncio.get_running_loop().time() < deadline, server_descriptors(server.pid, log_dir)
+                await asyncio.sleep(0.02)
+            whole = await client.get("/logs/app.log")
+            assert whole.content == path.read_bytes() == b"re\nfinal\n"
+            tail = await client.get("/logs/app.log.1", params={"tail": "1"})
+            assert tail.content == b"old tail\n"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(HANG) in (130, -signal.SIGINT)
