@@ -209,6 +209,10 @@ class _Follower:
         self._split = False
         # True after a poll() that stopped at its budget: more is waiting to be read now.
         self.behind = False
+        # Set when the name came to refer to another file: a watch kept elsewhere than in
+        # this follower (stream_log's shared inotify instance) must follow it; whoever does
+        # resets it.
+        self.switched = False
         self.display_path = path
         self._path = os.fsencode(path)
         self._fd = _open_regular(self._path, path)
@@ -222,6 +226,10 @@ class _Follower:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def path(self) -> bytes:
+        return self._path
 
     def fileno(self) -> int | None:
         """The descriptor that becomes readable on a change, or None when polling."""
@@ -307,6 +315,7 @@ class _Follower:
         st = os.fstat(fd)
         self._identity = (st.st_dev, st.st_ino)
         self._offset = 0
+        self.switched = True
         if self._inotify is not None:
             self._inotify.watch_file(self._path)
         if not self._read_new(out):

@@ -5,13 +5,19 @@ lines (read backwards, as ``read_last_n_lines`` does: the end of a 10 GiB log co
 kilobytes) or the whole file, then, with *follow*, every line appended afterwards, batched
 into chunks for throughput.
 
-Reading, waking up, truncation and rotation are ``follow``'s (``_follow._Follower``): inotify
-wakes the reader within milliseconds of a write and an idle reader costs nothing; where
-inotify is unavailable it polls. The bytes are delivered as they are in the file (no CR
-stripped, nothing added), so the chunks of a file only appended to concatenate to the file
-from the tail point on. The exceptions are follow's: after a truncation reading restarts at
-offset 0 (a held partial line is dropped), and after a rotation the old file's unterminated
-last line is delivered with an LF.
+Reading, truncation and rotation are ``follow``'s (``_follow._Follower``). Waking up: the
+async readers of one event loop share one inotify instance, with one watch per file however
+many follow it (``_inotify_hub``), so thousands of readers fit in the default
+``max_user_instances`` of 128; the blocking generator has an instance of its own, as
+``follow`` does. A write wakes its readers within milliseconds and an idle reader costs
+nothing but a look every ``_RECHECK_INOTIFY`` seconds (events can be missed on network
+file systems); where inotify is unavailable the reader polls every ``_RECHECK_POLLING``.
+
+The bytes are delivered as they are in the file (no CR stripped, nothing added), so the
+chunks of a file only appended to concatenate to the file from the tail point on. The
+exceptions are follow's: after a truncation reading restarts at offset 0 (a held partial
+line is dropped), and after a rotation the old file's unterminated last line is delivered
+with an LF.
 
 Chunks: complete lines are buffered and a chunk is yielded when the buffer holds
 *max_chunk_bytes* (a chunk never holds more, unless one line alone is longer), or when
@@ -37,8 +43,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Union
 
+from . import _follow, _inotify_hub
 from ._checks import StrOrBytesPath, require_int
 from ._follow import _INLINE_BYTES, _MAX_POLL_MS, _Follower, _settle
+from ._inotify_hub import Subscription
 from ._tail import MAX_COUNT, check_codec, check_line_count
 
 # The most read in one worker-thread turn: bounds the memory a reader holds while it goes
@@ -72,8 +80,11 @@ class _Stream:
         encoding: str,
         errors: str,
         line_filter: LineFilter | None,
+        use_inotify: bool,
     ) -> None:
-        self.follower = _Follower(path, tail, use_inotify=follow)
+        # use_inotify: an inotify instance of the reader's own (the blocking generator's);
+        # the async iterator subscribes to its loop's shared instance instead.
+        self.follower = _Follower(path, tail, use_inotify=use_inotify)
         self._max_chunk = max_chunk_bytes
         self._max_delay = max_delay
         self._encoding = encoding
@@ -161,6 +172,9 @@ class StreamLog(AsyncIterator[str]):
         self._until_future: asyncio.Future[Any] | None = None
         self._owns_until = False
         self._done = False
+        # Wake-ups from the loop's shared inotify instance, once iteration starts.
+        self._subscribed = False
+        self._subscription: Subscription | None = None
 
     def __aiter__(self) -> StreamLog:
         return self
@@ -183,6 +197,8 @@ class StreamLog(AsyncIterator[str]):
         stream = self._stream
         if self._until is not None and self._until_future is None:
             self._start_until()
+        if not self._subscribed:
+            self._subscribe(loop)
         while True:
             step = stream.step(loop.time())
             if step is None or isinstance(step, str):
@@ -191,6 +207,16 @@ class StreamLog(AsyncIterator[str]):
                 await self._read(loop)
             else:
                 await self._wait(loop, step)
+
+    def _subscribe(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._subscribed = True
+        stream = self._stream
+        if stream.ending or _follow._FORCE_POLLING:
+            return
+        # Before the first read: whatever changes after it wakes the reader.
+        self._subscription = _inotify_hub.subscribe(loop, stream.follower.path)
+        if self._subscription is not None:
+            stream.recheck = _RECHECK_INOTIFY
 
     def _start_until(self) -> None:
         until = self._until
@@ -213,14 +239,28 @@ class StreamLog(AsyncIterator[str]):
     async def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read what is new: on the loop's thread if it is little, else in a worker thread."""
         follower = self._stream.follower
+        subscription = self._subscription
+        if subscription is not None:
+            subscription.woken = False  # what this read finds covers the events so far
         lines = follower.poll(_INLINE_BYTES)
         if not lines and follower.behind:
             lines = await loop.run_in_executor(None, follower.poll_in_worker, _identity, _WORKER_BYTES, True)
         self._stream.add(lines)
+        if follower.switched:  # rotated: watch the new file, then look at it once more
+            follower.switched = False
+            if subscription is not None:
+                subscription.rewatch()
+                self._stream.need_read = True
 
     async def _wait(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         stream = self._stream
+        subscription = self._subscription
+        if subscription is not None and subscription.woken:  # an event since the last read
+            stream.need_read = True
+            return
         woken: asyncio.Future[None] = loop.create_future()
+        if subscription is not None:
+            subscription.waiter = woken
         timer = loop.call_later(stream.wait_time(deadline, loop.time()), _settle, woken)
         fd = stream.follower.fileno()
         if fd is not None:
@@ -235,6 +275,8 @@ class StreamLog(AsyncIterator[str]):
         try:
             await woken
         finally:
+            if subscription is not None:
+                subscription.waiter = None
             timer.cancel()
             if fd is not None:
                 loop.remove_reader(fd)
@@ -247,6 +289,8 @@ class StreamLog(AsyncIterator[str]):
     def close(self) -> None:
         self._done = True
         self._stream.close()
+        if self._subscription is not None:
+            self._subscription.close()
         if self._owns_until and self._until_future is not None:
             self._until_future.cancel()
         elif self._until_future is None and inspect.iscoroutine(self._until):
@@ -265,6 +309,8 @@ class StreamLog(AsyncIterator[str]):
     def __del__(self) -> None:  # never iterated to its end, nor closed
         if not self._done:
             self._stream.close()
+            if self._subscription is not None:
+                self._subscription.close()
             if self._until_future is None and inspect.iscoroutine(self._until):
                 self._until.close()
 
@@ -340,7 +386,7 @@ def stream_log(
     check_codec(encoding, errors)
     if until is not None and not isinstance(until, asyncio.Event) and not inspect.isawaitable(until):
         raise TypeError(f"until must be an awaitable or an asyncio.Event, not {type(until).__name__}")
-    stream = _Stream(path, count, follows, chunk, delay, encoding, errors, line_filter)
+    stream = _Stream(path, count, follows, chunk, delay, encoding, errors, line_filter, use_inotify=False)
     return StreamLog(stream, until)
 
 
@@ -366,7 +412,7 @@ def stream_log_blocking(
     check_codec(encoding, errors)
     if until is not None and not isinstance(until, threading.Event):
         raise TypeError(f"until must be a threading.Event, not {type(until).__name__}")
-    stream = _Stream(path, count, follows, chunk, delay, encoding, errors, line_filter)
+    stream = _Stream(path, count, follows, chunk, delay, encoding, errors, line_filter, use_inotify=follows)
     return _stream_blocking(stream, until)
 
 

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import gc
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -31,8 +32,9 @@ from conftest import (
     import_skypilot,
     interruptible_child,
     require_native,
+    run_python,
 )
-from sky_async import _follow, _stream_log
+from sky_async import _follow, _inotify_hub, _stream_log
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
 
@@ -562,3 +564,113 @@ async def test_a_real_server_streams_exactly_the_file_from_the_tail_point_on(
             assert tail.content == b"old tail\n"
         server.send_signal(signal.SIGINT)
         assert server.wait(HANG) in (130, -signal.SIGINT)
+
+
+# --- one inotify instance per event loop ---------------------------------------------------------------
+
+
+def inotify_watches() -> int:
+    """The watches of this process's inotify instances (from /proc/self/fdinfo)."""
+    watches = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+                with open(f"/proc/self/fdinfo/{name}") as info:
+                    watches += sum(line.startswith("inotify wd:") for line in info)
+    return watches
+
+
+async def test_readers_on_one_loop_share_one_instance_and_one_watch_per_file(
+    log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_stream_log, "_RECHECK_INOTIFY", 3600.0)  # only inotify can wake them
+    other = log.with_name("other.log")
+    other.write_bytes(b"other\n")
+    instances, watches = inotify_count(), inotify_watches()
+    readers = [sky_async.stream_log(path, tail=2, max_delay=0) for path in (log, log, log, other)]
+    try:
+        for reader in readers[:3]:
+            assert await take(reader) == ["line 1999 of the log\n"]
+        assert await take(readers[3]) == ["other\n"]
+        # All four have subscribed: one instance, the two files and their directory watched.
+        assert inotify_count() - instances == 1
+        assert inotify_watches() - watches == 3
+        hub = _inotify_hub.hub_of(asyncio.get_running_loop())
+        assert hub.watch_counts() == (2, 1)
+        append(log, b"!\n")
+        for reader in readers[:3]:
+            assert await take(reader) == ["unterminated!\n"]
+        await readers[0].aclose()
+        assert hub.watch_counts() == (2, 1)  # the file still has two readers
+        os.rename(other, log.with_name("other.log.1"))
+        other.write_bytes(b"new other\n")
+        assert await take(readers[3]) == ["new other\n"]
+        assert inotify_watches() - watches == 3  # the rotated-away file is not watched any more
+    finally:
+        for reader in readers:
+            await reader.aclose()
+    assert (inotify_count(), inotify_watches()) == (instances, watches)
+    assert _inotify_hub.hub_of(asyncio.get_running_loop()) is None
+
+
+MANY_READERS_SCRIPT = """
+import asyncio, os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+import sky_async
+from sky_async import _inotify_hub, _stream_log
+# Neither a recheck nor polling could deliver within the test's bounds: only inotify can.
+_stream_log._RECHECK_INOTIFY = _stream_log._RECHECK_POLLING = 3600.0
+directory, count = sys.argv[1], int(sys.argv[2])
+
+def inotify_fds():
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify":
+                found.append(name)
+        except OSError:
+            pass
+    return found
+
+async def main():
+    paths = [os.path.join(directory, f"{i}.log") for i in range(count)]
+    for i, path in enumerate(paths):
+        with open(path, "wb") as file:
+            file.write(b"backlog %d\\n" % i)
+    before = len(os.listdir("/proc/self/fd"))
+    readers = [sky_async.stream_log(path, tail=1, max_delay=0) for path in paths]
+    firsts = await asyncio.wait_for(asyncio.gather(*(reader.__anext__() for reader in readers)), 60)
+    assert firsts == ["backlog %d\\n" % i for i in range(count)], firsts[:3]
+    hub = _inotify_hub.hub_of(asyncio.get_running_loop())
+    print("instances", len(inotify_fds()), "watches", hub.watch_counts())
+    for i, path in enumerate(paths):
+        with open(path, "ab") as file:
+            file.write(b"appended %d\\n" % i)
+    seconds = await asyncio.wait_for(asyncio.gather(*(reader.__anext__() for reader in readers)), 60)
+    assert seconds == ["appended %d\\n" % i for i in range(count)], seconds[:3]
+    print("delivered", len(seconds))
+    tasks = [asyncio.ensure_future(reader.__anext__()) for reader in readers]
+    await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()  # the clients disconnect
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print("after", len(inotify_fds()), len(os.listdir("/proc/self/fd")) - before)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_2000_readers_under_the_default_inotify_limits(tmp_path: Path) -> None:
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4096:
+        pytest.skip("the hard RLIMIT_NOFILE is below 4096: 2,000 files cannot be open at once")
+    with open("/proc/sys/fs/inotify/max_user_instances") as limit:
+        instances = int(limit.read())
+    assert instances < 2000  # otherwise this would not show that the readers share
+    package_root = os.path.dirname(os.path.dirname(sky_async.__file__))
+    result = run_python(
+        MANY_READERS_SCRIPT, os.fspath(tmp_path), "2000", env=clean_env(PYTHONPATH=package_root), timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["instances 1 watches (2000, 1)", "delivered 2000", "after 0 0"]
