@@ -144,6 +144,12 @@ class _Stream:
         self._last_yield = now
         return b"".join(lines).decode(self._encoding, self._errors)
 
+    def stop(self) -> None:
+        """*until* completed: read to the current end, deliver everything, then end."""
+        if not self.ending:
+            self.ending = True
+            self.need_read = True
+
     def wait_time(self, deadline: float, now: float) -> float:
         """Seconds to wait for a change, at most until *deadline*."""
         return max(0.0, min(deadline - now, self.recheck))
@@ -199,7 +205,10 @@ class StreamLog(AsyncIterator[str]):
             self._start_until()
         if not self._subscribed:
             self._subscribe(loop)
+        until = self._until_future
         while True:
+            if until is not None and not stream.ending and until.done():
+                stream.stop()  # seen here too: a reader that never waits must still stop
             step = stream.step(loop.time())
             if step is None or isinstance(step, str):
                 return step
@@ -234,7 +243,7 @@ class StreamLog(AsyncIterator[str]):
             # stream's to raise, and must not be reported as never retrieved.
             self._until_future.add_done_callback(_consume)
         if self._until_future.done():
-            self._stream.ending = True
+            self._stream.stop()
 
     async def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read what is new: on the loop's thread if it is little, else in a worker thread."""
@@ -284,7 +293,7 @@ class StreamLog(AsyncIterator[str]):
                 until.remove_done_callback(wake)
         stream.need_read = True
         if until is not None and until.done():
-            stream.ending = True
+            stream.stop()
 
     def close(self) -> None:
         self._done = True
@@ -423,9 +432,9 @@ def _stream_blocking(stream: _Stream, until: threading.Event | None) -> Iterator
     if fd is not None:
         waiter.register(fd, select.POLLIN)
     try:
-        if until is not None and until.is_set():
-            stream.ending = True
         while True:
+            if until is not None and until.is_set():
+                stream.stop()
             now = time.monotonic()
             step = stream.step(now)
             if step is None:
@@ -440,7 +449,5 @@ def _stream_blocking(stream: _Stream, until: threading.Event | None) -> Iterator
                     timeout = min(timeout, _UNTIL_CHECK)
                 waiter.poll(math.ceil(min(timeout * 1000, _MAX_POLL_MS)))
                 stream.need_read = True
-                if until is not None and until.is_set():
-                    stream.ending = True
     finally:
         stream.close()

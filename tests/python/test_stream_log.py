@@ -245,6 +245,36 @@ async def test_until_an_event_delivers_everything_written_then_ends(log: Path, m
     assert fd_count() == before
 
 
+async def test_until_ends_a_reader_that_never_has_to_wait(log: Path) -> None:
+    done = asyncio.Event()
+    writing = True
+
+    async def write_without_pause() -> None:
+        i = 0
+        while writing:
+            append(log, b"busy %d\n" % i)
+            i += 1
+            await asyncio.sleep(0)
+
+    writer = asyncio.ensure_future(write_without_pause())
+    got: list[str] = []
+    try:
+        async with sky_async.stream_log(log, tail=0, until=done, max_delay=0) as chunks:
+            async for chunk in chunks:
+                got.append(chunk)
+                if len(got) == 20:
+                    written_before = log.read_bytes()
+                    done.set()
+                assert len(got) < 100_000, "until was never seen"
+    finally:
+        writing = False
+        await writer
+    text = "".join(got).encode()
+    assert text.endswith(b"\n")
+    assert log.read_bytes()[len(CONTENT) :].startswith(text)
+    assert len(CONTENT) + len(text) >= len(written_before)  # all that was written before until
+
+
 async def test_until_a_coroutine_and_an_already_completed_future(log: Path) -> None:
     got = [chunk async for chunk in sky_async.stream_log(log, tail=3, until=asyncio.sleep(0.01))]
     assert "".join(got) == last_lines(CONTENT, 3).decode()
