@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     # globals().update(); test_public_names checks that they name exactly the table's rows.
     from ._api import SUPPORTED_ALGORITHMS as SUPPORTED_ALGORITHMS
     from ._follow import follow as follow
+    from ._stream_log import stream_log as stream_log
     from ._version import __version__ as __version__
     from .mounts import FileMountsError as FileMountsError
     from .scan import ScanProblem as ScanProblem

@@ -183,6 +183,12 @@ class _Lines:
         self._held = []
         self.held_size = 0
 
+    def rest(self) -> bytes:
+        """The held bytes as they are (no LF added); nothing is held afterwards."""
+        rest = b"".join(self._held)
+        self.drop()
+        return rest
+
 
 class _Follower:
     """The reading side of follow: new complete lines (bytes, with their LF) per ``poll()``.
@@ -192,7 +198,7 @@ class _Follower:
     worker (the descriptors must not be closed, and their numbers reused, under its reads).
     """
 
-    def __init__(self, path: Any, lines: int, use_inotify: bool) -> None:
+    def __init__(self, path: Any, lines: int | None, use_inotify: bool) -> None:
         self._fd = -1
         self._inotify: _Inotify | None = None
         self._lock = threading.Lock()
@@ -200,35 +206,47 @@ class _Follower:
         self._closing = False
         self._lines = _Lines()
         self._budget: float = math.inf
+        self._split = False
         # True after a poll() that stopped at its budget: more is waiting to be read now.
         self.behind = False
+        # Set when the name came to refer to another file: a watch kept elsewhere than in
+        # this follower (stream_log's shared inotify instance) must follow it; whoever does
+        # resets it.
+        self.switched = False
         self.display_path = path
         self._path = os.fsencode(path)
         self._fd = _open_regular(self._path, path)
         try:
             st = os.fstat(self._fd)
             self._identity = (st.st_dev, st.st_ino)
-            self._offset = _backlog_start(self._fd, st.st_size, lines)
+            # None: from the start of the file, not from its last lines.
+            self._offset = 0 if lines is None else _backlog_start(self._fd, st.st_size, lines)
             if use_inotify and not _FORCE_POLLING:
                 self._inotify = _start_inotify(self._path)
         except BaseException:
             self.close()
             raise
 
+    @property
+    def path(self) -> bytes:
+        return self._path
+
     def fileno(self) -> int | None:
         """The descriptor that becomes readable on a change, or None when polling."""
         return self._inotify.fd if self._inotify is not None else None
 
-    def poll(self, budget: float = math.inf) -> list[bytes]:
+    def poll(self, budget: float = math.inf, split: bool = False) -> list[bytes]:
         """The complete lines that arrived since the last call, each ending with LF.
 
         Stops before reading or joining more than about *budget* bytes, with ``behind``
-        set: the rest is read by the next call.
+        set: the rest is read by the next call. With *split*, reads about *budget* bytes
+        of a larger amount and stops there, instead of reading none of it.
         """
         if self._inotify is not None:
             self._inotify.drain()
         out: list[bytes] = []
         self._budget = budget
+        self._split = split
         self.behind = False
         if not self._read_new(out):
             self.behind = True
@@ -241,14 +259,17 @@ class _Follower:
             self._switch(out)
         return out
 
-    def poll_in_worker(self, finish: Callable[[list[bytes]], list[Any]]) -> list[Any]:
-        """``finish(poll())`` in a worker thread; a ``close()`` meanwhile takes effect after it."""
+    def poll_in_worker(
+        self, finish: Callable[[list[bytes]], list[Any]], budget: float = math.inf, split: bool = False
+    ) -> list[Any]:
+        """``finish(poll(budget, split))`` in a worker thread; a ``close()`` meanwhile takes
+        effect after it."""
         with self._lock:
             if self._closing:
                 return []
             self._in_worker = True
         try:
-            return finish(self.poll())
+            return finish(self.poll(budget, split))
         finally:
             with self._lock:
                 self._in_worker = False
@@ -263,7 +284,7 @@ class _Follower:
             self._offset = 0
             self._lines.drop()
         new = size - self._offset
-        if new and new + self._lines.held_size > self._budget:
+        if new and new + self._lines.held_size > self._budget and not self._split:
             return False
         while not self._closing:
             want = min(max(size - self._offset, _READ_SIZE), _MAX_READ)
@@ -294,10 +315,15 @@ class _Follower:
         st = os.fstat(fd)
         self._identity = (st.st_dev, st.st_ino)
         self._offset = 0
+        self.switched = True
         if self._inotify is not None:
             self._inotify.watch_file(self._path)
         if not self._read_new(out):
             self.behind = True
+
+    def take_partial(self) -> bytes:
+        """The held start of a line whose LF has not arrived, as it is; it is dropped here."""
+        return self._lines.rest()
 
     def close(self) -> None:
         with self._lock:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import _api, _follow, _version, mounts, scan
+from . import _api, _follow, _stream_log, _version, mounts, scan
 from ._default import default_api
 
 # The kinds of public name.
 COROUTINE = "coroutine"  # a coroutine method of Api; its blocking twin is the SyncApi method
 FUNCTION = "function"  # a synchronous method of Api (of SyncApi too, where it has one)
-ASYNC_ITERATOR = "async iterator"  # follow: an async iterator, with a blocking generator twin
+ASYNC_ITERATOR = "async iterator"  # follow, stream_log: an async iterator, with a blocking generator twin
 VALUE = "value"  # a class or constant, the same object everywhere
 MODULE = "module"  # a public submodule, imported by sky_async/__init__.py
 
@@ -33,9 +33,10 @@ PUBLIC: tuple[PublicName, ...] = (
     PublicName("SUPPORTED_ALGORITHMS", VALUE, False),
     PublicName("hash_file", COROUTINE, True),
     PublicName("hash_files", COROUTINE, True),
-    # --- tail: read_last_n_lines, tail_files, follow ---
+    # --- tail: read_last_n_lines, tail_files, follow, stream_log ---
     PublicName("follow", ASYNC_ITERATOR, True),
     PublicName("read_last_n_lines", COROUTINE, True),
+    PublicName("stream_log", ASYNC_ITERATOR, True),
     PublicName("tail_files", COROUTINE, True),
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
     PublicName("is_process_alive", COROUTINE, True),
@@ -68,11 +69,15 @@ _VALUES: dict[str, Any] = {
     "__version__": _version.__version__,
     "SUPPORTED_ALGORITHMS": _api.SUPPORTED_ALGORITHMS,
     "follow": _follow.follow,
+    "stream_log": _stream_log.stream_log,
     "ScanProblem": scan.ScanProblem,
     "TreeScan": scan.TreeScan,
     "FileMountsError": mounts.FileMountsError,
 }
-_BLOCKING_VALUES: dict[str, Any] = {"follow": _follow.follow_blocking}
+_BLOCKING_VALUES: dict[str, Any] = {
+    "follow": _follow.follow_blocking,
+    "stream_log": _stream_log.stream_log_blocking,
+}
 
 
 def package_names() -> dict[str, Any]:

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     # globals().update(); test_public_names checks that they name exactly the table's rows.
     from ._default import default_api as _default_api
     from ._follow import follow_blocking as _follow_blocking
+    from ._stream_log import stream_log_blocking as _stream_log_blocking
 
     follow = _follow_blocking  # an assignment: mypy --strict exports no `import x as y`
+    stream_log = _stream_log_blocking
 
     hash_file = _default_api.sync.hash_file
     hash_files = _default_api.sync.hash_files

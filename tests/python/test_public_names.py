@@ -39,6 +39,7 @@ PACKAGE_NAMES = [
     "read_last_n_lines",
     "scan",
     "scan_tree",
+    "stream_log",
     "sync",
     "tail_files",
     "truncate_long_string",
@@ -61,6 +62,7 @@ SYNC_NAMES = [
     "process_start_time",
     "read_last_n_lines",
     "scan_tree",
+    "stream_log",
     "tail_files",
     "wait_for_exit",
 ]

@@ -8,7 +8,9 @@ lint with an unused ignore.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import assert_type
 
@@ -53,6 +55,18 @@ async def tailing(paths: list[str], flag: bool) -> None:
     await sky_async.read_last_n_lines("log", "10")  # type: ignore[arg-type]
     sky_async.follow("log", 3)  # type: ignore[call-arg]  # lines is keyword-only
     del lines
+
+
+async def streaming(done: asyncio.Event, finished: asyncio.Future[None]) -> None:
+    async for chunk in sky_async.stream_log("log", tail=10, until=done, line_filter=str.isprintable):
+        assert_type(chunk, str)
+    async with sky_async.stream_log(Path("log"), follow=False, max_chunk_bytes=1024, max_delay=0) as chunks:
+        assert_type(await chunks.__anext__(), str)
+    sky_async.stream_log(b"log", until=finished, encoding="latin-1", errors="strict")
+    sky_async.stream_log("log", 10)  # type: ignore[call-arg]  # tail is keyword-only
+    sky_async.stream_log("log", tail="10")  # type: ignore[arg-type]
+    sky_async.stream_log("log", until=threading.Event())  # type: ignore[arg-type]
+    sky_async.stream_log("log", line_filter=len)  # type: ignore[arg-type]
 
 
 async def processes(pid: int) -> None:

@@ -5,6 +5,8 @@ Checked by ``scripts/lint``, never run; see public_async.py for how the cases wo
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import assert_type
@@ -43,6 +45,14 @@ def tailing(paths: list[str], flag: bool) -> None:
     sync.tail_files(paths, 5, chunk_size=None)  # type: ignore[call-overload]
     sync.read_last_n_lines(["log"], 10)  # type: ignore[arg-type]
     del lines
+
+
+def streaming(done: threading.Event) -> None:
+    assert_type(sync.stream_log("log", tail=10, until=done), Iterator[str])
+    for chunk in sync.stream_log(b"log", follow=False, line_filter=lambda line: "payload" not in line):
+        assert_type(chunk, str)
+    sync.stream_log("log", until=asyncio.Event())  # type: ignore[arg-type]
+    sync.stream_log("log", max_chunk_bytes=None)  # type: ignore[arg-type]
 
 
 def processes(pid: int) -> None:
