@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 from . import (  # noqa: E402, F401
     _batch,
     _hash_py,
+    _mounts_py,
     _process,
     _process_py,
     _python_backend,

@@ -9,12 +9,10 @@ backends behave the same by construction.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
 import resource
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, overload
 
@@ -126,7 +124,21 @@ class Backend(Protocol):
 
     def find_free_port_blocking(self, start_port: int) -> Any: ...
 
-    # --- mounts: file_mounts_digest (hash_files above does the backend's part) ---
+    # --- mounts: file_mounts_digest ---
+
+    # *file_mounts* as sky_async.mounts.check_file_mounts returns them: (destination,
+    # source) bytes pairs, sorted, the sources not yet ``~``-expanded. The item: the hex
+    # digest, or every path that cannot be hashed as (path, errno, message or None), in
+    # path order (sky_async.mounts.MountsItem).
+    async def file_mounts_digest(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> mounts.MountsItem: ...
+
+    def file_mounts_digest_blocking(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> mounts.MountsItem: ...
+
+    # --- the backend itself ---
 
     def info(self) -> dict[str, Any]: ...
 
@@ -582,15 +594,7 @@ class Api:
         pairs = mounts.check_file_mounts(file_mounts)
         head = mounts.check_prefix(prefix)
         limit = check_concurrency(concurrency)
-        # The walk blocks on directory listings: off the event loop, stopped when cancelled.
-        stop = threading.Event()
-        try:
-            plan = await asyncio.get_running_loop().run_in_executor(None, mounts.plan, pairs, stop)
-        except asyncio.CancelledError:
-            stop.set()
-            raise
-        items = await self._backend.hash_files(plan.files, "sha256", limit, False) if plan.files else []
-        return mounts.finish(plan, head, items)
+        return mounts.digest_or_raise(await self._backend.file_mounts_digest(pairs, head, limit))
 
     def get_backend_info(self) -> dict[str, object]:
         """Which backend serves the calls, and with what (versions, threads, I/O backend)."""
@@ -828,9 +832,7 @@ class SyncApi:
         pairs = mounts.check_file_mounts(file_mounts)
         head = mounts.check_prefix(prefix)
         limit = check_concurrency(concurrency)
-        plan = mounts.plan(pairs)
-        items = self._backend.hash_files_blocking(plan.files, "sha256", limit, False) if plan.files else []
-        return mounts.finish(plan, head, items)
+        return mounts.digest_or_raise(self._backend.file_mounts_digest_blocking(pairs, head, limit))
 
 
 def _single(item: Item, path: object) -> str:

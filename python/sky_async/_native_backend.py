@@ -19,6 +19,7 @@ from typing import Any
 from . import _native, _native_exact, _strings
 from ._errors import Item
 from ._tail import TailItem
+from .mounts import MountsItem
 from .scan import ScanOptions
 
 # Worker threads must be stopped before the interpreter finalizes, not after. threading's
@@ -177,6 +178,19 @@ class NativeBackend:
         return _native.find_free_port_blocking(start_port)
 
     # --- mounts: file_mounts_digest ---
+
+    async def file_mounts_digest(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> MountsItem:
+        item: MountsItem = await self.call(_native.file_mounts_digest, file_mounts, prefix, concurrency)
+        return item
+
+    def file_mounts_digest_blocking(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> MountsItem:
+        return _native.file_mounts_digest_blocking(file_mounts, prefix, concurrency)
+
+    # --- the backend itself ---
 
     def info(self) -> dict[str, Any]:
         info = dict(_native.build_info())

@@ -1,7 +1,7 @@
 """The pure-Python backend, with the native backend's semantics: ``PythonBackend``.
 
 Each feature's pure-Python implementation sits in ``_<feature>_py.py`` (``_hash_py``,
-``_tail_py``, ``_scan_py``); the batches run on the shared pool of ``_batch``.
+``_tail_py``, ``_scan_py``, ``_mounts_py``); the batches run on the shared pool of ``_batch``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _batch, _hash_py, _process_py, _scan_py, _strings, _system, _tail_py
+from . import _batch, _hash_py, _mounts_py, _process_py, _scan_py, _strings, _system, _tail_py
 from ._batch import _get_executor
 from ._errors import Item
 from ._version import __version__
+from .mounts import MountsItem
 from .scan import ScanOptions
 
 
@@ -152,6 +153,18 @@ class PythonBackend:
         return _system._free_port_item(start_port)
 
     # --- mounts: file_mounts_digest ---
+
+    async def file_mounts_digest(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> MountsItem:
+        return await _mounts_py.file_mounts_digest(file_mounts, prefix, concurrency)
+
+    def file_mounts_digest_blocking(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> MountsItem:
+        return _mounts_py.file_mounts_digest_blocking(file_mounts, prefix, concurrency)
+
+    # --- the backend itself ---
 
     def info(self) -> dict[str, Any]:
         return {

@@ -33,16 +33,17 @@ Deviations from SkyPilot, all where SkyPilot has no usable result:
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any, Union
 
 from ._errors import make_os_error
 
 __all__ = ["FileMountsError"]
+
+# What a backend reports for one call: the hex digest, or every path that cannot be hashed
+# as (path, errno, message or None), in path order.
+MountsItem = Union[str, "list[tuple[bytes, int, str | None]]"]
 
 
 class FileMountsError(OSError):
@@ -69,36 +70,12 @@ class FileMountsError(OSError):
         return (type(self), (self.problems,))
 
 
-# SkyPilot 0.14.1's _FILE_MOUNT_BASENAMES_SKIP_HASH: gcloud's credential caches, which
-# gcloud rewrites on every run; their names are fed but their content is not, so that a
-# token refresh does not count as a changed mount (nor can such a file fail the digest).
-CONTENT_SKIPPED = frozenset(
-    name + suffix
-    for name in (b"credentials.db", b"access_tokens.db")
-    for suffix in (b"", b"-journal", b"-wal", b"-shm")
-)
-
-# A piece of the stream: bytes, or the index of a file whose raw digest goes there.
-Piece = Union[bytes, int]
-
-
-class Plan:
-    """The stream with file digests left as indices into ``files``."""
-
-    __slots__ = ("files", "pieces", "problems")
-
-    def __init__(self) -> None:
-        self.pieces: list[Piece] = []
-        self.files: list[bytes] = []
-        self.problems: list[tuple[bytes, OSError]] = []
-
-    def add_file(self, path: bytes) -> None:
-        self.pieces.append(len(self.files))
-        self.files.append(path)
-
-
 def check_file_mounts(file_mounts: object) -> list[tuple[bytes, bytes]]:
-    """(destination, source) pairs as bytes, in SkyPilot's order, or TypeError/ValueError."""
+    """(destination, source) pairs as bytes, in SkyPilot's order, or TypeError/ValueError.
+
+    The sources are as given: each backend expands a leading ``~`` itself, as
+    ``os.path.expanduser`` does (the native one in C++).
+    """
     if not isinstance(file_mounts, Mapping):
         raise TypeError(
             f"file_mounts must be a mapping of destination to source, not {type(file_mounts).__name__}"
@@ -122,7 +99,7 @@ def check_file_mounts(file_mounts: object) -> list[tuple[bytes, bytes]]:
             raise ValueError(f"file mount destination {destination!r} is not valid Unicode: {exc}") from None
         pairs.append((destination, source, encoded))
     pairs.sort(key=lambda pair: (pair[0], pair[1]))
-    return [(encoded, os.fsencode(os.path.expanduser(source))) for _, source, encoded in pairs]
+    return [(encoded, os.fsencode(source)) for _, source, encoded in pairs]
 
 
 def check_prefix(prefix: object) -> bytes:
@@ -131,89 +108,12 @@ def check_prefix(prefix: object) -> bytes:
     return bytes(prefix)
 
 
-class Cancelled(Exception):
-    """The walk was stopped by its caller."""
-
-
-def plan(file_mounts: list[tuple[bytes, bytes]], stop: threading.Event | None = None) -> Plan:
-    """Walk the mounts in SkyPilot's order (blocking). Raises Cancelled once *stop* is set."""
-    result = Plan()
-    pieces = result.pieces
-    for destination, source in file_mounts:
-        pieces.append(destination + b"\0")
-        # os.path.isfile/isdir follow symlinks and are False for what cannot be stat'ed.
-        if os.path.isfile(source):
-            pieces.append(b"file")
-            if os.path.basename(source) not in CONTENT_SKIPPED:
-                result.add_file(source)
-        elif os.path.isdir(source):
-            pieces.append(b"dir")
-            _walk(source, result, stop)
-        pieces.append(b"\0\0")
-    return result
-
-
-def _walk(top: bytes, result: Plan, stop: threading.Event | None) -> None:
-    # os.walk(top) top-down with sorted names, iteratively; bytes paths so that names
-    # that are not UTF-8 come back as their raw bytes.
-    pieces = result.pieces
-    pending = [top]
-    while pending:
-        if stop is not None and stop.is_set():
-            raise Cancelled
-        path = pending.pop()
-        dirs: list[tuple[bytes, bool]] = []
-        files: list[bytes] = []
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    if is_dir:
-                        dirs.append((entry.name, entry.is_symlink()))
-                    else:
-                        files.append(entry.name)
-        except OSError as exc:
-            result.problems.append((path, exc))
-            continue
-        dirs.sort()
-        files.sort()
-        pieces.append(path + b"\0")
-        pieces.extend(name + b"\0" for name, _ in dirs)
-        pieces.append(b"\0")
-        prefix = path if path.endswith(b"/") else path + b"/"
-        for name in files:
-            pieces.append(name + b"\0")
-            if name not in CONTENT_SKIPPED:
-                result.add_file(prefix + name)
-        pieces.append(b"\0")
-        pending.extend(prefix + name for name, is_link in reversed(dirs) if not is_link)
-
-
-# Pieces fed to hashlib per update: few calls, bounded memory.
-_FEED_BATCH = 4096
-
-
-def finish(plan_: Plan, prefix: bytes, items: list[Any]) -> str:
-    """The hexdigest of the stream from the backend's items for ``plan_.files``
-    (hex digest or ``(errno, message)``); raises FileMountsError listing every problem."""
-    problems = list(plan_.problems)
-    digests: list[bytes] = []
-    for path, item in zip(plan_.files, items):
-        if isinstance(item, str):
-            digests.append(bytes.fromhex(item))
-        else:
-            code, message = item if item is not None else (errno.ECANCELED, None)
-            problems.append((path, make_os_error(code, message, os.fsdecode(path))))
-            digests.append(b"")
-    if problems:
-        problems.sort(key=lambda problem: problem[0])
-        raise FileMountsError([(os.fsdecode(path), error) for path, error in problems])
-    stream = hashlib.sha256(prefix)
-    pieces = plan_.pieces
-    for start in range(0, len(pieces), _FEED_BATCH):
-        batch = pieces[start : start + _FEED_BATCH]
-        stream.update(b"".join(piece if isinstance(piece, bytes) else digests[piece] for piece in batch))
-    return stream.hexdigest()
+def digest_or_raise(item: MountsItem) -> str:
+    """The digest a backend reported, or FileMountsError listing every problem it found."""
+    if isinstance(item, str):
+        return item
+    problems = []
+    for path, code, message in item:
+        name = os.fsdecode(path)
+        problems.append((name, make_os_error(code, message, name)))
+    raise FileMountsError(problems)

@@ -64,6 +64,9 @@ def test_the_protocol_lists_every_feature_the_api_calls() -> None:
         "max_workers_for_file_mounts_blocking",
         "find_free_port",
         "find_free_port_blocking",
+        # mounts
+        "file_mounts_digest",
+        "file_mounts_digest_blocking",
         # the backend itself
         "info",
     }

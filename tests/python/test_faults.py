@@ -331,8 +331,9 @@ OPERATIONS = {
 async def settled_fd_count(expected: int, timeout: float = 5.0) -> int:
     """The descriptor count once it is back to *expected*, or what it is at the deadline.
 
-    Only file_mounts_digest needs the wait: its directory walk runs in an executor thread,
-    which a cancelled task stops at its next directory rather than waiting for.
+    Every cancelled operation, file_mounts_digest's walk included, now closes its
+    descriptors before its task ends; the wait only keeps a late close from failing the
+    count, and reports the count it settled on.
     """
     deadline = time.monotonic() + timeout
     while (count := fd_count()) != expected and time.monotonic() < deadline:

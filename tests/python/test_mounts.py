@@ -184,6 +184,15 @@ async def test_random_trees_match_skypilot(call: Caller, in_tmp: Path, seed: int
     assert await call.file_mounts_digest(mounts, concurrency=rng.choice([None, 1, 3])) == oracle(mounts)
 
 
+async def test_a_tilde_user_that_is_not_ascii_is_left_as_is(call: Caller, in_tmp: Path) -> None:
+    # As SkyPilot's os.path.expanduser on str: an unknown user leaves the path unchanged
+    # (expanduser on bytes would raise UnicodeDecodeError for such a name).
+    (in_tmp / "~\u00fcser").mkdir()
+    (in_tmp / "~\u00fcser/x").write_text("x")
+    mounts = {"/u": "~\u00fcser", "/v": "~\u00fcser/x"}
+    assert await call.file_mounts_digest(mounts) == oracle(mounts)
+
+
 async def test_credential_caches_are_named_but_their_content_is_not_fed(call: Caller, in_tmp: Path) -> None:
     # SkyPilot 0.14.1's _FILE_MOUNT_BASENAMES_SKIP_HASH: a FIFO by such a name is never
     # opened (it would be a problem otherwise), and a changed cache leaves the digest as is.
@@ -314,6 +323,25 @@ async def test_cancelling_the_task_cancels_the_hashing_and_closes_files(
         await task
     assert fds_open_on([huge_sparse_file]) == []
     assert fd_count() == before
+
+
+async def test_the_native_backend_walks_in_cpp_not_in_python(
+    call: Caller, backend_name: str, in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One implementation per behaviour: the pure-Python walk serves only the Python backend."""
+    from sky_async import _mounts_py
+
+    def no_python_walk(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the pure-Python walk ran")
+
+    mounts = _nested(in_tmp)
+    expected = oracle(mounts)
+    monkeypatch.setattr(_mounts_py, "plan", no_python_walk)
+    if backend_name == "native":
+        assert await call.file_mounts_digest(mounts) == expected
+    else:
+        with pytest.raises(AssertionError, match="pure-Python walk"):
+            await call.file_mounts_digest(mounts)
 
 
 def test_public_names() -> None:
