@@ -321,6 +321,20 @@ class _Follower:
         if not self._read_new(out):
             self.behind = True
 
+    def changed(self) -> bool:
+        """Whether a ``poll()`` would find something: the file grew or shrank, or the name
+        refers to another file. Two ``stat`` calls, no read (a timer's cheap look)."""
+        fd = self._fd
+        if fd < 0 or self._in_worker:
+            return False
+        try:
+            if os.fstat(fd).st_size != self._offset:
+                return True
+            st = os.stat(self._path)
+        except OSError:  # the name is gone (rotation in progress), or the descriptor closed
+            return False
+        return (st.st_dev, st.st_ino) != self._identity
+
     def take_partial(self) -> bytes:
         """The held start of a line whose LF has not arrived, as it is; it is dropped here."""
         return self._lines.rest()

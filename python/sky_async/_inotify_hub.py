@@ -7,6 +7,16 @@ has one watch however many readers follow it, and each directory one watch, whos
 wake only the readers of the name they concern. The instance is closed when its last
 reader leaves.
 
+Idle readers cost nothing: a reader waits on a future that only an event (or its own
+deadline for a chunk) settles, and no reader has a timer of its own. The safety net for
+missed events is one timer per hub, and only for readers whose file is on a file system
+where inotify can miss changes (NFS, SMB, FUSE mounts such as gcsfuse or s3fs, 9p: a change
+made by another machine raises no event). Every ``_RECHECK`` seconds it asks each such
+reader's ``probe`` (two ``stat`` calls: has the file grown, shrunk or been replaced?) and
+wakes only those whose file changed. On local file systems (``_RELIABLE_FS``: the kernel
+makes every change itself, so inotify sees it) there is no timer at all; a lost event
+queue (``IN_Q_OVERFLOW``) wakes every reader.
+
 A watch belongs to an inode, and the kernel returns the same watch descriptor for every
 ``inotify_add_watch`` of one inode on one instance, so readers are counted per watch
 descriptor and the watch removed with the last one. A watch the kernel dropped itself (the
@@ -25,6 +35,7 @@ import ctypes
 import os
 import struct
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ._follow import _DIR_EVENTS, _FILE_EVENTS, _IN_CLOEXEC, _IN_NONBLOCK, _load_libc
@@ -35,6 +46,42 @@ _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; t
 _READ_SIZE = 64 * 1024
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+# statfs f_type of the file systems where inotify sees every change (local ones).
+_RELIABLE_FS = frozenset(
+    {
+        0xEF53,  # ext2, ext3, ext4
+        0x58465342,  # xfs
+        0x9123683E,  # btrfs
+        0x01021994,  # tmpfs
+        0x858458F6,  # ramfs
+        0x794C7630,  # overlayfs (containers)
+        0x2FC12FC1,  # zfs
+        0xF2F52010,  # f2fs
+        0xCA451A4E,  # bcachefs
+        0x52654973,  # reiserfs
+        0x3153464A,  # jfs
+    }
+)
+# Elsewhere, how often the hub's one timer looks at its readers' files.
+_RECHECK = 1.0
+_STATFS_SIZE = 512  # more than struct statfs on any Linux architecture (120 on x86_64)
+
+
+def reliable(directory: bytes) -> bool:
+    """Whether inotify sees every change to the files of *directory*'s file system."""
+    libc = _load_libc()
+    try:
+        statfs = libc.statfs
+    except AttributeError:
+        return False
+    statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    buffer = ctypes.create_string_buffer(_STATFS_SIZE)
+    if statfs(directory, buffer) != 0:
+        return False
+    # f_type is the first member of struct statfs (a long: __fsword_t), its magic 32 bits.
+    f_type = ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
+    return f_type in _RELIABLE_FS
 
 
 class Subscription:
@@ -52,6 +99,10 @@ class Subscription:
         self.woken = False
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
+        # On a file system where events can be missed: the hub's timer calls this, and wakes
+        # the reader if it returns True (None: always wake it).
+        self.probe: Callable[[], bool] | None = None
+        self.rechecked = False
 
     def wake(self) -> None:
         self.woken = True
@@ -92,6 +143,10 @@ class Hub:
         self._files: dict[int, set[Subscription]] = {}  # file wd -> its readers
         self._dirs: dict[int, dict[bytes, set[Subscription]]] = {}  # dir wd -> name -> readers
         self._count = 0
+        self._reliable: dict[int, bool] = {}  # dir wd -> inotify sees every change there
+        self._rechecked: set[Subscription] = set()  # readers on other file systems
+        self._timer: asyncio.TimerHandle | None = None
+        self.recheck_ticks = 0  # for tests: how often the timer fired
         try:
             loop.add_reader(fd, self._dispatch)
         except BaseException:
@@ -108,7 +163,26 @@ class Hub:
         self._dirs.setdefault(wd, {}).setdefault(subscription.name, set()).add(subscription)
         self._count += 1
         self.watch_file(subscription)
+        is_reliable = self._reliable.get(wd)
+        if is_reliable is None:
+            is_reliable = self._reliable[wd] = reliable(subscription.directory)
+        if not is_reliable:
+            subscription.rechecked = True
+            self._rechecked.add(subscription)
+            if self._timer is None:
+                self._timer = self.loop.call_later(_RECHECK, self._recheck)
         return subscription
+
+    def _recheck(self) -> None:
+        """The safety net: wake the readers (on unreliable file systems) whose file changed."""
+        self._timer = None
+        self.recheck_ticks += 1
+        for subscription in list(self._rechecked):
+            probe = subscription.probe
+            if probe is None or probe():
+                subscription.wake()
+        if self._rechecked and self.fd >= 0:
+            self._timer = self.loop.call_later(_RECHECK, self._recheck)
 
     def watch_file(self, subscription: Subscription) -> None:
         self._drop_file(subscription)
@@ -132,6 +206,10 @@ class Hub:
         if self.fd < 0:
             return
         self._drop_file(subscription)
+        self._rechecked.discard(subscription)
+        if not self._rechecked and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         names = self._dirs.get(subscription.dir_wd)
         if names is not None:
             readers = names.get(subscription.name)
@@ -141,6 +219,7 @@ class Hub:
                     del names[subscription.name]
             if not names:
                 del self._dirs[subscription.dir_wd]
+                self._reliable.pop(subscription.dir_wd, None)
                 self._libc.inotify_rm_watch(self.fd, subscription.dir_wd)
         self._count -= 1
         if self._count <= 0:
@@ -185,6 +264,7 @@ class Hub:
                 for readers in names.values():
                     woken.update(readers)
                 del self._dirs[wd]
+                self._reliable.pop(wd, None)
                 continue
             named = names.get(data[name_start:offset].rstrip(b"\0"))
             if named is not None:
@@ -195,6 +275,9 @@ class Hub:
             return
         if _hubs.get(self.loop) is self:
             del _hubs[self.loop]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self.loop.is_closed():
             self.loop.remove_reader(self.fd)
         os.close(self.fd)

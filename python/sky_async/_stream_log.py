@@ -10,8 +10,11 @@ async readers of one event loop share one inotify instance, with one watch per f
 many follow it (``_inotify_hub``), so thousands of readers fit in the default
 ``max_user_instances`` of 128; the blocking generator has an instance of its own, as
 ``follow`` does. A write wakes its readers within milliseconds and an idle reader costs
-nothing but a look every ``_RECHECK_INOTIFY`` seconds (events can be missed on network
-file systems); where inotify is unavailable the reader polls every ``_RECHECK_POLLING``.
+nothing: it has no timer. The safety net for missed events (network and FUSE file systems)
+is the hub's one timer, which wakes only readers whose file changed, and none on local file
+systems (see ``_inotify_hub``). The blocking generator, with an instance of its own, looks
+every ``_RECHECK_INOTIFY`` seconds on such file systems, never on local ones. Where inotify
+is unavailable a reader polls every ``_RECHECK_POLLING``.
 
 The bytes are delivered as they are in the file (no CR stripped, nothing added), so the
 chunks of a file only appended to concatenate to the file from the tail point on. The
@@ -36,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import os
 import select
 import threading
 import time
@@ -52,8 +56,9 @@ from ._tail import MAX_COUNT, check_codec, check_line_count
 # The most read in one worker-thread turn: bounds the memory a reader holds while it goes
 # through a large backlog (tail=None of a big log); the next turn comes once it is yielded.
 _WORKER_BYTES = 4 * 1024 * 1024
-# With inotify, how often the file is looked at anyway: events can be missed on network
-# file systems (follow's default poll_interval).
+# The blocking generator, with inotify, on a file system where events can be missed
+# (network, FUSE): how often the file is looked at anyway (follow's default poll_interval).
+# The async readers share their hub's timer instead (_inotify_hub._RECHECK).
 _RECHECK_INOTIFY = 1.0
 # Without inotify, how often the file is polled (SkyPilot's log_streamer sleeps as long).
 _RECHECK_POLLING = 0.1
@@ -98,7 +103,10 @@ class _Stream:
         # else once *until* completed.
         self.ending = not follow
         self._finished = False
-        self.recheck = _RECHECK_INOTIFY if self.follower.fileno() is not None else _RECHECK_POLLING
+        self.recheck = _RECHECK_POLLING
+        if self.follower.fileno() is not None:  # the blocking generator's own instance
+            directory = os.path.dirname(os.path.abspath(self.follower.path))
+            self.recheck = math.inf if _inotify_hub.reliable(directory) else _RECHECK_INOTIFY
 
     def add(self, lines: list[bytes]) -> None:
         """Buffer the complete lines read, less those the line filter drops."""
@@ -223,9 +231,13 @@ class StreamLog(AsyncIterator[str]):
         if stream.ending or _follow._FORCE_POLLING:
             return
         # Before the first read: whatever changes after it wakes the reader.
-        self._subscription = _inotify_hub.subscribe(loop, stream.follower.path)
-        if self._subscription is not None:
-            stream.recheck = _RECHECK_INOTIFY
+        subscription = _inotify_hub.subscribe(loop, stream.follower.path)
+        self._subscription = subscription
+        if subscription is not None:
+            # No timer of its own: woken by events, and by the hub's recheck if its file
+            # system can miss them.
+            stream.recheck = math.inf
+            subscription.probe = stream.follower.changed
 
     def _start_until(self) -> None:
         until = self._until
@@ -270,7 +282,8 @@ class StreamLog(AsyncIterator[str]):
         woken: asyncio.Future[None] = loop.create_future()
         if subscription is not None:
             subscription.waiter = woken
-        timer = loop.call_later(stream.wait_time(deadline, loop.time()), _settle, woken)
+        wait = stream.wait_time(deadline, loop.time())
+        timer = None if math.isinf(wait) else loop.call_later(wait, _settle, woken)
         fd = stream.follower.fileno()
         if fd is not None:
             loop.add_reader(fd, _settle, woken)
@@ -286,7 +299,8 @@ class StreamLog(AsyncIterator[str]):
         finally:
             if subscription is not None:
                 subscription.waiter = None
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             if fd is not None:
                 loop.remove_reader(fd)
             if until is not None:

@@ -14,6 +14,7 @@ import gc
 import os
 import resource
 import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -704,3 +705,116 @@ def test_2000_readers_under_the_default_inotify_limits(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["instances 1 watches (2000, 1)", "delivered 2000", "after 0 0"]
+
+
+class CountingSelector(selectors.EpollSelector):
+    """An epoll selector that counts the event loop's wake-ups (returns from select)."""
+
+    wakeups = 0
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        ready = super().select(timeout)
+        self.wakeups += 1
+        return ready
+
+
+IDLE_READERS = 500
+IDLE_SECONDS = 2.0
+
+
+def run_idle_readers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, reliable: bool, drop_events: bool = False
+) -> dict[str, int]:
+    """IDLE_READERS readers of their own files on one loop, left idle for IDLE_SECONDS: the
+    loop's wake-ups, the readers' reads (follower polls) and the hub's probes meanwhile;
+    then one append, which must reach its reader (and only it must read)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < IDLE_READERS + 100:
+        pytest.skip(f"the hard RLIMIT_NOFILE ({hard}) is too low for {IDLE_READERS} open files")
+    monkeypatch.setattr(_inotify_hub, "reliable", lambda directory: reliable)
+    monkeypatch.setattr(_inotify_hub, "_RECHECK", 0.25)
+    if drop_events:  # inotify misses every change, as it does for another machine's writes on NFS
+        monkeypatch.setattr(_inotify_hub.Hub, "_route", lambda self, data, woken: None)
+    counts = {"polls": 0, "probes": 0}
+    poll, changed = _follow._Follower.poll, _follow._Follower.changed
+
+    def counting_poll(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["polls"] += 1
+        return poll(self, *args, **kwargs)
+
+    def counting_changed(self: Any) -> bool:
+        counts["probes"] += 1
+        return changed(self)
+
+    monkeypatch.setattr(_follow._Follower, "poll", counting_poll)
+    monkeypatch.setattr(_follow._Follower, "changed", counting_changed)
+    paths = [tmp_path / f"{i}.log" for i in range(IDLE_READERS)]
+    for i, path in enumerate(paths):
+        path.write_bytes(b"backlog %d\n" % i)
+
+    async def main(selector: CountingSelector) -> dict[str, int]:
+        readers = [sky_async.stream_log(path, tail=1, max_delay=0) for path in paths]
+        try:
+            firsts = await asyncio.wait_for(asyncio.gather(*(r.__anext__() for r in readers)), HANG)
+            assert firsts == [f"backlog {i}\n" for i in range(IDLE_READERS)]
+            waiting = [asyncio.ensure_future(reader.__anext__()) for reader in readers]
+            await asyncio.sleep(0.1)  # every reader is waiting now
+            assert not any(task.done() for task in waiting)
+            hub = _inotify_hub.hub_of(asyncio.get_running_loop())
+            ticks = hub.recheck_ticks
+            before = dict(counts, wakeups=selector.wakeups)
+            await asyncio.sleep(IDLE_SECONDS)
+            idle = {key: value - before[key] for key, value in dict(counts, wakeups=selector.wakeups).items()}
+            idle["ticks"] = hub.recheck_ticks - ticks
+            assert not any(task.done() for task in waiting)
+            polls = counts["polls"]
+            append(paths[7], b"news\n")
+            assert await asyncio.wait_for(waiting[7], HANG) == "news\n"
+            idle["polls_for_one_append"] = counts["polls"] - polls
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            return idle
+        finally:
+            for reader in readers:
+                await reader.aclose()
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, IDLE_READERS + 1000)), hard))
+    selector = CountingSelector()
+    loop = asyncio.SelectorEventLoop(selector)
+    try:
+        return loop.run_until_complete(main(selector))
+    finally:
+        loop.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_idle_readers_on_a_local_file_system_never_wake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle = run_idle_readers(tmp_path, monkeypatch, reliable=True)
+    # One wake-up ends the test's own sleep (a second one may come from the loop's clock
+    # granularity); the readers neither read, nor are probed, nor have a timer.
+    assert idle["wakeups"] <= 3, idle
+    assert idle["polls"] == 0 and idle["probes"] == 0 and idle["ticks"] == 0, idle
+    assert idle["polls_for_one_append"] <= 2, idle  # the append woke its reader alone
+
+
+def test_idle_readers_elsewhere_share_one_recheck_timer_per_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle = run_idle_readers(tmp_path, monkeypatch, reliable=False)
+    ticks = idle["ticks"]  # about IDLE_SECONDS / 0.25 = 8, whatever the number of readers
+    assert 1 <= ticks <= 12, idle
+    assert idle["wakeups"] <= ticks + 3, idle  # the one timer; no reader wakes on its own
+    assert idle["probes"] == ticks * IDLE_READERS, idle  # two stat calls per reader per tick
+    assert idle["polls"] == 0, idle  # nothing changed: no reader was woken to read
+    assert idle["polls_for_one_append"] <= 2, idle
+
+
+def test_the_hub_recheck_delivers_what_inotify_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle = run_idle_readers(tmp_path, monkeypatch, reliable=False, drop_events=True)
+    assert idle["polls"] == 0, idle
+    assert idle["polls_for_one_append"] <= 2, idle  # found by the probe, read once
