@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
-from . import _process_py, _system, _tail
+from . import _pack, _process_py, _system, _tail
 
 # Outside the twelve (no native version, nothing to choose): SkyPilot's exclusion lists for an
 # upload, the .skyignore one evaluated in one walk, the .gitignore one without running git.
@@ -214,3 +215,58 @@ def get_backend_info() -> dict[str, Any]:
         "version": _NATIVE_VERSION,
         "functions": functions,
     }
+
+
+# --- the upload archive: sky.data.storage_utils and sky.client.common -------------------------
+# Outside the twelve too: sky_async._pack writes SkyPilot's zip byte for byte; the blob id of a
+# zip already written can only come from reading it back, as SkyPilot does.
+
+
+def zip_files_and_folders(
+    items: list[str],
+    output_file: str | os.PathLike[str],
+    log_file: TextIO | None = None,
+    relative_to_items: bool = False,
+    compression: int = zipfile.ZIP_DEFLATED,
+    compresslevel: int | None = None,
+) -> None:
+    """SkyPilot's ``storage_utils.zip_files_and_folders``: the same archive, byte for byte
+    (entries, order, attributes, compression), the same ``Zipped <item>`` log lines and the
+    same ValueError for a missing item. Unlike SkyPilot, nothing is left at *output_file*
+    when it fails (the zip is written beside it and renamed), an *output_file* inside a
+    source directory is a ValueError, and a file that changes size while read, a FIFO or a
+    device is an OSError (see ``sky_async._pack``)."""
+    _pack.pack(
+        items,
+        os.fspath(output_file),
+        exclusions_of=get_excluded_files,
+        log_file=log_file,
+        relative_to_items=relative_to_items,
+        compression=compression,
+        compresslevel=compresslevel,
+    )
+
+
+_BLOB_CHUNK_SIZE = 2**18
+
+
+def compute_zip_blob_id(zip_path: str) -> str:
+    """SkyPilot's ``client.common._compute_zip_blob_id``: the hex SHA-256 over each entry's
+    name (UTF-8) and the raw SHA-256 of its content, entries sorted by name; a directory
+    entry's content is empty, a symbolic link's is its target. ``pack_mounts`` returns the
+    same id for the archive it writes without this second read."""
+    pairs: list[tuple[str, bytes]] = []
+    with zipfile.ZipFile(zip_path, "r") as archive:
+        for info in archive.infolist():
+            digest = hashlib.sha256()
+            is_link = info.external_attr >> 28 == 0xA
+            if is_link or not info.filename.endswith("/"):
+                with archive.open(info) as entry:
+                    while chunk := entry.read(_BLOB_CHUNK_SIZE):
+                        digest.update(chunk)
+            pairs.append((info.filename, digest.digest()))
+    total = hashlib.sha256()
+    for name, entry_digest in sorted(pairs, key=lambda pair: pair[0]):
+        total.update(name.encode("utf-8"))
+        total.update(entry_digest)
+    return total.hexdigest()
