@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     # globals().update(); test_public_names checks that they name exactly the table's rows.
     from ._api import SUPPORTED_ALGORITHMS as SUPPORTED_ALGORITHMS
     from ._follow import follow as follow
+    from ._pack import PackResult as PackResult
     from ._stream_log import stream_log as stream_log
     from ._version import __version__ as __version__
     from .mounts import FileMountsError as FileMountsError
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     format_float = _default_api.format_float
     truncate_long_string = _default_api.truncate_long_string
     file_mounts_digest = _default_api.file_mounts_digest
+    pack_mounts = _default_api.pack_mounts
 
 # Every module a call may need is imported now rather than on first use: a process may drop
 # privileges, chroot or lose its install tree after importing sky_async (a daemon switching to
@@ -59,6 +61,7 @@ from . import (  # noqa: E402, F401
     _batch,
     _hash_py,
     _mounts_py,
+    _pack,
     _process,
     _process_py,
     _python_backend,

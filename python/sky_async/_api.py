@@ -16,7 +16,7 @@ import resource
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, overload
 
-from . import _process, _system, mounts
+from . import _pack, _process, _system, mounts
 from . import scan as _scan
 from ._checks import (
     StrOrBytesPath,
@@ -596,6 +596,28 @@ class Api:
         limit = check_concurrency(concurrency)
         return mounts.digest_or_raise(await self._backend.file_mounts_digest(pairs, head, limit))
 
+    # --- pack: pack_mounts (Python only for now: no backend operation) ---
+
+    async def pack_mounts(
+        self,
+        sources: Sequence[str | os.PathLike[str]],
+        output: str | os.PathLike[str],
+        *,
+        ignore: Literal["skypilot"] | None = "skypilot",
+    ) -> _pack.PackResult:
+        """Write the upload archive SkyPilot 0.14.1's ``zip_files_and_folders`` writes for
+        *sources* to *output*, byte for byte, and return its counts, sizes, the excluded
+        paths and SkyPilot's blob id of it (computed while the files are read, not by
+        reading the zip back).
+
+        ``ignore="skypilot"`` leaves out what SkyPilot does (a source directory's root
+        ``.skyignore`` if it has one, else git's rules); ``None`` keeps everything. Runs in
+        a thread; a cancelled call leaves nothing at *output* and no open descriptor.
+        ValueError for a missing source, an output inside a source or an unknown
+        *ignore*; OSError for a file that changes size while read, a FIFO or a device.
+        """
+        return await _pack.pack_async(sources, output, ignore)
+
     def get_backend_info(self) -> dict[str, object]:
         """Which backend serves the calls, and with what (versions, threads, I/O backend)."""
         return self._backend.info()
@@ -833,6 +855,17 @@ class SyncApi:
         head = mounts.check_prefix(prefix)
         limit = check_concurrency(concurrency)
         return mounts.digest_or_raise(self._backend.file_mounts_digest_blocking(pairs, head, limit))
+
+    # --- pack: pack_mounts ---
+
+    def pack_mounts(
+        self,
+        sources: Sequence[str | os.PathLike[str]],
+        output: str | os.PathLike[str],
+        *,
+        ignore: Literal["skypilot"] | None = "skypilot",
+    ) -> _pack.PackResult:
+        return _pack.pack_blocking(sources, output, ignore)
 
 
 def _single(item: Item, path: object) -> str:

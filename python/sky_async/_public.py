@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import _api, _follow, _stream_log, _version, mounts, scan
+from . import _api, _follow, _pack, _stream_log, _version, mounts, scan
 from ._default import default_api
 
 # The kinds of public name.
@@ -62,6 +62,9 @@ PUBLIC: tuple[PublicName, ...] = (
     # --- mounts: file_mounts_digest ---
     PublicName("FileMountsError", VALUE, False),
     PublicName("file_mounts_digest", COROUTINE, True),
+    # --- pack: pack_mounts ---
+    PublicName("PackResult", VALUE, False),
+    PublicName("pack_mounts", COROUTINE, True),
 )
 
 # The objects of the rows that are not methods of Api.
@@ -73,6 +76,7 @@ _VALUES: dict[str, Any] = {
     "ScanProblem": scan.ScanProblem,
     "TreeScan": scan.TreeScan,
     "FileMountsError": mounts.FileMountsError,
+    "PackResult": _pack.PackResult,
 }
 _BLOCKING_VALUES: dict[str, Any] = {
     "follow": _follow.follow_blocking,

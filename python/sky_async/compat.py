@@ -47,14 +47,18 @@ the Python definition otherwise.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import shutil
-import subprocess
+import zipfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
-from . import _gitignore, _process_py, _skyignore, _system, _tail
+from . import _pack, _process_py, _system, _tail
+
+# Outside the twelve (no native version, nothing to choose): SkyPilot's exclusion lists for an
+# upload, the .skyignore one evaluated in one walk, the .gitignore one without running git.
+from ._skypilot_ignore import get_excluded_files as get_excluded_files
+from ._skypilot_ignore import get_excluded_files_from_gitignore as get_excluded_files_from_gitignore
+from ._skypilot_ignore import get_excluded_files_from_skyignore as get_excluded_files_from_skyignore
 from ._strings import base36_encode as _py_base36_encode
 from ._strings import format_float as _py_format_float
 from ._strings import truncate_long_string as _py_truncate_long_string
@@ -213,123 +217,56 @@ def get_backend_info() -> dict[str, Any]:
     }
 
 
-# --- sky.data.storage_utils ----------------------------------------------------------------
-# Outside the twelve above (no native version, nothing to choose): SkyPilot's .skyignore
-# listing, evaluated in one walk instead of one glob per line (sky_async._skyignore).
+# --- the upload archive: sky.data.storage_utils and sky.client.common -------------------------
+# Outside the twelve too: sky_async._pack writes SkyPilot's zip byte for byte; the blob id of a
+# zip already written can only come from reading it back, as SkyPilot does.
 
 
-def get_excluded_files_from_skyignore(src_dir_path: str) -> list[str]:
-    """SkyPilot's ``storage_utils.get_excluded_files_from_skyignore``: the paths, relative
-    to *src_dir_path*, that its ``.skyignore`` lists; [] (and a logged warning) when there
-    is none or it cannot be read. The order is unspecified, as SkyPilot's (a set's)."""
-    return _skyignore.skypilot_excluded(src_dir_path)
-
-
-# SkyPilot's .gitignore listing without running git (sky_async._gitignore). The warnings say
-# what SkyPilot's say, in our words.
-_SKYIGNORE_HINT = "A .skyignore file there would be used instead of git's rules."
-_logger = logging.getLogger("sky_async.compat")
-
-
-def _git_failure(path: str, reason: str) -> subprocess.CalledProcessError:
-    """What SkyPilot lets through when its first git command fails for any reason but a
-    missing repository or a missing git: git's exit status 128 and its message."""
-    return subprocess.CalledProcessError(
-        128, ["git", "-C", path, "submodule", "foreach"], output="", stderr=f"fatal: {reason}\n"
+def zip_files_and_folders(
+    items: list[str],
+    output_file: str | os.PathLike[str],
+    log_file: TextIO | None = None,
+    relative_to_items: bool = False,
+    compression: int = zipfile.ZIP_DEFLATED,
+    compresslevel: int | None = None,
+) -> None:
+    """SkyPilot's ``storage_utils.zip_files_and_folders``: the same archive, byte for byte
+    (entries, order, attributes, compression), the same ``Zipped <item>`` log lines and the
+    same ValueError for a missing item. Unlike SkyPilot, nothing is left at *output_file*
+    when it fails (the zip is written beside it and renamed), an *output_file* inside a
+    source directory is a ValueError, and a file that changes size while read, a FIFO or a
+    device is an OSError (see ``sky_async._pack``)."""
+    _pack.pack(
+        items,
+        os.fspath(output_file),
+        exclusions_of=get_excluded_files,
+        log_file=log_file,
+        relative_to_items=relative_to_items,
+        compression=compression,
+        compresslevel=compresslevel,
     )
 
 
-def _gitmodules_paths(top: str) -> set[bytes]:
-    """The ``path`` of every submodule that the work tree's ``.gitmodules`` names."""
-    try:
-        with open(os.path.join(top, ".gitmodules"), "rb") as file:
-            lines = file.read().splitlines()
-    except OSError:
-        return set()
-    paths = set()
-    for line in lines:
-        key, eq, value = line.strip().partition(b"=")
-        if eq and key.strip().lower() == b"path":
-            paths.add(value.strip().strip(b'"'))
-    return paths
+_BLOB_CHUNK_SIZE = 2**18
 
 
-def get_excluded_files_from_gitignore(src_dir_path: str) -> list[str]:
-    """SkyPilot's ``storage_utils.get_excluded_files_from_gitignore``: what ``git ls-files
-    --others --ignored --exclude-standard --directory`` lists in *src_dir_path* and in each
-    checked-out submodule below it (prefixed with the submodule's path), in git's order,
-    without running git. [] with a warning when *src_dir_path* is not in a repository
-    (a ``.gitignore`` there is then not applied), when git is not installed (as SkyPilot
-    cannot run it), or when git ignores the whole directory. ``CalledProcessError`` where
-    SkyPilot's git command fails: a missing directory, a gitlink ``.gitmodules`` does not
-    name, or a directory below one git's rules exclude (where git 2.39 fails)."""
-    path = os.path.expanduser(src_dir_path)
-    gitignore = os.path.join(path, _gitignore.GIT_IGNORE_FILE)
-    if shutil.which("git") is None:
-        if os.path.exists(gitignore):
-            _logger.warning(
-                "%s has a .gitignore file, but git is not installed: it is not applied. %s",
-                src_dir_path,
-                _SKYIGNORE_HINT,
-            )
-        return []
-    if not os.path.isdir(path):
-        reason = "Not a directory" if os.path.exists(path) else "No such file or directory"
-        raise _git_failure(path, f"cannot change to '{path}': {reason}")
-    try:
-        ignore = _gitignore.GitIgnore(path)
-    except _gitignore.NotAGitRepository:
-        if os.path.exists(gitignore):
-            _logger.warning(
-                "%s has a .gitignore file but is not in a git repository: it is not applied. %s",
-                src_dir_path,
-                _SKYIGNORE_HINT,
-            )
-        return []
-    # `git submodule foreach`: every gitlink checked out, named by its path relative to
-    # src_dir_path; one .gitmodules does not name stops git (and SkyPilot) with an error.
-    top = ignore.repository.top
-    named = _gitmodules_paths(top)
-    submodules = []
-    for link in sorted(ignore.index.gitlinks):
-        display = os.path.relpath(os.path.join(top, os.fsdecode(link)), os.path.realpath(path))
-        if link not in named:
-            raise _git_failure(path, f"No url found for submodule path '{display}' in .gitmodules")
-        if _gitignore.git_dir_of(os.path.join(top, os.fsdecode(link))) is not None:
-            submodules.append(display)
-    try:
-        listed = ignore.ignored_paths()
-    except _gitignore.GitListingError as exc:
-        raise _git_failure(path, str(exc)) from None
-    excluded: list[str] = []
-    for item in listed:
-        if item == "./":
-            _logger.warning(
-                "git ignores all of %s (it is inside a git repository), so none of git's "
-                "exclusions are applied. %s",
-                src_dir_path,
-                _SKYIGNORE_HINT,
-            )
-            return []
-        excluded.append(item)
-    for submodule in submodules:
-        if submodule.startswith("../"):
-            continue
-        excluded.extend(
-            os.path.join(submodule, item) for item in _gitignore.ignored_paths(os.path.join(path, submodule))
-        )
-    return excluded
-
-
-def get_excluded_files(src_dir_path: str) -> list[str]:
-    """SkyPilot's ``storage_utils.get_excluded_files``: the ``.skyignore`` listing when the
-    directory has one, else the ``.gitignore`` one; ValueError for a missing directory or
-    a file, with SkyPilot's messages."""
-    path = os.path.expanduser(src_dir_path)
-    if not os.path.exists(path):
-        raise ValueError(f"{src_dir_path} does not exist.")
-    if os.path.isfile(path):
-        raise ValueError(f"{src_dir_path} is a file, not a directory.")
-    if os.path.exists(os.path.join(path, _skyignore.SKY_IGNORE_FILE)):
-        return get_excluded_files_from_skyignore(src_dir_path)
-    return get_excluded_files_from_gitignore(src_dir_path)
+def compute_zip_blob_id(zip_path: str) -> str:
+    """SkyPilot's ``client.common._compute_zip_blob_id``: the hex SHA-256 over each entry's
+    name (UTF-8) and the raw SHA-256 of its content, entries sorted by name; a directory
+    entry's content is empty, a symbolic link's is its target. ``pack_mounts`` returns the
+    same id for the archive it writes without this second read."""
+    pairs: list[tuple[str, bytes]] = []
+    with zipfile.ZipFile(zip_path, "r") as archive:
+        for info in archive.infolist():
+            digest = hashlib.sha256()
+            is_link = info.external_attr >> 28 == 0xA
+            if is_link or not info.filename.endswith("/"):
+                with archive.open(info) as entry:
+                    while chunk := entry.read(_BLOB_CHUNK_SIZE):
+                        digest.update(chunk)
+            pairs.append((info.filename, digest.digest()))
+    total = hashlib.sha256()
+    for name, entry_digest in sorted(pairs, key=lambda pair: pair[0]):
+        total.update(name.encode("utf-8"))
+        total.update(entry_digest)
+    return total.hexdigest()

@@ -40,3 +40,4 @@ if TYPE_CHECKING:
     get_mem_size_gb = _default_api.get_mem_size_gb
     get_parallel_threads = _default_api.get_parallel_threads
     file_mounts_digest = _default_api.sync.file_mounts_digest
+    pack_mounts = _default_api.sync.pack_mounts

@@ -16,6 +16,7 @@ from sky_async import _public, sync
 
 PACKAGE_NAMES = [
     "FileMountsError",
+    "PackResult",
     "SUPPORTED_ALGORITHMS",
     "ScanProblem",
     "TreeScan",
@@ -34,6 +35,7 @@ PACKAGE_NAMES = [
     "hash_file",
     "hash_files",
     "is_process_alive",
+    "pack_mounts",
     "probe_processes",
     "process_start_time",
     "read_last_n_lines",
@@ -58,6 +60,7 @@ SYNC_NAMES = [
     "hash_file",
     "hash_files",
     "is_process_alive",
+    "pack_mounts",
     "probe_processes",
     "process_start_time",
     "read_last_n_lines",

@@ -141,3 +141,17 @@ async def mounts(file_mounts: dict[str, str]) -> None:
     assert_type(sky_async.__version__, str)
 
     await sky_async.file_mounts_digest(file_mounts, prefix="v1")  # type: ignore[arg-type]
+
+
+async def pack(sources: list[str]) -> None:
+    result = await sky_async.pack_mounts(sources, "upload.zip")
+    assert_type(result, sky_async.PackResult)
+    plain = await sky_async.pack_mounts([Path("src")], Path("out.zip"), ignore=None)
+    assert_type(plain, sky_async.PackResult)
+    assert_type(result.files, int)
+    assert_type(result.archive_bytes, int)
+    assert_type(result.excluded, list[str])
+    assert_type(result.blob_id, str)
+
+    await sky_async.pack_mounts(sources, "out.zip", ignore="git")  # type: ignore[arg-type]
+    await sky_async.pack_mounts(sources, b"out.zip")  # type: ignore[arg-type]

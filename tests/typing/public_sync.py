@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import assert_type
 
-from sky_async import sync
+from sky_async import PackResult, sync
 from sky_async.scan import LargeFile, ScanProblem, TreeScan
 
 
@@ -92,3 +92,10 @@ def system(mounts: dict[str, str]) -> None:
     sync.estimate_fd_for_directory(3)  # type: ignore[arg-type]
     sync.get_max_workers_for_file_mounts(mounts, 1)  # type: ignore[arg-type]
     sync.file_mounts_digest(["a"])  # type: ignore[arg-type]
+
+
+def pack(sources: list[str]) -> None:
+    assert_type(sync.pack_mounts(sources, "upload.zip"), PackResult)
+    assert_type(sync.pack_mounts(sources, "upload.zip", ignore=None).blob_id, str)
+
+    sync.pack_mounts(sources, "out.zip", ignore="rsync")  # type: ignore[arg-type]

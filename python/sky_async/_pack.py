@@ -1,0 +1,383 @@
+"""The upload archive SkyPilot 0.14.1 sends for a launch, and its blob id, in one pass.
+
+SkyPilot's client zips the workdir and local file mounts with
+``storage_utils.zip_files_and_folders`` and then reads the whole zip back for
+``client.common._compute_zip_blob_id`` (SHA-256 of every entry's content, the
+``(name, digest)`` pairs sorted by name, one SHA-256 over them). ``pack`` writes the same
+zip, byte for byte, and computes the blob id from the same read of each file, so the zip
+is never read back.
+
+Byte for byte means: the entries are written through :mod:`zipfile` with the
+``ZipInfo`` values SkyPilot's calls produce (``ZipInfo.from_file`` for files and
+directories, a bare ``ZipInfo`` with ``external_attr`` 0xA1ED0000 and the target,
+made relative when absolute, for symbolic links), in the order of SkyPilot's
+``os.walk``; only the copy of a file's data is ours (bounded chunks, hashed as they
+pass). Where SkyPilot has no usable result, this module differs:
+
+- a file whose size changes while it is read is an ``OSError`` (SkyPilot's zipfile
+  writes whatever it read, or fails on a zip64 limit);
+- a FIFO or a device below a source is an ``OSError`` (SkyPilot blocks on the FIFO, or
+  reads the device until it ends);
+- an output path inside a source directory (or equal to a source file) is a
+  ``ValueError`` (SkyPilot would zip its own partial output);
+- the archive is written to a temporary file beside *output* and renamed over it at the
+  end, so an error or a cancellation leaves nothing half-written at *output* (SkyPilot
+  leaves the partial zip), and a missing source is reported before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import hashlib
+import os
+import stat
+import sys
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import _skypilot_ignore
+from ._checks import require_str_path
+
+# Bounded memory: a file is read, compressed and hashed this much at a time.
+CHUNK_SIZE = 1 << 20
+# What SkyPilot's _store_symlink marks a link with: S_IFLNK | 0o755 in the high 16 bits.
+SYMLINK_ATTR = 0xA1ED0000
+IGNORE_CHOICES = ("skypilot", None)
+
+_EMPTY_DIGEST = hashlib.sha256(b"").digest()
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+# Non-blocking so a FIFO cannot hang the open; it is refused right after by fstat.
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class PackResult:
+    """What ``pack_mounts`` wrote: entry counts, sizes, what was left out, the blob id."""
+
+    files: int
+    """Regular files stored (with their data)."""
+    directories: int
+    """Directory entries stored (symbolic links to directories count as symlinks)."""
+    symlinks: int
+    """Symbolic links stored as links."""
+    bytes: int
+    """The files' data, uncompressed."""
+    archive_bytes: int
+    """The size of the archive written."""
+    excluded: list[str] = field(default_factory=list)
+    """Each path the ignore rules left out, as the walk named it (a directory once, not
+    descended)."""
+    blob_id: str = ""
+    """SkyPilot's ``_compute_zip_blob_id`` of the archive: its dedup key for the upload."""
+
+
+class PackCancelled(Exception):
+    """Raised in the packing thread when its stop event is set; nothing is left at output."""
+
+
+ExclusionsOf = Callable[[str], "list[str]"]
+
+
+def exclusions_for(ignore: object) -> ExclusionsOf | None:
+    """The exclusion list a source directory gets under *ignore*; ValueError naming the
+    accepted values."""
+    if ignore == "skypilot" and isinstance(ignore, str):
+        return _skypilot_ignore.get_excluded_files
+    if ignore is None:
+        return None
+    choices = ", ".join(repr(choice) for choice in IGNORE_CHOICES)
+    raise ValueError(f"ignore must be one of {choices}, not {ignore!r}")
+
+
+def check_output_outside(items: Sequence[str], output: str) -> None:
+    """ValueError when *output* would land inside a source directory or on a source file."""
+    target = os.path.join(os.path.realpath(os.path.dirname(output) or "."), os.path.basename(output))
+    for item in items:
+        real = os.path.realpath(item)
+        if os.path.isdir(item):
+            if os.path.commonpath([target, real]) == real:
+                raise ValueError(
+                    f"output {output!r} is inside the source directory {item!r}, which it would archive"
+                )
+        elif target == real:
+            raise ValueError(f"output {output!r} is the source file {item!r}")
+
+
+class _Packer:
+    """One archive being written: the zip, the running blob-id pairs and the counts."""
+
+    def __init__(
+        self,
+        zipf: zipfile.ZipFile,
+        stop: threading.Event | None,
+    ) -> None:
+        self.zipf = zipf
+        self.stop = stop
+        self.pairs: list[tuple[str, bytes]] = []
+        self.files = 0
+        self.directories = 0
+        self.symlinks = 0
+        self.bytes = 0
+        self.excluded: list[str] = []
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise PackCancelled
+
+    def _claim(self, name: str) -> None:
+        # Overlapping sources store a name twice, as SkyPilot's zip does; SkyPilot silences
+        # zipfile's "Duplicate name" warning with a (process-wide, thread-unsafe) warnings
+        # filter. Forgetting the earlier entry by name first avoids the warning and leaves
+        # zipfile's state as the overwrite would.
+        self.zipf.NameToInfo.pop(name, None)
+
+    def symlink(self, path: str, archive_name: str, is_dir: bool) -> None:
+        target = os.readlink(path)
+        # Relative, as SkyPilot stores it: an absolute target cannot resolve on the server.
+        if os.path.isabs(target):
+            target = os.path.relpath(target, os.path.dirname(path))
+        info = zipfile.ZipInfo(archive_name + "/" if is_dir else archive_name)
+        info.external_attr = SYMLINK_ATTR
+        data = target.encode("utf-8")
+        self._claim(info.filename)
+        self.zipf.writestr(info, data)
+        self.pairs.append((info.filename, hashlib.sha256(data).digest()))
+        self.symlinks += 1
+
+    def directory(self, path: str, archive_name: str) -> None:
+        info = zipfile.ZipInfo.from_file(path, archive_name, strict_timestamps=True)
+        if not info.is_dir():  # replaced by a file since the walk listed it
+            self.file(path, archive_name)
+            return
+        info.compress_size = 0
+        info.CRC = 0
+        self._claim(info.filename)
+        if sys.version_info >= (3, 11):
+            self.zipf.mkdir(info)  # what ZipFile.write does with a directory's ZipInfo
+        else:  # no ZipFile.mkdir yet: write stats the directory again and writes the same entry
+            self.zipf.write(path, archive_name)
+        self.pairs.append((info.filename, _EMPTY_DIGEST))
+        self.directories += 1
+
+    def file(self, path: str, archive_name: str) -> None:
+        info = zipfile.ZipInfo.from_file(path, archive_name, strict_timestamps=True)
+        if info.is_dir():  # replaced by a directory since the walk listed it
+            self.directory(path, archive_name)
+            return
+        info.compress_type = self.zipf.compression
+        info._compresslevel = self.zipf.compresslevel  # type: ignore[attr-defined]  # as ZipFile.write sets it
+        expected = info.file_size
+        fd = os.open(path, _READ_FLAGS)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(
+                    errno.EINVAL, "Not a regular file (a FIFO or a device cannot be archived)", path
+                )
+            if st.st_size != expected:
+                raise _changed(path, expected, st.st_size)
+            digest = hashlib.sha256()
+            read = 0
+            self._claim(info.filename)
+            with self.zipf.open(info, "w") as dest:
+                while True:
+                    self.check_stop()
+                    chunk = os.read(fd, CHUNK_SIZE)
+                    if not chunk:
+                        break
+                    read += len(chunk)
+                    if read > expected:
+                        raise _changed(path, expected, read)
+                    digest.update(chunk)
+                    dest.write(chunk)
+                if read != expected:
+                    raise _changed(path, expected, read)
+        finally:
+            os.close(fd)
+        self.pairs.append((info.filename, digest.digest()))
+        self.files += 1
+        self.bytes += expected
+
+    def blob_id(self) -> str:
+        # _compute_zip_blob_id: entries sorted by name (a stable sort, so duplicates keep
+        # their archive order), then the name's UTF-8 and the entry's raw digest, in turn.
+        total = hashlib.sha256()
+        for name, digest in sorted(self.pairs, key=lambda pair: pair[0]):
+            total.update(name.encode("utf-8"))
+            total.update(digest)
+        return total.hexdigest()
+
+
+def _changed(path: str, expected: int, now: int) -> OSError:
+    return OSError(
+        errno.EIO,
+        f"file changed size while being archived ({expected} bytes when listed, {now} when read)",
+        path,
+    )
+
+
+def _archive_name(file_path: str, item_path: str, relative_to_items: bool) -> str:
+    if relative_to_items:
+        return os.path.relpath(file_path, os.path.dirname(item_path))
+    return file_path
+
+
+def _add_item(
+    packer: _Packer, item: str, exclusions_of: ExclusionsOf | None, relative_to_items: bool
+) -> None:
+    """One source, in SkyPilot's order: a file as itself (even if ignored), a directory as
+    its own entry then its walk, excluded entries pruned."""
+    packer.check_stop()
+    if os.path.isfile(item):
+        packer.file(item, _archive_name(item, item, relative_to_items))
+        return
+    name = _archive_name(item, item, relative_to_items)
+    if os.path.islink(item):
+        packer.symlink(item, name, is_dir=True)
+    else:
+        packer.directory(item, name)
+    listed = exclusions_of(item) if exclusions_of is not None else []
+    excluded = {os.path.join(item, path.rstrip("/")) for path in listed}
+    for root, dirs, files in os.walk(item, followlinks=False):
+        packer.check_stop()
+        kept = []
+        for d in dirs:
+            path = os.path.join(root, d)
+            if path in excluded:
+                packer.excluded.append(path)
+            else:
+                kept.append(d)
+        dirs[:] = kept
+        for d in dirs:
+            path = os.path.join(root, d)
+            if os.path.islink(path):
+                packer.symlink(path, _archive_name(path, item, relative_to_items), is_dir=True)
+            else:
+                packer.directory(path, _archive_name(path, item, relative_to_items))
+        for f in files:
+            packer.check_stop()
+            path = os.path.join(root, f)
+            if path in excluded:
+                packer.excluded.append(path)
+                continue
+            if os.path.islink(path):
+                packer.symlink(path, _archive_name(path, item, relative_to_items), is_dir=False)
+                continue
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                continue
+            packer.file(path, _archive_name(path, item, relative_to_items))
+
+
+def _open_temp(output: str) -> tuple[int, str]:
+    """A new file beside *output*, created with the mode a plain open() would give it."""
+    directory, base = os.path.split(output)
+    for _ in range(100):
+        temp = os.path.join(directory, f".{base}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(temp, _TEMP_FLAGS, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(directory, f".{base}.*.tmp"))
+
+
+def pack(
+    items: Sequence[str],
+    output: str,
+    *,
+    exclusions_of: ExclusionsOf | None,
+    log_file: TextIO | None = None,
+    relative_to_items: bool = False,
+    compression: int = zipfile.ZIP_DEFLATED,
+    compresslevel: int | None = None,
+    stop: threading.Event | None = None,
+) -> PackResult:
+    """Write SkyPilot's zip of *items* to *output* and return what it holds and its blob id.
+
+    *items* are paths (``~`` is expanded); *exclusions_of(directory)* lists the paths, relative
+    to the directory, to leave out of it (SkyPilot's ``get_excluded_files``), or is None to
+    keep everything. ValueError for a missing source (SkyPilot's message) or an output
+    inside a source; OSError for a file that changes size while read, a FIFO or device, or
+    what the file system reports; PackCancelled when *stop* is set. Nothing is left at
+    *output* unless the whole archive was written.
+    """
+    expanded = [os.path.expanduser(item) for item in items]
+    for item in expanded:
+        if not os.path.isfile(item) and not os.path.isdir(item):
+            raise ValueError(f"{item} does not exist.")
+    check_output_outside(expanded, output)
+    fd, temp = _open_temp(output)
+    try:
+        with os.fdopen(fd, "w+b") as raw:
+            with zipfile.ZipFile(raw, "w", compression=compression, compresslevel=compresslevel) as zipf:
+                packer = _Packer(zipf, stop)
+                for item in expanded:
+                    _add_item(packer, item, exclusions_of, relative_to_items)
+                    if log_file is not None:
+                        log_file.write(f"Zipped {item}\n")
+            packer.check_stop()
+            archive_bytes = raw.tell()
+        os.replace(temp, output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return PackResult(
+        files=packer.files,
+        directories=packer.directories,
+        symlinks=packer.symlinks,
+        bytes=packer.bytes,
+        archive_bytes=archive_bytes,
+        excluded=packer.excluded,
+        blob_id=packer.blob_id(),
+    )
+
+
+# --- the public call: argument checks, and the work off the event loop ---
+
+
+def check_sources(sources: object) -> list[str]:
+    """*sources* as a list of str paths; TypeError for a lone path or a non-path."""
+    if isinstance(sources, (str, bytes, os.PathLike)):
+        raise TypeError("sources must be a sequence of paths (wrap a single path in a list)")
+    if not isinstance(sources, Sequence):
+        raise TypeError(f"sources must be a sequence of paths, not {type(sources).__name__}")
+    return [require_str_path(source, "each source") for source in sources]
+
+
+def pack_blocking(sources: object, output: object, ignore: object) -> PackResult:
+    items = check_sources(sources)
+    path = require_str_path(output, "output")
+    return pack(items, path, exclusions_of=exclusions_for(ignore))
+
+
+async def pack_async(sources: object, output: object, ignore: object) -> PackResult:
+    """``pack`` in a thread. Cancelling stops it between chunks and waits for it to remove
+    its temporary file and close its descriptors before the CancelledError propagates."""
+    items = check_sources(sources)
+    path = require_str_path(output, "output")
+    exclusions_of = exclusions_for(ignore)
+    stop = threading.Event()
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(
+        None, functools.partial(pack, items, path, exclusions_of=exclusions_of, stop=stop)
+    )
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        stop.set()
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                continue
+        if not future.cancelled() and future.exception() is None:
+            # It finished before it saw the stop: a cancelled call still leaves no output.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        raise

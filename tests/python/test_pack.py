@@ -1,0 +1,265 @@
+"""pack_mounts and compat's zip drop-ins against SkyPilot 0.14.1's own functions.
+
+SkyPilot's ``storage_utils.zip_files_and_folders`` and ``client.common._compute_zip_blob_id``
+are the specification: on random trees (files, nested directories, symlinks to files and
+directories, broken links, empty directories, a ``.skyignore`` or a git repository with a
+``.gitignore``) both zips must be the same bytes, entry by entry, and the blob ids equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Caller, import_skypilot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sky_async import PackResult, _pack, compat, sync
+from sky_async import pack_mounts as pack_mounts_async
+
+sky, sky_storage, sky_common = import_skypilot("data.storage_utils", "client.common")
+
+
+def entries(path: Path) -> list[tuple[str, int, int, int, int, bytes]]:
+    with zipfile.ZipFile(path) as archive:
+        return [
+            (i.filename, i.external_attr, i.compress_type, i.CRC, i.file_size, archive.read(i))
+            for i in archive.infolist()
+        ]
+
+
+def assert_same_as_skypilot(items: list[str], out_dir: Path, ignore: str | None = "skypilot") -> PackResult:
+    theirs, ours, drop_in = out_dir / "sky.zip", out_dir / "ours.zip", out_dir / "compat.zip"
+    sky_storage.zip_files_and_folders(items, str(theirs))
+    result = sync.pack_mounts(items, ours, ignore=ignore)
+    compat.zip_files_and_folders(items, str(drop_in))
+    assert entries(ours) == entries(theirs)
+    assert ours.read_bytes() == theirs.read_bytes() == drop_in.read_bytes()
+    blob_id = sky_common._compute_zip_blob_id(str(theirs))
+    assert result.blob_id == blob_id == compat.compute_zip_blob_id(str(ours))
+    assert result.archive_bytes == theirs.stat().st_size
+    for tmp in out_dir.iterdir():
+        assert not tmp.name.endswith(".tmp")
+    return result
+
+
+# --- random trees ------------------------------------------------------------------------------
+
+NAMES = st.sampled_from(["a", "b", "c.txt", "d.log", ".e", "node_modules", "x.gz"])
+PATHS = st.lists(NAMES, min_size=1, max_size=3).map("/".join)
+CONTENT = st.one_of(
+    st.binary(max_size=64), st.integers(0, 300_000).map(lambda n: bytes(range(256)) * (n // 256))
+)
+NODE = st.one_of(
+    st.tuples(st.just("file"), PATHS, CONTENT),
+    st.tuples(st.just("dir"), PATHS, st.just(b"")),
+    st.tuples(st.just("link"), PATHS, PATHS.map(str.encode)),
+    st.tuples(st.just("abslink"), PATHS, PATHS.map(str.encode)),
+)
+IGNORE_LINES = st.lists(
+    st.sampled_from(["*.log", "node_modules/", "/a", "b/", "*.gz", ".e", "a/b", "#x", "*"])
+)
+IGNORE = st.one_of(
+    st.tuples(st.just("none"), st.just([])),
+    st.tuples(st.just("skyignore"), IGNORE_LINES),
+    st.tuples(st.just("git"), IGNORE_LINES),
+)
+
+
+def build(root: Path, nodes: list[tuple[str, str, bytes]]) -> None:
+    for kind, rel, data in nodes:
+        path = root / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "file":
+                path.write_bytes(data)
+            elif kind == "dir":
+                path.mkdir(exist_ok=True)
+            elif kind == "link":
+                path.symlink_to(os.path.relpath(root / data.decode(), path.parent))
+            else:
+                path.symlink_to(root / data.decode())
+        except OSError:  # the path is taken by another node (a file where a directory goes)
+            continue
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=st.lists(NODE, max_size=12), ignore=IGNORE, name_a_file=st.booleans())
+def test_random_trees_pack_to_skypilots_zip_and_blob_id(
+    nodes: list[tuple[str, str, bytes]], ignore: tuple[str, list[str]], name_a_file: bool
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root, out = Path(tmp, "src"), Path(tmp, "out")
+        root.mkdir()
+        out.mkdir()
+        (root / "empty").mkdir()
+        build(root, nodes)
+        kind, lines = ignore
+        if kind == "skyignore":
+            (root / ".skyignore").write_text("\n".join(lines) + "\n")
+        elif kind == "git":
+            git(root, "init", "-q")
+            (root / ".gitignore").write_text("\n".join(lines) + "\n")
+        items = [str(root)]
+        files = sorted(
+            p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and ".git" not in p.parts
+        )
+        if name_a_file and files:
+            items.append(str(files[-1]))
+        assert_same_as_skypilot(items, out)
+
+
+# --- one test per rule ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "src"
+    (root / "dir" / "sub").mkdir(parents=True)
+    (root / "dir" / "a.txt").write_text("a" * 5000)
+    (root / "top.log").write_text("log")
+    (root / "link").symlink_to("dir/a.txt")
+    (root / "dirlink").symlink_to(root / "dir")
+    (root / "broken").symlink_to("nowhere")
+    yield root
+
+
+def test_counts_sizes_and_the_excluded_paths(tree: Path, tmp_path: Path) -> None:
+    (tree / ".skyignore").write_text("*.log\n")
+    result = assert_same_as_skypilot([str(tree)], tmp_path)
+    assert (result.files, result.directories, result.symlinks) == (2, 3, 3)  # a.txt, .skyignore
+    assert result.bytes == 5000 + len("*.log\n")
+    assert result.excluded == [str(tree / "top.log")]
+
+
+def test_ignore_none_keeps_what_the_rules_exclude(tree: Path, tmp_path: Path) -> None:
+    (tree / ".skyignore").write_text("*.log\n")
+    result = sync.pack_mounts([tree], tmp_path / "out.zip", ignore=None)
+    assert result.excluded == []
+    assert str(tree / "top.log").lstrip("/") in zipfile.ZipFile(tmp_path / "out.zip").namelist()
+
+
+def test_a_socket_is_skipped(tree: Path, tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tree / "sock"))
+        assert_same_as_skypilot([str(tree)], tmp_path)
+        names = zipfile.ZipFile(tmp_path / "ours.zip").namelist()
+        assert not any(name.endswith("sock") for name in names)
+
+
+def test_a_file_named_directly_is_stored_though_ignored(tree: Path, tmp_path: Path) -> None:
+    (tree / ".skyignore").write_text("*.log\n")
+    result = assert_same_as_skypilot([str(tree), str(tree / "top.log")], tmp_path)
+    assert str(tree / "top.log") in result.excluded
+    assert str(tree / "top.log").lstrip("/") in zipfile.ZipFile(tmp_path / "ours.zip").namelist()
+
+
+def test_gitignore_in_a_repository(tree: Path, tmp_path: Path) -> None:
+    git(tree, "init", "-q")
+    (tree / ".gitignore").write_text("*.log\ndir/sub/\n")
+    result = assert_same_as_skypilot([str(tree)], tmp_path)
+    assert sorted(result.excluded) == [str(tree / "dir" / "sub"), str(tree / "top.log")]
+
+
+def test_relative_names_and_stored_compression_as_skypilot(tree: Path, tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"relative_to_items": True, "compression": zipfile.ZIP_STORED}
+    sky_storage.zip_files_and_folders([str(tree)], str(tmp_path / "sky.zip"), **kwargs)
+    compat.zip_files_and_folders([str(tree)], str(tmp_path / "ours.zip"), **kwargs)
+    assert (tmp_path / "ours.zip").read_bytes() == (tmp_path / "sky.zip").read_bytes()
+
+
+def test_the_output_inside_the_tree_is_refused(tree: Path) -> None:
+    with pytest.raises(ValueError, match="inside the source directory"):
+        sync.pack_mounts([tree], tree / "dir" / "out.zip")
+    with pytest.raises(ValueError, match="is the source file"):
+        sync.pack_mounts([tree / "top.log"], tree / "top.log")
+    assert not (tree / "dir" / "out.zip").exists()
+    assert sorted(p.name for p in (tree / "dir").iterdir()) == ["a.txt", "sub"]
+
+
+def test_a_missing_source_is_skypilots_value_error_and_writes_nothing(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing")
+    with pytest.raises(ValueError) as sky_error:
+        sky_storage.zip_files_and_folders([missing], str(tmp_path / "sky.zip"))
+    with pytest.raises(ValueError) as our_error:
+        compat.zip_files_and_folders([missing], str(tmp_path / "ours.zip"))
+    assert str(our_error.value) == str(sky_error.value)
+    assert not (tmp_path / "ours.zip").exists()
+
+
+def test_bad_arguments_are_typed_errors(tree: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'skypilot', None"):
+        sync.pack_mounts([tree], tmp_path / "o.zip", ignore="git")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="sequence of paths"):
+        sync.pack_mounts(str(tree), tmp_path / "o.zip")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="output"):
+        sync.pack_mounts([tree], b"o.zip")  # type: ignore[arg-type]
+
+
+def test_a_file_growing_during_the_read_is_an_error_and_output_is_untouched(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tree / "dir" / "a.txt"
+    big.write_bytes(b"x" * (3 * _pack.CHUNK_SIZE))
+    output = tmp_path / "out.zip"
+    output.write_bytes(b"previous")
+    real_read = os.read
+
+    def read_then_grow(fd: int, n: int) -> bytes:
+        chunk = real_read(fd, n)
+        with open(big, "ab") as f:  # the writer appends while the packer reads
+            f.write(b"more")
+        return chunk
+
+    monkeypatch.setattr(_pack.os, "read", read_then_grow)
+    with pytest.raises(OSError, match="changed size while being archived") as error:
+        sync.pack_mounts([tree], output)
+    assert error.value.filename == str(big)
+    monkeypatch.undo()
+    assert output.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zip", "src"]
+
+
+def test_a_fifo_is_an_error_not_a_hang(tree: Path, tmp_path: Path) -> None:
+    os.mkfifo(tree / "fifo")
+    with pytest.raises(OSError, match="Not a regular file"):
+        sync.pack_mounts([tree], tmp_path / "out.zip")
+    assert not (tmp_path / "out.zip").exists()
+
+
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+async def test_cancellation_leaves_no_file_and_no_descriptor(tree: Path, tmp_path: Path) -> None:
+    with open(tree / "dir" / "sparse", "wb") as f:
+        f.truncate(512 * _pack.CHUNK_SIZE)  # long enough to be cancelled while it is read
+    output = tmp_path / "out.zip"
+    before = open_descriptors()
+    task = asyncio.ensure_future(pack_mounts_async([tree], output))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+    assert open_descriptors() <= before
+
+
+async def test_the_coroutine_and_its_twin_give_the_same_result(
+    call: Caller, tree: Path, tmp_path: Path
+) -> None:
+    result = await call.pack_mounts([tree], tmp_path / "out.zip")
+    assert isinstance(result, PackResult)
+    assert result.blob_id == sky_common._compute_zip_blob_id(str(tmp_path / "out.zip"))
