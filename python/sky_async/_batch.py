@@ -434,6 +434,32 @@ def run_batch_blocking(make_batch: BatchFactory, files: int, concurrency: int) -
     return batch.outcome()
 
 
+_T = TypeVar("_T")
+
+
+async def run_stoppable(work: Callable[[threading.Event], _T]) -> _T:
+    """``work(stop)`` on the pool, awaited: one walk (scan, the mounts plan) that checks
+    *stop* between entries. Cancelling the awaiting task sets *stop* and returns only once
+    *work* has returned, so that it closed what it opened; then the cancellation goes on."""
+    stop = threading.Event()
+    job = asyncio.get_running_loop().run_in_executor(_get_executor(), work, stop)
+    try:
+        return await asyncio.shield(job)
+    except GeneratorExit:
+        stop.set()
+        raise
+    except BaseException:
+        stop.set()
+        while not job.done():
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                continue  # cancelled again: the walk still closes what it holds first
+            except BaseException:  # its outcome is not wanted any more
+                break
+        raise
+
+
 def _jobs(pool: _Pool, concurrency: int, files: int) -> int:
     # A job beyond the pool's threads would only wait in its queue until the others ran out
     # of files.

@@ -8,15 +8,15 @@ stream is fed last, in SkyPilot's order (see ``sky_async.mounts``).
 
 from __future__ import annotations
 
-import asyncio
 import errno
+import functools
 import hashlib
 import os
 import threading
 from typing import Union
 
 from . import _hash_py
-from ._batch import _get_executor
+from ._batch import run_stoppable
 from ._errors import Item
 from .mounts import MountsItem
 
@@ -141,31 +141,11 @@ def finish(plan_: Plan, prefix: bytes, items: list[Item]) -> MountsItem:
     return stream.hexdigest()
 
 
-async def _plan_in_pool(file_mounts: list[tuple[bytes, bytes]]) -> Plan:
-    """The walk on the pool; cancelling stops it at its next directory and waits for it."""
-    stop = threading.Event()
-    job = asyncio.get_running_loop().run_in_executor(_get_executor(), plan, file_mounts, stop)
-    try:
-        return await asyncio.shield(job)
-    except GeneratorExit:
-        stop.set()
-        raise
-    except BaseException:
-        stop.set()
-        while not job.done():
-            try:
-                await asyncio.shield(job)
-            except asyncio.CancelledError:
-                continue  # cancelled again: the walk still closes its directory first
-            except BaseException:  # Cancelled, or its outcome is not wanted any more
-                break
-        raise
-
-
 async def file_mounts_digest(
     file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
 ) -> MountsItem:
-    walked = await _plan_in_pool(file_mounts)
+    # The walk on the pool; cancelling stops it at its next directory and waits for it.
+    walked = await run_stoppable(functools.partial(plan, file_mounts))
     items = await _hash_py.hash_files(walked.files, "sha256", concurrency, False) if walked.files else []
     return finish(walked, prefix, items)
 

@@ -7,7 +7,6 @@ Each feature's pure-Python implementation sits in ``_<feature>_py.py`` (``_hash_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import platform
 import ssl
 import threading
@@ -57,18 +56,7 @@ class PythonBackend:
 
     async def probe_processes(self, pids: Sequence[Any], start_times: list[int | None] | None) -> list[bool]:
         _process_py.check_pids(pids)
-        stop = threading.Event()
-        job = _get_executor().submit(_process_py.probe_many, pids, start_times, stop.is_set)
-        waiter = asyncio.wrap_future(job)
-        try:
-            return await asyncio.shield(waiter)
-        except BaseException:  # CancelledError above all: stop the job and wait for it
-            stop.set()
-            job.cancel()  # not started yet: it never will
-            while not waiter.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(waiter)
-            raise
+        return await _batch.run_stoppable(lambda stop: _process_py.probe_many(pids, start_times, stop.is_set))
 
     def probe_processes_blocking(
         self, pids: Sequence[Any], start_times: list[int | None] | None
@@ -87,27 +75,14 @@ class PythonBackend:
     async def scan_tree(self, root: bytes, options: ScanOptions) -> Any:
         """The walk runs on the pool; cancelling stops it at the next entry and waits for it."""
         loop = asyncio.get_running_loop()
-        stop = threading.Event()
 
-        def stopped() -> bool:
-            return stop.is_set() or _batch.interpreter_exiting() or loop.is_closed()
+        def walk(stop: threading.Event) -> Any:
+            def stopped() -> bool:
+                return stop.is_set() or _batch.interpreter_exiting() or loop.is_closed()
 
-        job = loop.run_in_executor(_get_executor(), _scan_py.scan, root, *options, stopped)
-        try:
-            return await asyncio.shield(job)
-        except GeneratorExit:
-            stop.set()
-            raise
-        except BaseException:
-            stop.set()
-            while not job.done():
-                try:
-                    await asyncio.shield(job)
-                except asyncio.CancelledError:
-                    continue  # cancelled again: the walk still closes its directories first
-                except BaseException:  # its outcome is not wanted any more
-                    break
-            raise
+            return _scan_py.scan(root, *options, stopped)
+
+        return await _batch.run_stoppable(walk)
 
     def scan_tree_blocking(self, root: bytes, options: ScanOptions) -> Any:
         """In the calling thread: Ctrl-C stops the walk, which closes its directories as it unwinds."""
