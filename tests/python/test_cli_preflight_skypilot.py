@@ -223,3 +223,12 @@ def test_pack_without_skypilot_is_a_usage_error(tmp_path: Path) -> None:
     done = run_cli("--pack", str(tmp_path / "x.zip"), str(tmp_path))
     assert done.returncode == 2
     assert "--pack needs --skypilot" in done.stderr
+
+
+def test_a_fifo_breaks_the_upload_and_is_reported_once(git_repo: Path) -> None:
+    os.mkfifo(git_repo / "src" / "pipe")
+    done = run_cli("--skypilot", "-q", str(git_repo))
+    assert done.returncode == 1
+    assert "upload         ERROR: the upload archive cannot be written:" in done.stdout
+    assert "FIFO" in done.stdout and "more (see --max-problems)" not in done.stdout
+    assert "verdict: 2 problem(s) found" in done.stdout

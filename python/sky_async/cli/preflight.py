@@ -624,8 +624,10 @@ def write_text(
             label = PROBLEM_LABELS.get(problem["kind"], problem["kind"])
             detail = _detail(problem, max_file_size, follow_symlinks)
             out.write(f"    {label:<22}{show(problem['path'])}{detail}\n")
-        if len(problems) < total:
-            out.write(f"    ... and {total - len(problems):,} more (see --max-problems)\n")
+        # The upload's failure is counted in total and shown on its own "upload" line.
+        listed = len(problems) + (report.skypilot is not None and report.skypilot["error"] is not None)
+        if listed < total:
+            out.write(f"    ... and {total - listed:,} more (see --max-problems)\n")
     out.write(f"resources: {verdict.upper()}: {message}\n")
     if hashed is not None:
         rate = hashed["bytes"] / hashed["seconds"] if hashed["seconds"] else 0.0
@@ -670,8 +672,10 @@ def write_skypilot(out: IO[str], info: dict[str, Any], row: Any, show: Any) -> N
     SkyPilot's warnings."""
     if info["error"] is not None:
         row("upload", f"ERROR: {info['error']}")
-    else:
-        row("upload", _upload_line(info, show))
+        for warning in info["warnings"]:
+            row("warning", show(warning))
+        return
+    row("upload", _upload_line(info, show))
     if info["excluded_count"]:
         by = "by .skyignore" if info["ignore"] == ".skyignore" else "by git's rules"
         row(
