@@ -43,6 +43,7 @@ from ..scan import (
     UNREADABLE_DIRECTORY,
     UNREADABLE_FILE,
 )
+from . import _preflight_skypilot
 from ._common import describe, explain
 from ._names import checksum_line, for_terminal, quotef
 
@@ -134,6 +135,12 @@ def load_mounts(path: str) -> dict[str, str]:
 
     Every problem with the file is a ValueError of one line naming it.
     """
+    return load_task(path)[0]
+
+
+def load_task(path: str) -> tuple[dict[str, str], str | None]:
+    """``load_mounts``, and the task's ``workdir`` when the file is a task YAML with a local
+    one (a string; a git workdir, a mapping, is not uploaded from here)."""
     where = quotef(path)
     try:
         with open(path, "rb") as file:
@@ -148,13 +155,18 @@ def load_mounts(path: str) -> dict[str, str]:
         data = _parse_mounts(text, where)
     except RecursionError:
         raise ValueError(f"{where}: nested too deeply") from None
+    workdir = None
+    if isinstance(data, Mapping) and isinstance(data.get("workdir"), str):
+        workdir = data["workdir"]
     if isinstance(data, Mapping) and isinstance(data.get("file_mounts"), Mapping):
         data = data["file_mounts"]  # a whole task YAML
+    elif isinstance(data, Mapping) and workdir is not None and "file_mounts" not in data:
+        data = {}  # a task YAML with a workdir and no file mounts
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
         raise ValueError(f"{where}: expected a mapping of remote destination to local source (strings)")
-    return dict(data)
+    return dict(data), workdir
 
 
 def _parse_mounts(text: str, where: str) -> Any:
@@ -196,12 +208,15 @@ class TreeReport:
     error: OSError | None = None
     fd_estimate: int = 0
     hash_failures: list[tuple[str, OSError]] = field(default_factory=list)
+    skypilot: dict[str, Any] | None = None
+    """With --skypilot: what a launch would upload from this tree (docs/preflight.md)."""
 
     def problems(self) -> int:
         if self.error is not None:
             return 1
         counted: int = sum(self.scan.problem_counts.values())
-        return counted + len(self.hash_failures)
+        upload_failed = self.skypilot is not None and self.skypilot["error"] is not None
+        return counted + len(self.hash_failures) + upload_failed
 
 
 class Progress:
@@ -301,8 +316,17 @@ def fd_verdict(fds_per_rsync: int, workers: int) -> tuple[str, str]:
 
 async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     # Parsing is CPU work that a hostile file can make long (deep nesting): off the loop.
-    mounts: dict[str, str] | None = await asyncio.to_thread(load_mounts, args.mounts) if args.mounts else None
+    mounts: dict[str, str] | None = None
+    workdir: str | None = None
+    if args.mounts:
+        mounts, workdir = await asyncio.to_thread(load_task, args.mounts)
     roots: list[str] = list(args.paths)
+    if workdir is not None and args.skypilot:
+        # SkyPilot uploads the workdir first, then the file mounts' sources.
+        workdir = os.path.expanduser(workdir)
+        roots.append(workdir)
+    else:
+        workdir = None
     skipped_sources: list[str] = []
     if mounts is not None:
         for source in mounts.values():
@@ -348,6 +372,14 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 report.fd_estimate = await estimate_fd_for_directory(report.path)
         if algorithm is not None:
             hashed = await hash_reports(reports, algorithm, args.manifest, progress)
+        upload: dict[str, Any] | None = None
+        if args.skypilot:
+            per_root, upload = await asyncio.to_thread(
+                _preflight_skypilot.analyze, [r.path for r in reports], workdir, args.pack
+            )
+            for report in reports:
+                if report.error is None:
+                    report.skypilot = per_root[report.path]
         digest: dict[str, Any] | None = None
         if mounts is not None:
             digest = {"file": args.mounts, "digest": None, "error": None, "skipped_sources": skipped_sources}
@@ -367,10 +399,12 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     problems = sum(report.problems() for report in reports) + (verdict == "insufficient")
     if digest is not None and digest["error"]:
         problems += 1
+    if upload is not None and upload["error"] is not None and not any(r.problems() for r in reports):
+        problems += 1
     status = 1 if problems else 0
     if args.json:
         payload = json_payload(
-            reports, algorithm, hashed, digest, fds_per_rsync, workers, verdict, message, status
+            reports, algorithm, hashed, digest, fds_per_rsync, workers, verdict, message, status, upload
         )
         json.dump(payload, out, indent=2)
         out.write("\n")
@@ -386,6 +420,7 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             args.quiet,
             args.max_file_size,
             args.follow_symlinks,
+            upload,
         )
     return status
 
@@ -475,6 +510,7 @@ def json_payload(
     verdict: str,
     message: str,
     status: int,
+    upload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     trees = []
@@ -514,6 +550,7 @@ def json_payload(
             "problem_counts": counts,
             "problems": _problem_dicts(report),
             "fd_estimate": report.fd_estimate,
+            "skypilot": report.skypilot,
         }
         trees.append(tree)
         for key in ("files", "directories", "symlinks", "special_files", "bytes", "vanished"):
@@ -534,6 +571,7 @@ def json_payload(
         },
         "hash": hashed,
         "mounts": digest,
+        "skypilot": upload,
         "problems_found": status == 1,
         "exit_status": status,
     }
@@ -550,6 +588,7 @@ def write_text(
     quiet: bool,
     max_file_size: int | None = None,
     follow_symlinks: bool = False,
+    upload: dict[str, Any] | None = None,
 ) -> None:
     def row(label: str, value: str) -> None:
         out.write(f"  {label:<15}{value}\n")
@@ -573,6 +612,8 @@ def write_text(
             out.write("  largest files\n")
             for item in scan.largest:
                 out.write(f"    {human_bytes(item.size):>10}  {show(item.path)}\n")
+        if report.skypilot is not None:
+            write_skypilot(out, report.skypilot, row, show)
         problems = _problem_dicts(report)
         total = report.problems()
         if not total:
@@ -583,8 +624,10 @@ def write_text(
             label = PROBLEM_LABELS.get(problem["kind"], problem["kind"])
             detail = _detail(problem, max_file_size, follow_symlinks)
             out.write(f"    {label:<22}{show(problem['path'])}{detail}\n")
-        if len(problems) < total:
-            out.write(f"    ... and {total - len(problems):,} more (see --max-problems)\n")
+        # The upload's failure is counted in total and shown on its own "upload" line.
+        listed = len(problems) + (report.skypilot is not None and report.skypilot["error"] is not None)
+        if listed < total:
+            out.write(f"    ... and {total - listed:,} more (see --max-problems)\n")
     out.write(f"resources: {verdict.upper()}: {message}\n")
     if hashed is not None:
         rate = hashed["bytes"] / hashed["seconds"] if hashed["seconds"] else 0.0
@@ -601,17 +644,62 @@ def write_text(
             out.write(f"mounts digest: {digest['digest']}\n")
         for source in digest["skipped_sources"]:
             out.write(f"  (not local, not checked: {show(source)})\n")
+    if upload is not None and len(upload["sources"]) > 1:
+        if upload["error"]:
+            out.write(f"skypilot upload: cannot be written: {upload['error']}\n")
+        else:
+            out.write(f"skypilot upload: {_upload_line(upload, show)}\n")
     found = sum(report.problems() for report in reports) + (verdict == "insufficient")
     if digest is not None and digest["error"]:
+        found += 1
+    if upload is not None and upload["error"] is not None and not any(r.problems() for r in reports):
         found += 1
     out.write(
         "verdict: ready (no problems found)\n" if not found else f"verdict: {found:,} problem(s) found\n"
     )
 
 
+def _upload_line(info: dict[str, Any], show: Any) -> str:
+    where = f" -> {show(info['pack'])}" if info["pack"] else ""
+    return (
+        f"{info['files']:,} files ({human_bytes(info['bytes'])}), archive"
+        f" {human_bytes(info['archive_bytes'])}, blob id {info['blob_id']}{where}"
+    )
+
+
+def write_skypilot(out: IO[str], info: dict[str, Any], row: Any, show: Any) -> None:
+    """A tree's ``--skypilot`` section: the upload, the biggest exclusions and their rules,
+    SkyPilot's warnings."""
+    if info["error"] is not None:
+        row("upload", f"ERROR: {info['error']}")
+        for warning in info["warnings"]:
+            row("warning", show(warning))
+        return
+    row("upload", _upload_line(info, show))
+    if info["excluded_count"]:
+        by = "by .skyignore" if info["ignore"] == ".skyignore" else "by git's rules"
+        row(
+            "excluded",
+            f"{info['excluded_count']:,} path(s), {human_bytes(info['excluded_bytes'])}, {by}",
+        )
+        width = max(len(show(item["path"])) for item in info["excluded"])
+        for item in info["excluded"]:
+            rule = item["rule"] or "?"
+            out.write(f"    {show(item['path']):<{width}}  {human_bytes(item['size']):>10}  {rule}\n")
+        if info["excluded_count"] > len(info["excluded"]):
+            out.write(f"    ... and {info['excluded_count'] - len(info['excluded']):,} more\n")
+    else:
+        row("excluded", "nothing")
+    for warning in info["warnings"]:
+        row("warning", show(warning))
+
+
 def _command(args: argparse.Namespace) -> int:
     if args.max_problems < 0 or args.largest < 0:
         print("sky-async preflight: --max-problems and --largest must be >= 0", file=sys.stderr)
+        return 2
+    if args.pack is not None and not args.skypilot:
+        print("sky-async preflight: --pack needs --skypilot", file=sys.stderr)
         return 2
     return asyncio.run(run(args, sys.stdout, sys.stderr))
 
@@ -637,6 +725,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--follow-symlinks", action="store_true", help="descend into symlinked directories")
     parser.add_argument(
         "--mounts", metavar="FILE", help="SkyPilot file mounts (YAML or JSON): check their sources"
+    )
+    parser.add_argument(
+        "--skypilot",
+        action="store_true",
+        help="also report what a SkyPilot launch would upload: files, bytes, archive, blob id, exclusions",
+    )
+    parser.add_argument(
+        "--pack", metavar="FILE", help="with --skypilot: keep the upload archive (SkyPilot's zip) in FILE"
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output (docs/preflight.md)")
     parser.add_argument(

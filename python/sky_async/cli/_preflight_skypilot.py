@@ -1,0 +1,259 @@
+"""``sky-async preflight --skypilot``: what a SkyPilot 0.14.1 launch would upload.
+
+SkyPilot's client (``sky.client.common.upload_mounts_to_api_server``) zips the workdir and
+the local file-mount sources, by absolute path, into one archive with
+``storage_utils.zip_files_and_folders`` (each directory's exclusions from
+``get_excluded_files``: its ``.skyignore``, else git's rules) and names it by
+``_compute_zip_blob_id``. ``sky_async._pack`` writes that zip byte for byte; this module
+runs it on each source (into a temporary file that is deleted, or ``--pack FILE``), says
+which rule left out each excluded path, and repeats the warnings SkyPilot would print:
+
+- the ones ``get_excluded_files`` logs (a ``.gitignore`` that is not applied, a repository
+  that ignores the whole directory, an unreadable ``.skyignore``);
+- the backend's "is a symlink" warning for a source that is a symbolic link;
+- the backend's size warning for a source of 256 MiB or more. SkyPilot measures that with
+  ``rsync --dry-run`` and rsync's own filters; here the uploaded bytes are used, which is
+  what the filters approximate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import _gitignore, _pack, _skyignore, _skypilot_ignore
+from ._common import describe
+
+# SkyPilot's _PATH_SIZE_MEGABYTES_WARN_THRESHOLD, in path_size_megabytes' units (MiB, rounded down).
+WARN_MEGABYTES = 256
+# How many excluded paths the report names (the biggest).
+EXCLUDED_SHOWN = 10
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _captured_warnings() -> Iterator[list[str]]:
+    """The warnings the exclusion listing logs (SkyPilot's, in our words), kept off stderr."""
+    logger = logging.getLogger("sky_async.compat")
+    handler = _Capture()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"git failed (exit status {exc.returncode}): {str(exc.stderr).strip()}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return where + describe(exc)
+    return str(exc)
+
+
+def tree_size(path: str) -> int:
+    """The bytes of the regular files at or below *path*, symbolic links not followed."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return 0
+        return st.st_size if stat.S_ISREG(st.st_mode) else 0
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+class _Rules:
+    """Which rule excludes a path of one source directory, under SkyPilot's choice."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.kind: str | None = None
+        self.sky: _skyignore.SkyIgnore | None = None
+        self.git: _gitignore.GitIgnore | None = None
+        if os.path.exists(os.path.join(root, _skyignore.SKY_IGNORE_FILE)):
+            self.kind = _skyignore.SKY_IGNORE_FILE
+            with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
+                self.sky = _skyignore.SkyIgnore(root)
+        elif shutil.which("git") is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.git = _gitignore.GitIgnore(root)
+                self.kind = "git"
+
+    def of(self, rel: str, is_dir: bool) -> str | None:
+        """``.skyignore:3``, ``.gitignore:1``, ``sub/.gitignore:2``, ``.git/info/exclude:1``..."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.sky is not None:
+                rule = self.sky.match(rel)
+                return None if rule is None else f"{_skyignore.SKY_IGNORE_FILE}:{rule.line}"
+            if self.git is not None:
+                pattern = self.git.match(rel, is_dir)
+                if pattern is None or pattern.negative:
+                    return None
+                source = pattern.source
+                shown = os.path.relpath(source, self.root)
+                if shown.startswith(".."):
+                    top = self.git.repository.top
+                    inside = os.path.relpath(source, top)
+                    shown = source if inside.startswith("..") else inside
+                return f"{shown}:{pattern.line}"
+        return None
+
+
+def _temp_output() -> tuple[str, Callable[[], None]]:
+    directory = tempfile.mkdtemp(prefix="sky-async-preflight-")
+    return os.path.join(directory, "upload.zip"), lambda: shutil.rmtree(directory, ignore_errors=True)
+
+
+def _pack_to(sources: list[str], output: str | None, exclusions: dict[str, list[str]]) -> _pack.PackResult:
+    def exclusions_of(item: str) -> list[str]:
+        found = exclusions.get(item)
+        return found if found is not None else _skypilot_ignore.get_excluded_files(item)
+
+    if output is not None:
+        return _pack.pack(sources, output, exclusions_of=exclusions_of)
+    temp, cleanup = _temp_output()
+    try:
+        return _pack.pack(sources, temp, exclusions_of=exclusions_of)
+    finally:
+        cleanup()
+
+
+def _result_fields(result: _pack.PackResult) -> dict[str, Any]:
+    return {
+        "files": result.files,
+        "directories": result.directories,
+        "symlinks": result.symlinks,
+        "bytes": result.bytes,
+        "archive_bytes": result.archive_bytes,
+        "blob_id": result.blob_id,
+    }
+
+
+def analyze_source(
+    path: str, exclusions: dict[str, list[str]], pack_file: str | None = None, *, label: str = "source"
+) -> dict[str, Any]:
+    """The ``skypilot`` object of one source (see docs/preflight.md); *exclusions* caches each
+    directory's listing for the launch archive."""
+    source = os.path.abspath(os.path.expanduser(path))
+    info: dict[str, Any] = {
+        "source": source,
+        "ignore": None,
+        "files": 0,
+        "directories": 0,
+        "symlinks": 0,
+        "bytes": 0,
+        "archive_bytes": 0,
+        "blob_id": None,
+        "pack": pack_file,
+        "excluded_count": 0,
+        "excluded_bytes": 0,
+        "excluded": [],
+        "warnings": [],
+        "error": None,
+    }
+    warnings: list[str] = info["warnings"]
+    if os.path.islink(source):
+        warnings.append(f"{label} {path!r} is a symlink. Symlink contents are not uploaded.")
+    rules: _Rules | None = None
+    if os.path.isdir(source):
+        with _captured_warnings() as logged:
+            try:
+                exclusions[source] = _skypilot_ignore.get_excluded_files(source)
+            except (OSError, ValueError, UnicodeDecodeError, subprocess.CalledProcessError) as exc:
+                info["error"] = f"SkyPilot cannot list the exclusions: {_error_text(exc)}"
+        warnings.extend(logged)
+        if info["error"] is not None:
+            return info
+        rules = _Rules(source)
+        info["ignore"] = rules.kind if exclusions[source] else None
+    try:
+        result = _pack_to([source], pack_file, exclusions)
+    except (OSError, ValueError) as exc:
+        info["error"] = f"the upload archive cannot be written: {_error_text(exc)}"
+        return info
+    info.update(_result_fields(result))
+    excluded: list[dict[str, Any]] = []
+    for full in result.excluded:
+        rel = os.path.relpath(full, source)
+        is_dir = os.path.isdir(full) and not os.path.islink(full)
+        excluded.append(
+            {
+                "path": rel + "/" if is_dir else rel,
+                "size": tree_size(full),
+                "rule": rules.of(rel, is_dir) if rules is not None else None,
+            }
+        )
+    excluded.sort(key=lambda item: (-item["size"], item["path"]))
+    info["excluded_count"] = len(excluded)
+    info["excluded_bytes"] = sum(item["size"] for item in excluded)
+    info["excluded"] = excluded[:EXCLUDED_SHOWN]
+    megabytes = result.bytes // (1024**2)
+    if megabytes >= WARN_MEGABYTES:
+        warnings.append(
+            f"The size of {label} {path!r} is {megabytes} MB. Try to keep {label} small or use"
+            " .skyignore to exclude large files, as large sizes will slow down rsync."
+        )
+    return info
+
+
+def analyze(
+    roots: list[str], workdir: str | None, pack_file: str | None
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Each root's ``skypilot`` object, and the launch archive of all of them together (one
+    zip, in SkyPilot's order: the roots as given). Blocking: run it in a thread."""
+    exclusions: dict[str, list[str]] = {}
+    per_root: dict[str, dict[str, Any]] = {}
+    single = len(roots) == 1
+    for root in roots:
+        if root in per_root:
+            continue
+        label = "workdir" if workdir is not None and root == workdir else "source"
+        per_root[root] = analyze_source(root, exclusions, pack_file if single else None, label=label)
+    sources = [os.path.abspath(os.path.expanduser(root)) for root in roots]
+    upload: dict[str, Any] = {"sources": sources, "pack": pack_file, "error": None}
+    if single:
+        first = per_root[roots[0]]
+        upload.update({key: first[key] for key in _UPLOAD_KEYS})
+        upload["error"] = first["error"]
+        return per_root, upload
+    upload.update(dict.fromkeys(_UPLOAD_KEYS, 0))
+    upload["blob_id"] = None
+    if any(info["error"] for info in per_root.values()):
+        upload["error"] = "a source cannot be archived (see its error)"
+        return per_root, upload
+    try:
+        upload.update(_result_fields(_pack_to(sources, pack_file, exclusions)))
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+        upload["error"] = f"the upload archive cannot be written: {_error_text(exc)}"
+    return per_root, upload
+
+
+_UPLOAD_KEYS = ("files", "directories", "symlinks", "bytes", "archive_bytes", "blob_id")
