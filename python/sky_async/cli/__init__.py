@@ -16,23 +16,32 @@ from .. import __version__
 
 # Imported up front, not when a command line names them, for the same reason as the
 # package's own modules (see sky_async/__init__.py).
+from . import completion, man, preflight, probe, sysinfo, tail
 from . import hash as hash_command
-from . import preflight, probe, sysinfo, tail
 from ._common import explain
 
 # In the order `sky-async --help` lists them.
-_COMMAND_MODULES = (preflight, hash_command, tail, probe, sysinfo)
+_COMMAND_MODULES = (preflight, hash_command, tail, probe, sysinfo, completion, man)
 SUBCOMMANDS = tuple(module.__name__.rsplit(".", 1)[1] for module in _COMMAND_MODULES)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sky-async", description="System utilities for cloud orchestration."
+        prog="sky-async",
+        description="System utilities for cloud orchestration.",
+        # `sky-async man` makes its EXIT STATUS section of this and the commands' descriptions.
+        epilog=(
+            "Run `sky-async COMMAND --help` for a command's options. Exit status: 0 on success;"
+            " 1 or 2 on failure, as each command says (2 for most usage errors); 130 when"
+            " interrupted; 141 when the reader of the output goes away."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _COMMAND_MODULES:
         module.add_parser(commands)
+    # For the commands that describe the whole program (completion, man).
+    parser.set_defaults(program=parser)
     return parser
 
 
