@@ -10,30 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sky_async
 from conftest import clean_env, import_skypilot
+from test_cli_preflight import run_cli
 
 sky, sky_storage, sky_common = import_skypilot("data.storage_utils", "client.common")
-
-PACKAGE_ROOT = str(Path(sky_async.__file__).resolve().parent.parent)
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sky_async", "preflight", *args],
-        env=clean_env(PYTHONPATH=PACKAGE_ROOT),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def skypilot_upload(sources: list[Path], out: Path) -> dict[str, Any]:
