@@ -1,7 +1,8 @@
 """``sky-async completion`` and ``sky-async man``: generated from the parser, and they work.
 
 The bash script is sourced in a real bash and its function called as bash calls it (COMP_WORDS,
-COMP_CWORD); zsh and fish scripts are parsed by those shells when installed; the man page is
+COMP_CWORD), fish's through its own ``complete -C``; zsh and fish scripts are parsed by those
+shells when installed (scripts/setup installs both); the man page is
 formatted by groff with every warning on and must name every subcommand and option, both
 listed here by walking the same parser, not by a list of our own.
 """
@@ -126,6 +127,32 @@ def test_other_shells_parse_their_script(shell: str, tmp_path: Path) -> None:
     path.write_text(completion.script(cli._parser(), shell))
     result = subprocess.run([shell, "-n", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def fish_complete(line: str, tmp_path: Path) -> list[str]:
+    """The candidates fish offers for *line* (``complete -C``), without their descriptions."""
+    path = tmp_path / "sky-async.fish"
+    path.write_text(completion.script(cli._parser(), "fish"))
+    result = subprocess.run(
+        ["fish", "--no-config", "-c", f"source {path}; complete -C {line!r}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stderr == ""
+    return [entry.split("\t")[0] for entry in result.stdout.splitlines() if entry]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed here")
+def test_fish_completes_subcommands_options_and_choices(tmp_path: Path) -> None:
+    assert fish_complete("sky-async pre", tmp_path) == ["preflight"]
+    assert fish_complete("sky-async preflight --ma", tmp_path) == [
+        "--manifest",
+        "--max-file-size",
+        "--max-problems",
+    ]
+    assert fish_complete("sky-async hash -a sha2", tmp_path) == ["sha224", "sha256"]
 
 
 def test_zsh_and_fish_scripts_name_every_option_and_subcommand() -> None:
