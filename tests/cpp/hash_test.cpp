@@ -256,7 +256,7 @@ TEST_P(HashFiles, ThreeThousandFilesWithConcurrencyFourAreAllCorrect) {
     digests.push_back(openssl_hex(hash_algorithm::sha1, data));
   }
 
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
   // Watch this process's descriptors while hashing: never more than `concurrency`
   // of the test files may be open at once.
   std::atomic<bool> hashing = true;
@@ -289,7 +289,7 @@ TEST_P(HashFiles, ThreeThousandFilesWithConcurrencyFourAreAllCorrect) {
   EXPECT_EQ(wrong, 0u);
   RecordProperty("most_open_files", static_cast<int>(most_open.load()));
   EXPECT_LE(most_open.load(), concurrency);
-  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked";
 }
 
 TEST_P(HashFiles, StopOnErrorAbortsTheFilesNotYetStarted) {
@@ -366,7 +366,7 @@ TEST_P(HashFiles, CancellationThroughSlotAbortsPromptlyAndClosesFiles) {
   asio::io_context ctx;
   asio::steady_timer timer(ctx);  // made before counting: it opens the reactor's descriptors
   asio::cancellation_signal signal;
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
 
   bool called = false;
   boost::system::error_code ec;
@@ -396,7 +396,7 @@ TEST_P(HashFiles, CancellationThroughSlotAbortsPromptlyAndClosesFiles) {
     EXPECT_FALSE(results[0].ok()) << "digest '" << results[0].digest << "' of an unfinished file";
     EXPECT_TRUE(results[0].digest.empty()) << results[0].digest;
   }
-  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked";
 }
 
 // Regression: a worker used to finish a whole large file before looking at new calls
@@ -426,7 +426,7 @@ TEST_P(HashFiles, CancellationWithAwaitableOrOperator) {
   const auto path = make_sparse_file(dir_, huge_size);
   asio::io_context ctx;
   asio::steady_timer reactor_warmup(ctx);  // the reactor's descriptors exist before counting
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
 
   // Made outside the coroutine: GCC 12 rejects a braced list inside a co_await expression.
   const std::vector<std::filesystem::path> paths = {path};
@@ -445,7 +445,7 @@ TEST_P(HashFiles, CancellationWithAwaitableOrOperator) {
 
   EXPECT_EQ(winner.get(), 1u) << "the timer should win";
   EXPECT_LT(elapsed, 2s);
-  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked";
 }
 
 TEST_P(HashFiles, CancelledAwaitableThrowsOperationAborted) {
@@ -501,7 +501,7 @@ TEST_P(HashFiles, RuntimeDestructorWithWorkInFlightDoesNotHang) {
   const auto path = make_sparse_file(dir_, huge_size);
   rt_.reset();  // only the runtime made here should exist
   asio::io_context ctx;
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
 
   auto doomed = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
   bool called = false;
@@ -521,7 +521,7 @@ TEST_P(HashFiles, RuntimeDestructorWithWorkInFlightDoesNotHang) {
   ctx.run_for(5s);
   EXPECT_TRUE(called);
   EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
-  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked";
 }
 
 TEST_P(HashFiles, RuntimeDestructorWhenIdle) {

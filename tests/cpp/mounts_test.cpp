@@ -141,7 +141,7 @@ TEST_P(FileMountsDigest, EveryProblemIsReportedAndNothingBlocks) {
   write_file(dir_ / "tree/good", "g");
   ASSERT_EQ(::mkfifo((dir_ / "tree/fifo").c_str(), 0600), 0);
   fs::create_symlink("nowhere", dir_ / "tree/broken");
-  const auto fds = count_open_fds();
+  const auto fds = open_fds();
   watchdog unblock(10s, [] {});
   try {
     digest({{"/t", (dir_ / "tree").string()}});
@@ -155,7 +155,7 @@ TEST_P(FileMountsDigest, EveryProblemIsReportedAndNothingBlocks) {
     EXPECT_NE(std::string(e.what()).find("2 file mount paths"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(unblock.stop()) << "a FIFO below a mount blocked the digest";
-  EXPECT_EQ(count_open_fds(), fds);
+  EXPECT_EQ(open_fds(), fds);
 }
 
 // SkyPilot 0.14.1 feeds the names of gcloud's credential caches but not their content:

@@ -367,17 +367,17 @@ boost::system::error_code wait_and_cancel(sky_async::runtime& rt, long long pid)
 
 TEST_P(Processes, CancellingAWaitClosesThePidfd) {
   warm_up_reactors();
-  const auto fds = count_open_fds();
+  const auto fds = open_fds();
   ASSERT_EQ(count_pidfds(), 0u);
   EXPECT_EQ(wait_and_cancel(rt(), ::getpid()), asio::error::operation_aborted);
   EXPECT_EQ(count_pidfds(), 0u);
-  EXPECT_EQ(count_open_fds(), fds);
+  EXPECT_EQ(open_fds(), fds);
 }
 
 TEST_P(Processes, AwaitableOrOperatorCancelsTheWait) {
   using namespace asio::experimental::awaitable_operators;
   warm_up_reactors();
-  const auto fds = count_open_fds();
+  const auto fds = open_fds();
   const auto winner = run([this]() -> asio::awaitable<std::size_t> {
     asio::steady_timer timer(co_await asio::this_coro::executor, 30ms);
     auto result =
@@ -385,13 +385,13 @@ TEST_P(Processes, AwaitableOrOperatorCancelsTheWait) {
     co_return result.index();
   }());
   EXPECT_EQ(winner, 1u);
-  EXPECT_EQ(count_open_fds(), fds);
+  EXPECT_EQ(open_fds(), fds);
 }
 
 TEST_P(Processes, PollingFallbackWaitsTimesOutAndCancels) {
   sky_async::detail::force_exit_polling(true);
   warm_up_reactors();
-  const auto fds = count_open_fds();
+  const auto fds = open_fds();
   {
     child_process child([] { std::this_thread::sleep_for(100ms); });
     EXPECT_TRUE(wait(child.pid()));
@@ -400,7 +400,7 @@ TEST_P(Processes, PollingFallbackWaitsTimesOutAndCancels) {
   EXPECT_FALSE(wait(::getpid(), 30ms));
   EXPECT_TRUE(wait(reaped_pid()));
   EXPECT_EQ(wait_and_cancel(rt(), ::getpid()), asio::error::operation_aborted);
-  EXPECT_EQ(count_open_fds(), fds);
+  EXPECT_EQ(open_fds(), fds);
 }
 
 TEST_P(Processes, ShutdownCompletesAPendingWaitAsAborted) {

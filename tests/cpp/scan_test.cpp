@@ -385,7 +385,7 @@ TEST_P(ScanTree, TenThousandLevelsDeepWithBoundedDescriptors) {
   constexpr int depth = 10000;
   const std::string root = (dir_ / "chain").string();
   make_chain(root, depth);
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
   std::atomic<bool> done{false};
   std::size_t most = 0;
   std::thread sampler([&] {
@@ -417,7 +417,7 @@ TEST_P(ScanTree, TenThousandLevelsDeepWithBoundedDescriptors) {
   EXPECT_EQ(result.largest[0].path, leaf);
   EXPECT_NE(std::find(result.file_paths.begin(), result.file_paths.end(), leaf), result.file_paths.end());
   EXPECT_LE(most, 2 * rt().threads()) << "directory descriptors open at once";
-  EXPECT_EQ(count_open_fds(), fds_before);
+  EXPECT_EQ(open_fds(), fds_before);
 }
 
 // A tree of dirs x files that takes a while to scan.
@@ -466,7 +466,7 @@ TEST_P(ScanTree, RuntimeDestructorWithAScanInFlightDoesNotHang) {
   const std::string root = make_wide_tree(dir_, 100, 30);
   rt_.reset();
   asio::io_context ctx;
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
   auto doomed = std::make_unique<sky_async::runtime>(sky_async::runtime_options{.backend = GetParam()});
   bool called = false;
   sky_async::async_scan_tree(*doomed, root, {}, asio::bind_executor(ctx, [&](auto, auto) { called = true; }));
@@ -474,7 +474,7 @@ TEST_P(ScanTree, RuntimeDestructorWithAScanInFlightDoesNotHang) {
   doomed.reset();
   ctx.run_for(5s);
   EXPECT_TRUE(called);
-  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked";
 }
 
 TEST_P(ScanTree, WideTreeCountsAreExactWithAllWorkersBusy) {

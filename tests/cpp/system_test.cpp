@@ -386,9 +386,9 @@ TEST(FdEstimate, CountsTopLevelEntriesWithAFloor) {
 TEST(FdEstimate, LargeDirectory) {
   temp_dir dir;
   for (int i = 0; i < 3000; ++i) write_file(dir / ("f" + std::to_string(i)), "");
-  const std::size_t before = count_open_fds();
+  const auto before = open_fds();
   EXPECT_EQ(sky_async::estimate_fd_for_directory(dir.path()), 15000);
-  EXPECT_EQ(count_open_fds(), before);
+  EXPECT_EQ(open_fds(), before);
 }
 
 // Runs `body` in a child process as user nobody, where a directory with mode 000 cannot
@@ -500,10 +500,10 @@ bool can_bind(int port) {
 TEST(FindFreePort, SkipsABoundPortAndReleasesTheOneItFinds) {
   bound_port taken;
   if (taken.port() >= 65534) GTEST_SKIP() << "the kernel handed out the last port";
-  const std::size_t before = count_open_fds();
+  const auto before = open_fds();
   const int found = sky_async::find_free_port(taken.port());
   EXPECT_GT(found, taken.port());
-  EXPECT_EQ(count_open_fds(), before);
+  EXPECT_EQ(open_fds(), before);
   EXPECT_TRUE(can_bind(found));
 }
 
@@ -546,11 +546,11 @@ INSTANTIATE_TEST_SUITE_P(Backends, SystemAsync, all_io_backends, io_backend_name
 
 TEST_P(SystemAsync, FdEstimateMatchesTheBlockingForm) {
   for (int i = 0; i < 7; ++i) write_file(dir_ / ("f" + std::to_string(i)), "");
-  const std::size_t before = count_open_fds();
+  const auto before = open_fds();
   EXPECT_EQ(run(sky_async::estimate_fd_for_directory(rt(), dir_.path())), 35);
   EXPECT_EQ(run(sky_async::estimate_fd_for_directory(rt(), dir_ / "f0")), 5);
   EXPECT_EQ(run(sky_async::estimate_fd_for_directory(rt(), dir_ / "missing")), 5);
-  EXPECT_EQ(count_open_fds(), before);
+  EXPECT_EQ(open_fds(), before);
 }
 
 TEST_P(SystemAsync, FdEstimateWithAFutureTokenReportsTheResult) {
@@ -592,7 +592,7 @@ TEST_P(SystemAsync, FindFreePortErrors) {
 
 TEST_P(SystemAsync, CancellationCompletesAndLeaksNothing) {
   for (int i = 0; i < 2000; ++i) write_file(dir_ / ("f" + std::to_string(i)), "");
-  const std::size_t before = count_open_fds();
+  const auto before = open_fds();
   for (int round = 0; round < 20; ++round) {
     // Emitting and clearing a cancellation slot must not race (Asio's slots are not
     // thread-safe): the completion runs on this thread's io_context, as does the emit.
@@ -609,7 +609,7 @@ TEST_P(SystemAsync, CancellationCompletesAndLeaksNothing) {
       EXPECT_EQ(e.code(), asio::error::operation_aborted);
     }
   }
-  EXPECT_EQ(count_open_fds(), before);
+  EXPECT_EQ(open_fds(), before);
 }
 
 TEST_P(SystemAsync, RuntimeShutdownWithJobsQueued) {

@@ -393,7 +393,7 @@ TEST_P(TailFiles, CancellationThroughSlotAbortsAndClosesTheFile) {
   asio::io_context ctx;
   asio::steady_timer timer(ctx);  // made before counting: it opens the reactor's descriptors
   asio::cancellation_signal signal;
-  const std::size_t fds_before = count_open_fds();
+  const auto fds_before = open_fds();
   bool called = false;
   boost::system::error_code ec;
   std::vector<tail_result> results;
@@ -413,7 +413,7 @@ TEST_P(TailFiles, CancellationThroughSlotAbortsAndClosesTheFile) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].error, std::errc::operation_canceled) << describe(results[0].error);
   EXPECT_TRUE(results[0].lines.empty());
-  EXPECT_EQ(count_open_fds(), fds_before) << "descriptors leaked";
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked";
 }
 
 TEST_P(TailFiles, NoDescriptorLeaksAfterBatchesWithErrors) {
@@ -422,9 +422,9 @@ TEST_P(TailFiles, NoDescriptorLeaksAfterBatchesWithErrors) {
     paths.push_back(i % 5 == 0 ? dir_ / "missing" : file("d" + std::to_string(i), "x\ny\n"));
   paths.push_back(dir_.path());
   tail(paths, 1);  // the runtime's own descriptors are open from here on
-  const std::size_t before = count_open_fds();
+  const auto before = open_fds();
   for (int i = 0; i < 3; ++i) tail(paths, 1);
-  EXPECT_EQ(count_open_fds(), before);
+  EXPECT_EQ(open_fds(), before);
 }
 
 // Files open at once never exceed `concurrency`, counting the directory a job holds

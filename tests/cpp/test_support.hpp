@@ -151,13 +151,6 @@ T run(asio::awaitable<T> awaitable) {
   return result.get();
 }
 
-// Entries in /proc/self/fd, less the descriptor used to list them.
-inline std::size_t count_open_fds() {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++count;
-  return count - 1;
-}
-
 // The open descriptors and what each refers to (less the one used to list them): compared
 // with EXPECT_EQ, a leak's message names the files left open, not only how many.
 inline std::map<int, std::string> open_fds() {
