@@ -114,3 +114,60 @@ def test_the_fallback_warning_names_what_is_missing(loader_error: str, expected:
     )
     assert expected in warnings[0]
     assert warnings[0].endswith("; using the pure-Python backend")
+
+
+# What a manylinux wheel may leave to the system (the manylinux policy's libraries that
+# the module can need); everything else must come from the wheel's sky_async.libs.
+SYSTEM_LIBRARIES = {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1", "libpthread.so.0"}
+
+WHEEL_SCRIPT = """
+import sys, sky_async
+info = sky_async.get_backend_info()
+print(info["backend"], info["io_backend"])
+print(sky_async.sync.hash_files([sys.argv[1]])[0])
+print(sky_async._native.__file__)
+"""
+
+
+def test_the_manylinux_wheel_is_self_contained_and_runs_natively(tmp_path: Path) -> None:
+    wheels = sorted((ROOT / "dist").glob("sky_async-*-manylinux_*.whl"))
+    if not wheels:
+        pytest.skip("no manylinux wheel in dist/: scripts/wheel builds one (scripts/setup runs it)")
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
+    python = venv / "bin" / "python"
+    installed = run(python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheels[-1])
+    assert installed.returncode == 0, installed.stderr
+    sample = tmp_path / "sample"
+    sample.write_bytes(b"sky-async\n" * 1000)
+    clean = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "SKY_ASYNC", "LD_"))
+    }
+    native = None
+    for io_backend in ("io_uring", "threads"):
+        env = dict(clean, SKY_ASYNC_IO_BACKEND=io_backend)
+        ran = run(python, "-W", "error", "-c", WHEEL_SCRIPT, sample, cwd=tmp_path, env=env)
+        assert ran.returncode == 0, ran.stderr
+        backends, digest, native = ran.stdout.splitlines()
+        assert backends == f"native {io_backend}"
+        assert digest == hashlib.sha256(sample.read_bytes()).hexdigest()
+        assert Path(native).is_relative_to(venv)
+    # The dynamic loader finds libcrypto and liburing in the wheel, not in the system.
+    assert native is not None
+    linked = run("ldd", native)
+    assert linked.returncode == 0, linked.stderr
+    bundled = venv.glob("lib/python*/site-packages/sky_async.libs")
+    (libs,) = list(bundled)
+    needed = {}
+    for line in linked.stdout.splitlines():
+        name, _, target = line.strip().partition(" => ")
+        if target:
+            needed[name] = target.split(" (")[0]
+    outside = {
+        name: target
+        for name, target in needed.items()
+        if name not in SYSTEM_LIBRARIES and not Path(target).resolve().is_relative_to(libs.resolve())
+    }
+    assert not outside, linked.stdout
+    assert any(name.startswith("libcrypto-") for name in needed), linked.stdout
+    assert any(name.startswith("liburing-") for name in needed), linked.stdout
