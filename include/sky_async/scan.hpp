@@ -27,8 +27,9 @@ enum class scan_problem_kind {
   unreadable_directory,  // a directory that cannot be opened or listed (error set: EACCES, ...)
   unreadable_file,       // a regular file this process may not read (error: EACCES)
   broken_symlink,        // a symlink whose target does not exist (error: ENOENT or ENOTDIR)
-  symlink_loop,          // a symlink that resolves to ELOOP (error set), or to a directory
-                         // that contains it (no error): following it would never end
+  symlink_loop,          // a symlink that resolves to ELOOP (error set), or, with
+                         // follow_symlinks, to a directory that contains it (no error):
+                         // following it would never end (not followed, it is no problem)
   special_file,          // a FIFO, socket or device (or, with follow_symlinks, a link to one)
   invalid_utf8_name,     // the entry's own name is not valid UTF-8 (the root's is not checked)
   too_large,             // a regular file over scan_options::max_file_size (size set)

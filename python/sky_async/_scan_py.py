@@ -233,10 +233,13 @@ class _Walk:
             self.problem(kind, path, code)
             return
         if stat.S_ISDIR(target.st_mode):
+            # A link to a directory that contains it loops only when followed.
+            if not self.follow:
+                return
             identity = (target.st_dev, target.st_ino)
             if _contains(node, identity):
                 self.problem(SYMLINK_LOOP, path)
-            elif self.follow:
+            else:
                 heapq.heappush(self.links, (path, identity, node))
             return
         if not self.follow:

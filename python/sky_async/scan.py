@@ -17,8 +17,10 @@ of the same path:
 - ``unreadable_directory``: a directory that cannot be opened or listed (errno set).
 - ``unreadable_file``: a regular file this process may not read (errno EACCES).
 - ``broken_symlink``: a symlink whose target does not exist (errno ENOENT or ENOTDIR).
-- ``symlink_loop``: a symlink that resolves to ELOOP (errno ELOOP), or to a directory
-  that contains it (errno None): following it would never end.
+- ``symlink_loop``: a symlink that resolves to ELOOP (errno ELOOP), or, with
+  ``follow_symlinks``, to a directory that contains it (errno None): following it would
+  never end. Not followed, such a link (``/usr/bin/X11 -> .``) is copied as a link, as
+  ``rsync -a`` does, and is no problem.
 - ``special_file``: a FIFO, socket or device (with ``follow_symlinks``, also a symlink to one).
 - ``invalid_utf8_name``: the entry's own name is not valid UTF-8 (the root's is not checked).
 - ``too_large``: a regular file over ``max_file_size`` bytes.

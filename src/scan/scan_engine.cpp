@@ -557,9 +557,12 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     }
     if (S_ISDIR(target.st_mode)) {
       const dir_id id = id_of(target);
+      // A link to a directory that contains it (`/usr/bin/X11 -> .`) loops only when
+      // followed; not followed, it is copied as a link (rsync -a), which is no problem.
+      if (!options_.follow_symlinks) return;
       if (c.node->contains(id)) {
         add_problem(p, scan_problem_kind::symlink_loop, entry.path());
-      } else if (options_.follow_symlinks) {
+      } else {
         std::lock_guard lock(mutex_);
         links_.push(pending_link{entry.path(), id, c.node});
       }

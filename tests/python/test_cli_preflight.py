@@ -99,17 +99,33 @@ def test_every_kind_of_problem_is_reported_and_exits_one(messy_tree: Path, backe
     assert done.returncode == 1, done.stderr
     (tree,) = json.loads(done.stdout)["trees"]
     kinds = {(p["kind"], os.path.basename(p["path"])) for p in tree["problems"]}
+    # sub/up -> .. is copied as a link (rsync -a): no problem unless links are followed.
     assert kinds == {
         ("too_large", "big"),
         ("broken_symlink", "broken"),
-        ("symlink_loop", "up"),
         ("special_file", "fifo"),
         ("invalid_utf8_name", os.fsdecode(b"bad\xffname")),
     }
     text = run_cli("--max-file-size", "1M", "-q", str(messy_tree), backend=backend)
     assert text.returncode == 1
     assert "bad\\xffname" in text.stdout  # escaped, not mojibake
-    assert "verdict: 5 problem(s) found" in text.stdout
+    assert "verdict: 4 problem(s) found" in text.stdout
+
+
+def test_a_link_to_an_ancestor_is_a_problem_only_when_links_are_followed(
+    tmp_path: Path, backend: str
+) -> None:
+    root = tmp_path / "usr"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "tool").write_bytes(b"#!/bin/sh\n")
+    (root / "bin" / "X11").symlink_to(".")  # as Debian's /usr/bin/X11
+    plain = run_cli("--json", str(root), backend=backend)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert json.loads(plain.stdout)["trees"][0]["problems"] == []
+    followed = run_cli("--json", "--follow-symlinks", str(root), backend=backend)
+    assert followed.returncode == 1, followed.stderr
+    (problem,) = json.loads(followed.stdout)["trees"][0]["problems"]
+    assert (problem["kind"], problem["path"]) == ("symlink_loop", str(root / "bin" / "X11"))
 
 
 def test_manifest_verifies_with_sha256sum(clean_tree: Path, tmp_path: Path, backend: str) -> None:
