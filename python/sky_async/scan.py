@@ -1,5 +1,7 @@
 """What ``sky_async.scan_tree`` returns: counts, sizes, the largest files and the problems.
 
+For example::
+
     result = await sky_async.scan_tree("data/", max_file_size=5 * 2**30)
     if result.problems:
         for problem in result.problems:
