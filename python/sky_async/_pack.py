@@ -20,6 +20,8 @@ pass). Where SkyPilot has no usable result, this module differs:
   reads the device until it ends);
 - an output path inside a source directory (or equal to a source file) is a
   ``ValueError`` (SkyPilot would zip its own partial output);
+- a name (or a symbolic link's target) that is not valid UTF-8 is SkyPilot's
+  ``UnicodeEncodeError``, with a reason that names the path (SkyPilot's names none);
 - the archive is written to a temporary file beside *output* and renamed over it at the
   end, so an error or a cancellation leaves nothing half-written at *output* (SkyPilot
   leaves the partial zip), and a missing source is reported before anything is written.
@@ -130,7 +132,12 @@ class _Packer:
         if self.stop is not None and self.stop.is_set():
             raise PackCancelled
 
-    def _claim(self, name: str) -> None:
+    def _claim(self, name: str, path: str) -> None:
+        # A zip stores names as UTF-8; os.walk gives a name that is not UTF-8 with surrogate
+        # escapes, which zipfile cannot encode. SkyPilot fails there with a bare
+        # UnicodeEncodeError (and leaves its partial zip); the same error type, naming the
+        # path, before anything of the entry is written.
+        _require_utf8(name, path, "its name")
         # Overlapping sources store a name twice, as SkyPilot's zip does; SkyPilot silences
         # zipfile's "Duplicate name" warning with a (process-wide, thread-unsafe) warnings
         # filter. Forgetting the earlier entry by name first avoids the warning and leaves
@@ -144,8 +151,8 @@ class _Packer:
             target = os.path.relpath(target, os.path.dirname(path))
         info = zipfile.ZipInfo(archive_name + "/" if is_dir else archive_name)
         info.external_attr = SYMLINK_ATTR
-        data = target.encode("utf-8")
-        self._claim(info.filename)
+        self._claim(info.filename, path)
+        data = _require_utf8(target, path, "its target")
         self.zipf.writestr(info, data)
         self.pairs.append((info.filename, hashlib.sha256(data).digest()))
         self.symlinks += 1
@@ -157,7 +164,7 @@ class _Packer:
             return
         info.compress_size = 0
         info.CRC = 0
-        self._claim(info.filename)
+        self._claim(info.filename, path)
         if sys.version_info >= (3, 11):
             self.zipf.mkdir(info)  # what ZipFile.write does with a directory's ZipInfo
         else:  # no ZipFile.mkdir yet: write stats the directory again and writes the same entry
@@ -184,7 +191,7 @@ class _Packer:
                 raise _changed(path, expected, st.st_size)
             digest = hashlib.sha256()
             read = 0
-            self._claim(info.filename)
+            self._claim(info.filename, path)
             with self.zipf.open(info, "w") as dest:
                 while True:
                     self.check_stop()
@@ -212,6 +219,18 @@ class _Packer:
             total.update(name.encode("utf-8"))
             total.update(digest)
         return total.hexdigest()
+
+
+def _require_utf8(text: str, path: str, what: str) -> bytes:
+    """*text* in UTF-8, or SkyPilot's UnicodeEncodeError with a reason that names *path*."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        reason = (
+            f"{exc.reason}: {what} is not valid UTF-8, which a zip cannot store: {path!r}"
+            " (rename it, or exclude it in .skyignore)"
+        )
+        raise UnicodeEncodeError(exc.encoding, exc.object, exc.start, exc.end, reason) from None
 
 
 def _changed(path: str, expected: int, now: int) -> OSError:

@@ -263,3 +263,48 @@ async def test_the_coroutine_and_its_twin_give_the_same_result(
     result = await call.pack_mounts([tree], tmp_path / "out.zip")
     assert isinstance(result, PackResult)
     assert result.blob_id == sky_common._compute_zip_blob_id(str(tmp_path / "out.zip"))
+
+
+@pytest.mark.parametrize("where", ["name", "target"])
+def test_a_name_that_is_not_utf8_is_skypilots_error_naming_the_path(tmp_path: Path, where: str) -> None:
+    src = os.path.join(os.fsencode(tmp_path), b"src")
+    os.makedirs(src)
+    with open(os.path.join(src, b"ok"), "wb") as file:
+        file.write(b"ok")
+    if where == "name":
+        bad = os.path.join(src, b"bad\xff")
+        with open(bad, "wb") as file:
+            file.write(b"x")
+    else:
+        bad = os.path.join(src, b"link")
+        os.symlink(b"target\xff", bad)
+    source = os.fsdecode(src)
+    with pytest.raises(UnicodeEncodeError):
+        sky_storage.zip_files_and_folders([source], str(tmp_path / "sky.zip"))
+    for pack in (sync.pack_mounts, compat.zip_files_and_folders):
+        with pytest.raises(UnicodeEncodeError) as error:
+            pack([source], str(tmp_path / "ours.zip"))
+        assert repr(os.fsdecode(bad)) in str(error.value)
+        assert "not valid UTF-8" in str(error.value)
+        # Nothing half-written is left (SkyPilot leaves its partial zip).
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["sky.zip", "src"]
+
+
+@pytest.mark.slow
+def test_more_entries_than_a_zip_without_zip64_holds_are_skypilots_zip(tmp_path: Path) -> None:
+    # 65,535 entries is the most a zip's end record holds; beyond it zipfile writes zip64
+    # records, and so must the packer, byte for byte as SkyPilot's zip.
+    src = tmp_path / "src"
+    for group in range(66):
+        directory = src / f"d{group:02d}"
+        directory.mkdir(parents=True)
+        for index in range(1000):
+            (directory / f"f{index:03d}").write_bytes(b"")
+    theirs, ours = tmp_path / "sky.zip", tmp_path / "ours.zip"
+    sky_storage.zip_files_and_folders([str(src)], str(theirs))
+    result = sync.pack_mounts([src], ours)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert result.blob_id == sky_common._compute_zip_blob_id(str(theirs))
+    assert (result.files, result.directories) == (66_000, 67)
+    with zipfile.ZipFile(ours) as archive:
+        assert len(archive.infolist()) == 66_067
