@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -164,7 +162,7 @@ def measure(variant: str, directory: str, clients: int, warmup: float, seconds: 
         if client.returncode != 0:
             raise RuntimeError(f"the client of {variant} failed")
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)  # uvicorn shuts down quietly on it
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -256,13 +254,7 @@ def main() -> None:
             writer.kill()
             writer.wait()
         shutil.rmtree(directory, ignore_errors=True)
-    info = {
-        "command": " ".join(["python3 bench/log_server_bench.py", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "load": f"{os.getloadavg()[0]:.2f}",
-        "commit": os.popen(f"git -C {HERE} rev-parse --short HEAD 2>/dev/null").read().strip() or "unknown",
-    }
+    info = load(STREAM_LOG_BENCH).run_info("python3 bench/log_server_bench.py")
     text = render(rows, info, args.clients, args.seconds)
     print(text)
     if not args.no_write and not args.quick:

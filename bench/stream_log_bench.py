@@ -475,6 +475,17 @@ def render(results: dict[str, Any], info: dict[str, str]) -> str:
     return "\n".join(out)
 
 
+def run_info(script: str) -> dict[str, str]:
+    """The header of a results file: the command as run, when, on what, at which commit."""
+    return {
+        "command": " ".join([script, *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "load": f"{os.getloadavg()[0]:.2f}",
+        "commit": os.popen(f"git -C {HERE} rev-parse --short HEAD 2>/dev/null").read().strip() or "unknown",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -497,13 +508,7 @@ def main() -> None:
         print(json.dumps({"follow": child_follow, "idle": child_idle, "tail": child_tail}[args.child](args)))
         return
     results = run(args)
-    info = {
-        "command": " ".join(["python3 bench/stream_log_bench.py", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "load": f"{os.getloadavg()[0]:.2f}",
-        "commit": os.popen(f"git -C {HERE} rev-parse --short HEAD 2>/dev/null").read().strip() or "unknown",
-    }
+    info = run_info("python3 bench/stream_log_bench.py")
     text = render(results, info)
     print(text)
     if not args.no_write and not args.quick:
