@@ -27,7 +27,7 @@ from ._checks import (
     require_int,
 )
 from ._errors import Item, make_os_error
-from ._tail import TailItem, TailRequest
+from ._tail import TailItem, TailRequest, require_encoding
 
 SUPPORTED_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 
@@ -278,6 +278,7 @@ class Api:
         OSError(EINVAL) at once for FIFOs, sockets and devices (where SkyPilot blocks),
         LookupError for an unknown *encoding*, UnicodeDecodeError with ``errors='strict'``.
         """
+        require_encoding(encoding)
         (result,) = await self.tail_files(
             [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
         )
@@ -314,11 +315,24 @@ class Api:
         n: int,
         *,
         chunk_size: int = 8192,
-        encoding: str = "utf-8",
+        encoding: None,
         errors: str = "replace",
         concurrency: int | None = None,
-        return_exceptions: bool = False,
-    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[bytes]]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[bytes] | BaseException]: ...
+    @overload
     async def tail_files(
         self,
         paths: Iterable[StrOrBytesPath],
@@ -329,12 +343,41 @@ class Api:
         errors: str = "replace",
         concurrency: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[list[str]] | list[list[str] | BaseException]:
+    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool,
+    ) -> list[list[bytes]] | list[list[bytes] | BaseException]: ...
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str | None = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
         """read_last_n_lines for many files concurrently; one result per path, in input order.
 
         Without *return_exceptions* the first failure (in input order) is raised; with
         it, a failed file's slot holds its exception and every other file still gets
         its lines. *concurrency* bounds the files open at once.
+
+        With ``encoding=None`` the lines are not decoded: each is the file's bytes as they
+        are, CRs kept, with the LF that ends it (the last line only if the file ends with
+        one), so that ``b"".join(lines)`` is what ``tail -n`` prints. *errors* is then
+        ignored. For ``a\\nb\\nc`` and ``n=2``: ``[b"b\\n", b"c"]``, where the default gives
+        ``["b\\n", "c"]``; for ``a\\nb\\n``: ``[b"a\\n", b"b\\n"]``.
         """
         request = TailRequest(as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
         items = []
@@ -689,6 +732,7 @@ class SyncApi:
         encoding: str = "utf-8",
         errors: str = "replace",
     ) -> list[str]:
+        require_encoding(encoding)
         (result,) = self.tail_files(
             [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
         )
@@ -725,11 +769,24 @@ class SyncApi:
         n: int,
         *,
         chunk_size: int = 8192,
-        encoding: str = "utf-8",
+        encoding: None,
         errors: str = "replace",
         concurrency: int | None = None,
-        return_exceptions: bool = False,
-    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[bytes]]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[bytes] | BaseException]: ...
+    @overload
     def tail_files(
         self,
         paths: Iterable[StrOrBytesPath],
@@ -740,22 +797,30 @@ class SyncApi:
         errors: str = "replace",
         concurrency: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[list[str]] | list[list[str] | BaseException]:
-        return self._tail_files(paths, n, chunk_size, encoding, errors, concurrency, return_exceptions)
-
-    def _tail_files(
+    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+    @overload
+    def tail_files(
         self,
         paths: Iterable[StrOrBytesPath],
         n: int,
-        chunk_size: int,
-        encoding: str,
-        errors: str,
-        concurrency: int | None,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
         return_exceptions: bool,
-        raw: bool = False,
+    ) -> list[list[bytes]] | list[list[bytes] | BaseException]: ...
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str | None = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
     ) -> list[Any]:
-        """With *raw*, ``(lines as bytes without LF, whether the data ended with LF)`` per
-        path, undecoded: what the command line prints byte for byte like tail."""
         request = TailRequest(as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
         items = []
         if request.encoded:
@@ -764,10 +829,10 @@ class SyncApi:
                 request.n,
                 request.chunk_size,
                 request.concurrency,
-                None if raw else request.encoding,
+                request.encoding,
                 request.errors,
             )
-        return request.finish(items, return_exceptions, raw)
+        return request.finish(items, return_exceptions)
 
     # --- process: is_process_alive, probe_processes, wait_for_exit ---
 

@@ -27,7 +27,8 @@ Semantics:
   completed) is delivered as a line, then the new file is read from its start. While the
   name is missing the old file keeps being read.
 - Each line is decoded with (*encoding*, *errors*), its trailing CRs stripped and ``'\\n'``
-  appended: read_last_n_lines's normalisation, with every line terminated.
+  appended: read_last_n_lines's normalisation, with every line terminated. With
+  ``encoding=None`` each line is yielded as it is in the file, bytes ending with LF.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import stat
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from ._checks import StrOrBytesPath
 from ._errors import NOT_A_REGULAR_FILE, make_os_error
@@ -392,14 +393,30 @@ def _check_poll_interval(poll_interval: object) -> float:
     return float(poll_interval)
 
 
-def _decoder(encoding: str, errors: str) -> Any:
+def _check_arguments(
+    lines: object, encoding: object, errors: object, poll_interval: object
+) -> tuple[int, float]:
+    """``follow``'s arguments checked, in order: the line count and the poll interval. With
+    no *encoding* (bytes lines) *errors* is not used."""
+    count = check_line_count(lines, "lines")
+    if encoding is not None:
+        check_codec(encoding, errors)
+    return count, _check_poll_interval(poll_interval)
+
+
+def _undecoded(line: bytes) -> bytes:
+    """What ``encoding=None`` yields: the line as it is, ending with LF."""
+    return line
+
+
+def _decoder(encoding: str, errors: str) -> Callable[[bytes], str]:
     def decode(line: bytes) -> str:
         return line[:-1].decode(encoding, errors).rstrip("\r") + "\n"
 
     return decode
 
 
-# What a Follow yields: decoded lines (str), or with raw=True (the CLI's tail -f) bytes.
+# What a Follow yields: decoded lines (str), or with encoding=None the lines as bytes.
 LineT = TypeVar("LineT", str, bytes)
 
 
@@ -412,38 +429,12 @@ class Follow(AsyncIterator[LineT], Generic[LineT]):
     its current read returns.
     """
 
-    @overload
     def __init__(
-        self: Follow[str],
-        path: StrOrBytesPath,
-        lines: int,
-        encoding: str,
-        errors: str,
-        poll_interval: float,
-        raw: Literal[False] = False,
-    ) -> None: ...
-    @overload
-    def __init__(
-        self: Follow[bytes],
-        path: StrOrBytesPath,
-        lines: int,
-        encoding: str,
-        errors: str,
-        poll_interval: float,
-        raw: Literal[True],
-    ) -> None: ...
-    def __init__(
-        self,
-        path: StrOrBytesPath,
-        lines: int,
-        encoding: str,
-        errors: str,
-        poll_interval: float,
-        raw: bool = False,
+        self, path: StrOrBytesPath, lines: int, decode: Callable[[bytes], LineT], poll_interval: float
     ) -> None:
         self._follower = _Follower(path, lines, use_inotify=True)
         self._poll_interval = poll_interval
-        self._decode = None if raw else _decoder(encoding, errors)
+        self._decode: Callable[[bytes], LineT] = decode
         self._ready: deque[LineT | Exception] = deque(self._finish(self._follower.poll()))
 
     def take_ready(self) -> list[LineT]:
@@ -491,7 +482,7 @@ class Follow(AsyncIterator[LineT], Generic[LineT]):
         Decoding happens as the lines are read (in the worker thread when there is much),
         its error is raised when that line's turn comes, and the follow ends there.
         """
-        if self._decode is None:
+        if self._decode is _undecoded:
             return lines
         decoded: list[Any] = []
         for line in lines:
@@ -539,6 +530,7 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+@overload
 def follow(
     path: StrOrBytesPath,
     *,
@@ -546,13 +538,32 @@ def follow(
     encoding: str = "utf-8",
     errors: str = "replace",
     poll_interval: float = 1.0,
-) -> Follow[str]:
+) -> Follow[str]: ...
+@overload
+def follow(
+    path: StrOrBytesPath,
+    *,
+    lines: int = 0,
+    encoding: None,
+    errors: str = "replace",
+    poll_interval: float = 1.0,
+) -> Follow[bytes]: ...
+def follow(
+    path: StrOrBytesPath,
+    *,
+    lines: int = 0,
+    encoding: str | None = "utf-8",
+    errors: str = "replace",
+    poll_interval: float = 1.0,
+) -> Follow[str] | Follow[bytes]:
     """Follow the file at *path* like ``tail -F``: ``async for line in follow(path)``.
 
     Yields first the last *lines* lines, then every line appended afterwards, each
     decoded with (*encoding*, *errors*), trailing CRs stripped and ending with ``'\\n'``;
-    a partial line is held until its LF arrives. Survives truncation (reads again from
-    the start) and rotation by rename or delete-and-recreate (the old file is read to its
+    a partial line is held until its LF arrives. With ``encoding=None`` the lines are
+    bytes, as they are in the file (CRs kept, nothing decoded), each ending with
+    ``b'\\n'``; *errors* is then ignored. Survives truncation (reads again from the
+    start) and rotation by rename or delete-and-recreate (the old file is read to its
     end first, and its unterminated last line, if any, is delivered as a line). Uses
     inotify, falling back to polling every *poll_interval* seconds where it is
     unavailable. ``poll_interval=float('inf')`` never looks on a timer: only inotify
@@ -564,12 +575,13 @@ def follow(
     OSError(EINVAL) for a FIFO/socket/device, ValueError/TypeError for bad arguments,
     LookupError for an unknown encoding.
     """
-    count = check_line_count(lines, "lines")
-    check_codec(encoding, errors)
-    interval = _check_poll_interval(poll_interval)
-    return Follow(path, count, encoding, errors, interval)
+    count, interval = _check_arguments(lines, encoding, errors, poll_interval)
+    if encoding is None:
+        return Follow(path, count, _undecoded, interval)
+    return Follow(path, count, _decoder(encoding, errors), interval)
 
 
+@overload
 def follow_blocking(
     path: StrOrBytesPath,
     *,
@@ -577,20 +589,39 @@ def follow_blocking(
     encoding: str = "utf-8",
     errors: str = "replace",
     poll_interval: float = 1.0,
-) -> Iterator[str]:
+) -> Iterator[str]: ...
+@overload
+def follow_blocking(
+    path: StrOrBytesPath,
+    *,
+    lines: int = 0,
+    encoding: None,
+    errors: str = "replace",
+    poll_interval: float = 1.0,
+) -> Iterator[bytes]: ...
+def follow_blocking(
+    path: StrOrBytesPath,
+    *,
+    lines: int = 0,
+    encoding: str | None = "utf-8",
+    errors: str = "replace",
+    poll_interval: float = 1.0,
+) -> Iterator[str] | Iterator[bytes]:
     """The blocking twin of ``follow``: a generator for code without an event loop.
 
     The file is opened (and errors raised) when it is called; closing the generator, or
     an exception such as KeyboardInterrupt inside it, closes every descriptor.
     """
-    count = check_line_count(lines, "lines")
-    check_codec(encoding, errors)
-    interval = _check_poll_interval(poll_interval)
+    count, interval = _check_arguments(lines, encoding, errors, poll_interval)
     follower = _Follower(path, count, use_inotify=True)
+    if encoding is None:
+        return _follow_blocking(follower, _undecoded, interval)
     return _follow_blocking(follower, _decoder(encoding, errors), interval)
 
 
-def _follow_blocking(follower: _Follower, decode: Any, interval: float) -> Iterator[str]:
+def _follow_blocking(
+    follower: _Follower, decode: Callable[[bytes], LineT], interval: float
+) -> Iterator[LineT]:
     # poll(), not select(): the inotify descriptor can be above select()'s FD_SETSIZE (1024).
     waiter = select.poll()
     fd = follower.fileno()

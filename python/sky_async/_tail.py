@@ -170,6 +170,16 @@ def decode_lines(pieces: list[bytes], encoding: str, errors: str) -> list[str]:
     return lines
 
 
+def with_endings(pieces: list[bytes], final_newline: bool) -> list[bytes]:
+    """The raw last lines as ``tail_files(encoding=None)`` returns them: each piece with the LF
+    that ended it (CRs kept), the last one with an LF only if the data ended with one, so
+    that their concatenation is what ``tail -n`` prints."""
+    lines = [piece + b"\n" for piece in pieces]
+    if lines and not final_newline:
+        lines[-1] = pieces[-1]
+    return lines
+
+
 def check_codec(encoding: object, errors: object) -> str:
     """The codec's canonical name (``'utf-8'`` for ``'UTF8'``); TypeError/LookupError now, for
     arguments that could otherwise only fail once lines are decoded."""
@@ -180,6 +190,13 @@ def check_codec(encoding: object, errors: object) -> str:
     name = codecs.lookup(encoding).name
     b"".decode(encoding, errors)  # LookupError for a codec that is not a text encoding ('hex')
     return name
+
+
+def require_encoding(encoding: object) -> None:
+    """TypeError for ``encoding=None``, which read_last_n_lines (always decoding) refuses and
+    tail_files takes; any other value is checked by TailRequest."""
+    if encoding is None:
+        raise TypeError("encoding must be a str, not NoneType")
 
 
 def check_line_count(n: object, name: str = "n") -> int:
@@ -197,10 +214,10 @@ def check_chunk_size(chunk_size: object) -> int:
 
 
 # Per file, a backend reports ``(lines, final_newline)`` (decoded lines as read_last_n_lines
-# returns them, or with no encoding the raw pieces as bytes), or just the list of decoded
-# lines when an encoding was given (the native backend: final_newline is only needed raw,
-# and a tuple per file was a tenth of the conversion's cost), the exception decoding
-# raised, ``(errno, message or None)``, or None for a file it never got to.
+# returns them, or with no encoding the raw pieces as bytes, without their LF), or just the
+# list of decoded lines when an encoding was given (the native backend: final_newline is only
+# needed raw, and a tuple per file was a tenth of the conversion's cost), the exception
+# decoding raised, ``(errno, message or None)``, or None for a file it never got to.
 TailItem = Union[
     "list[str]", "tuple[list[str] | list[bytes], bool]", "tuple[int, str | None]", BaseException, None
 ]
@@ -232,8 +249,9 @@ class TailRequest:
     ) -> None:
         self.n = check_line_count(n)
         self.chunk_size = check_chunk_size(chunk_size)
-        self.encoding = check_codec(encoding, errors)
-        self.errors: str = errors  # type: ignore[assignment]
+        # None: the lines undecoded, as bytes (*errors* is not used, nor checked).
+        self.encoding = None if encoding is None else check_codec(encoding, errors)
+        self.errors: str = "strict" if encoding is None else errors  # type: ignore[assignment]
         self.concurrency = check_concurrency(concurrency)
         self.originals = paths
         self.results: list[Any]
@@ -253,8 +271,9 @@ class TailRequest:
                     return
         self.encoded, self.positions, self.results = encode_paths(paths)
 
-    def finish(self, items: list[TailItem], return_exceptions: bool, raw: bool = False) -> list[Any]:
-        """Lines (or with *raw*, ``(pieces, final_newline)``) or the exception, per path."""
+    def finish(self, items: list[TailItem], return_exceptions: bool) -> list[Any]:
+        """The lines (bytes with their endings when there is no encoding) or the exception,
+        per path."""
         results = self.results
         for index, item in zip(self.positions, items):
             if item is None:
@@ -268,8 +287,10 @@ class TailRequest:
             first, second = item
             if isinstance(first, int):
                 results[index] = make_os_error(first, second, self.originals[index])  # type: ignore[arg-type]
+            elif self.encoding is None:
+                results[index] = with_endings(first, second)  # type: ignore[arg-type]
             else:
-                results[index] = item if raw else first
+                results[index] = first
         if not return_exceptions:
             for result in results:
                 if isinstance(result, BaseException):

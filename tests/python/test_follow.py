@@ -83,6 +83,47 @@ async def test_partial_line_is_held_until_its_newline(log: Path, interval: float
         assert await take(lines, 2) == ["partial\n", "bad \ufffd\n"]
 
 
+async def test_undecoded_lines_are_the_files_bytes_with_their_lf(log: Path, interval: float) -> None:
+    append(log, b"cr\r\nbad \xff\npar")
+    # The partial line counts among the last 4 lines, and is held until its LF arrives.
+    async with sky_async.follow(log, lines=4, encoding=None, poll_interval=interval) as lines:
+        assert lines.take_ready() == [b"three\n", b"cr\r\n", b"bad \xff\n"]
+        append(log, b"tial \xe2\x82\r\n")
+        assert await take(lines, 1) == [b"partial \xe2\x82\r\n"]
+        append(log, b"a\nb\r\n")
+        assert await take(lines, 2) == [b"a\n", b"b\r\n"]
+
+
+async def test_undecoded_ignores_errors(log: Path, interval: float) -> None:
+    append(log, b"bad \xff\n")
+    async with sky_async.follow(
+        log, lines=1, encoding=None, errors="strict", poll_interval=interval
+    ) as lines:
+        assert await take(lines, 1) == [b"bad \xff\n"]
+
+
+async def test_undecoded_rotation_delivers_the_unterminated_line_with_an_lf(
+    log: Path, interval: float
+) -> None:
+    async with sky_async.follow(log, encoding=None, poll_interval=interval) as lines:
+        os.rename(log, log.with_suffix(".1"))
+        append(log.with_suffix(".1"), b"last old\r\nunterminated\r")
+        log.write_bytes(b"fresh\n")
+        assert await take(lines, 3) == [b"last old\r\n", b"unterminated\r\n", b"fresh\n"]
+
+
+def test_sync_follow_undecoded_yields_bytes(log: Path, interval: float) -> None:
+    append(log, b"\xff\r\n")
+    lines = sky_async.sync.follow(log, lines=2, encoding=None, poll_interval=min(interval, 0.05))
+    try:
+        assert [next(lines), next(lines)] == [b"three\n", b"\xff\r\n"]
+        append(log, b"four\xfe\n")
+        assert next(lines) == b"four\xfe\n"
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    assert fds_open_on([log]) == []
+
+
 async def test_a_line_that_fails_to_decode_raises_in_its_turn_and_ends_the_follow(
     log: Path, interval: float
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
+import io
 import json
 import os
 import random
@@ -45,6 +46,12 @@ def oracle(data: bytes, n: int, encoding: str = "utf-8", errors: str = "replace"
         pieces.pop()
     lines = [piece.decode(encoding, errors).rstrip("\r") for piece in pieces[-n:]]
     return [line + "\n" for line in lines[:-1]] + lines[-1:]
+
+
+def bytes_oracle(data: bytes, n: int) -> list[bytes]:
+    """The last *n* lines undecoded, each with its LF (a binary stream's lines: split after
+    each LF only, CRs kept), as tail_files(encoding=None) returns them."""
+    return io.BytesIO(data).readlines()[-n:] if n else []
 
 
 @pytest.fixture
@@ -190,12 +197,110 @@ def test_random_bytes_match_the_oracle_on_both_backends(data: bytes, n: int, chu
         for name in ("native", "python"):
             api = Api(make_backend(name))
             assert api.sync.read_last_n_lines(file.name, n, chunk_size=chunk_size) == expected, name
-            (raw,) = api.sync._tail_files(
-                [file.name], n, chunk_size, "utf-8", "replace", None, False, raw=True
-            )
-            pieces, final_newline = raw
-            assert len(pieces) == len(expected), name
-            assert final_newline == (n > 0 and data.endswith(b"\n")), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(max_size=400)
+    | st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"\xff", b"\xe2\x82"])).map(b"".join),
+    n=st.integers(min_value=0, max_value=40),
+    chunk_size=st.integers(min_value=1, max_value=64),
+)
+def test_random_bytes_undecoded_are_the_last_lines_on_both_backends(
+    data: bytes, n: int, chunk_size: int
+) -> None:
+    # What tail -n prints, computed from the bytes directly: what follows the n-th LF from
+    # the end, a final LF not counted (all of it if there are fewer).
+    body = data[:-1] if data.endswith(b"\n") else data
+    cut = len(body)
+    for _ in range(n):
+        cut = body.rfind(b"\n", 0, cut)
+        if cut < 0:
+            break
+    start = cut + 1 if cut >= 0 else 0
+    tail = data[start:] if n else b""
+    with tempfile.NamedTemporaryFile() as file:
+        file.write(data)
+        file.flush()
+        for name in ("native", "python"):
+            api = Api(make_backend(name))
+            (lines,) = api.sync.tail_files([file.name], n, chunk_size=chunk_size, encoding=None)
+            assert b"".join(lines) == tail, name
+            assert lines == bytes_oracle(data, n), name
+            assert asyncio.run(api.tail_files([file.name], n, chunk_size=chunk_size, encoding=None)) == [
+                lines
+            ]
+            # The str mode is these lines decoded one by one, CRs and the last LF dropped.
+            decoded = [
+                line.removesuffix(b"\n").decode("utf-8", "surrogateescape").rstrip("\r") for line in lines
+            ]
+            assert (
+                api.sync.read_last_n_lines(file.name, n, errors="surrogateescape")
+                == [line + "\n" for line in decoded[:-1]] + decoded[-1:]
+            ), name
+
+
+# --- undecoded: encoding=None ------------------------------------------------------------------
+
+UNDECODED_CASES = [
+    # (data, n, expected)
+    (b"a\nb\nc", 2, [b"b\n", b"c"]),
+    (b"a\nb\n", 2, [b"a\n", b"b\n"]),
+    (b"a\nb\n", 5, [b"a\n", b"b\n"]),
+    (b"only\n", 1, [b"only\n"]),
+    (b"\n", 1, [b"\n"]),
+    (b"\n\n", 5, [b"\n", b"\n"]),
+    (b"a\r\nb\r\n", 5, [b"a\r\n", b"b\r\n"]),
+    (b"a\rb\r\r\nc\r", 2, [b"a\rb\r\r\n", b"c\r"]),
+    (b"bad \xff\xfe end\ncut \xe2\x82", 5, [b"bad \xff\xfe end\n", b"cut \xe2\x82"]),
+    (b"n\x00u\x00l\n", 1, [b"n\x00u\x00l\n"]),
+    (b"a\nb\nc\n", 0, []),
+    (b"", 3, []),
+    (b"one\ntwo", 100, [b"one\n", b"two"]),
+]
+
+
+@pytest.mark.parametrize(("data", "n", "expected"), UNDECODED_CASES)
+async def test_undecoded_lines_keep_their_endings_and_bytes(
+    call: Caller, write: Any, data: bytes, n: int, expected: list[bytes]
+) -> None:
+    assert bytes_oracle(data, n) == expected  # the oracle agrees with the cases
+    path = write(data)
+    assert await call.tail_files([path], n, encoding=None) == [expected]
+    assert await call.tail_files([path], n, chunk_size=1, encoding=None) == [expected]
+    # The lines of invalid UTF-8 decoded with surrogateescape give back these bytes.
+    lines = await call.tail_files([path], n, errors="surrogateescape")
+    assert [line.encode("utf-8", "surrogateescape") for line in lines[0]] == [
+        line.removesuffix(b"\n").rstrip(b"\r") + (b"\n" if i < len(expected) - 1 else b"")
+        for i, line in enumerate(expected)
+    ]
+
+
+async def test_undecoded_ignores_errors(call: Caller, write: Any) -> None:
+    path = write(b"bad \xff\n")
+    for errors in ("strict", "no-such-handler"):
+        assert await call.tail_files([path], 1, encoding=None, errors=errors) == [[b"bad \xff\n"]]
+
+
+async def test_undecoded_keeps_order_and_each_error_in_its_slot(
+    call: Caller, write: Any, tmp_path: Path
+) -> None:
+    a = write(b"1\n2\n3\n")
+    b = write(b"x\r\ny")
+    missing = tmp_path / "missing"
+    results = await call.tail_files([a, missing, tmp_path, b], 2, encoding=None, return_exceptions=True)
+    assert results[0] == [b"2\n", b"3\n"]
+    assert isinstance(results[1], FileNotFoundError) and results[1].filename == missing
+    assert isinstance(results[2], IsADirectoryError) and results[2].filename == tmp_path
+    assert results[3] == [b"x\r\n", b"y"]
+    with pytest.raises(FileNotFoundError):
+        await call.tail_files([a, missing], 2, encoding=None)
+
+
+async def test_undecoded_file_of_size_zero_is_read_forwards(call: Caller) -> None:
+    data = Path("/proc/self/mounts").read_bytes()  # stable while the test runs
+    assert data.endswith(b"\n")
+    assert await call.tail_files(["/proc/self/mounts"], 3, encoding=None) == [bytes_oracle(data, 3)]
 
 
 # --- errors --------------------------------------------------------------------------------------

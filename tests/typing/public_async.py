@@ -38,7 +38,7 @@ async def hashing(paths: list[str], flag: bool) -> None:
     del digests
 
 
-async def tailing(paths: list[str], flag: bool) -> None:
+async def tailing(paths: list[str], flag: bool, encoding: str | None) -> None:
     assert_type(await sky_async.read_last_n_lines("log", 10), list[str])
     assert_type(await sky_async.read_last_n_lines(b"log", 10, chunk_size=4096, errors="strict"), list[str])
     assert_type(await sky_async.tail_files(paths, 5), list[list[str]])
@@ -49,12 +49,32 @@ async def tailing(paths: list[str], flag: bool) -> None:
     )
     async for line in sky_async.follow("log", lines=3, poll_interval=0.5):
         assert_type(line, str)
+    # encoding=None: the lines undecoded, as bytes.
+    assert_type(await sky_async.tail_files(paths, 5, encoding=None), list[list[bytes]])
+    assert_type(
+        await sky_async.tail_files(paths, 5, encoding=None, return_exceptions=True),
+        list[list[bytes] | BaseException],
+    )
+    assert_type(
+        await sky_async.tail_files(paths, 5, encoding=None, return_exceptions=flag),
+        list[list[bytes]] | list[list[bytes] | BaseException],
+    )
+    assert_type(
+        await sky_async.tail_files(paths, 5, encoding=encoding),
+        list[list[str]] | list[list[bytes]],
+    )
+    async for raw in sky_async.follow("log", lines=3, encoding=None):
+        assert_type(raw, bytes)
+    async with sky_async.follow(b"log", encoding=None) as raw_lines:
+        assert_type(raw_lines.take_ready(), list[bytes])
 
     lines: list[list[str]] = await sky_async.tail_files(paths, 5, return_exceptions=True)  # type: ignore[assignment]
     await sky_async.tail_files(paths)  # type: ignore[call-overload]  # n is required
     await sky_async.read_last_n_lines("log", "10")  # type: ignore[arg-type]
-    sky_async.follow("log", 3)  # type: ignore[call-arg]  # lines is keyword-only
-    del lines
+    sky_async.follow("log", 3)  # type: ignore[call-overload]  # lines is keyword-only
+    texts: list[list[str]] = await sky_async.tail_files(paths, 5, encoding=None)  # type: ignore[assignment]
+    await sky_async.read_last_n_lines("log", 10, encoding=None)  # type: ignore[arg-type]
+    del lines, texts
 
 
 async def streaming(done: asyncio.Event, finished: asyncio.Future[None]) -> None:

@@ -30,7 +30,7 @@ def hashing(paths: list[str], flag: bool) -> None:
     del digests
 
 
-def tailing(paths: list[str], flag: bool) -> None:
+def tailing(paths: list[str], flag: bool, encoding: str | None) -> None:
     assert_type(sync.read_last_n_lines("log", 10), list[str])
     assert_type(sync.tail_files(paths, 5, encoding="latin-1"), list[list[str]])
     assert_type(sync.tail_files(paths, 5, return_exceptions=True), list[list[str] | BaseException])
@@ -40,11 +40,27 @@ def tailing(paths: list[str], flag: bool) -> None:
     assert_type(sync.follow("log", lines=2), Iterator[str])
     for line in sync.follow(b"log"):
         assert_type(line, str)
+    # encoding=None: the lines undecoded, as bytes.
+    assert_type(sync.tail_files(paths, 5, encoding=None), list[list[bytes]])
+    assert_type(
+        sync.tail_files(paths, 5, encoding=None, return_exceptions=True), list[list[bytes] | BaseException]
+    )
+    assert_type(
+        sync.tail_files(paths, 5, encoding=None, return_exceptions=flag),
+        list[list[bytes]] | list[list[bytes] | BaseException],
+    )
+    assert_type(
+        sync.tail_files(paths, 5, encoding=encoding, return_exceptions=True),
+        list[list[str] | BaseException] | list[list[bytes] | BaseException],
+    )
+    assert_type(sync.follow("log", lines=2, encoding=None), Iterator[bytes])
+    assert_type(sync.follow("log", encoding=encoding), Iterator[str] | Iterator[bytes])
 
     lines: list[list[str]] = sync.tail_files(paths, 5, return_exceptions=True)  # type: ignore[assignment]
     sync.tail_files(paths, 5, chunk_size=None)  # type: ignore[call-overload]
     sync.read_last_n_lines(["log"], 10)  # type: ignore[arg-type]
-    del lines
+    texts: list[list[str]] = sync.tail_files(paths, 5, encoding=None)  # type: ignore[assignment]
+    del lines, texts
 
 
 def streaming(done: threading.Event) -> None:

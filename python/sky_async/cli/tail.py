@@ -39,11 +39,10 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterator
-from typing import Any, BinaryIO, NamedTuple, NoReturn
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, BinaryIO, NamedTuple, NoReturn, Protocol
 
-from .._default import default_api as _default_api
-from .._follow import Follow
+from .. import follow, sync
 from ._common import describe as _describe
 from ._common import is_special
 from ._names import for_terminal, quotef
@@ -164,15 +163,11 @@ def _tail_command(args: argparse.Namespace) -> int:
     # The last lines of named files, regular ones, come from the library, all in one call.
     streamed = [name == "-" or not count.lines or count.from_start or is_special(name) for name in files]
     selected = iter(
-        _default_api.sync._tail_files(
+        sync.tail_files(
             [name for name, stream in zip(files, streamed) if not stream],
             count.n,
-            8192,
-            "utf-8",
-            "replace",
-            None,
-            True,
-            raw=True,
+            encoding=None,
+            return_exceptions=True,
         )
     )
     failed = False
@@ -198,7 +193,7 @@ def _tail_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _show_selected(name: str, result: Any, write: Any) -> None:
+def _show_selected(name: str, result: list[bytes] | BaseException, write: Any) -> None:
     """Writes what ``tail_files`` selected of the file *name*, or raises why there is nothing."""
     if isinstance(result, BaseException):
         # tail_files reports a file it could not open and one it could not read alike, but GNU
@@ -210,8 +205,7 @@ def _show_selected(name: str, result: Any, write: Any) -> None:
             raise _OpenFailed(exc) from result
         write(b"")  # the header
         raise _ReadFailed(result) from result
-    pieces, final_newline = result
-    write(b"\n".join(pieces) + (b"\n" if final_newline else b""))
+    write(b"".join(result))
 
 
 def _copy_stream(name: str, count: Count, write: Any) -> None:
@@ -333,12 +327,24 @@ def _last_lines_start(data: bytearray, n: int) -> int:
     return end + 1
 
 
+class _Following(Protocol):
+    """What ``follow(encoding=None)`` returns, as used here."""
+
+    def take_ready(self) -> list[bytes]: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 async def _follow_all(args: argparse.Namespace, files: list[str], printer: _Printer) -> int:
-    followers: list[tuple[str, Follow[bytes]]] = []
+    followers: list[tuple[str, _Following]] = []
     failed = 0
     for path in files:
         try:
-            follower = Follow(path, args.count.n, "utf-8", "replace", args.sleep_interval, raw=True)
+            follower: _Following = follow(
+                path, lines=args.count.n, encoding=None, poll_interval=args.sleep_interval
+            )
         except (OSError, ValueError) as exc:
             failed += 1
             _error(path, exc)
@@ -353,7 +359,7 @@ async def _follow_all(args: argparse.Namespace, files: list[str], printer: _Prin
 
     lines: asyncio.Queue[tuple[str, bytes | BaseException]] = asyncio.Queue()
 
-    async def pump(path: str, follower: Follow[bytes]) -> None:
+    async def pump(path: str, follower: _Following) -> None:
         try:
             async for line in follower:
                 lines.put_nowait((path, line))
