@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,20 @@ def test_native_backend_falls_back_to_threads_and_says_why(no_io_uring: Path) ->
     assert digest == hashlib_digest("/etc/hostname")
 
 
-def test_hash_suite_passes_with_io_uring_blocked(no_io_uring: Path) -> None:
+@pytest.fixture
+def nested_basetemp() -> Iterator[list[str]]:
+    """A temporary root of its own for a nested pytest: in the shared one it would clean up
+    old sessions' directories while another session may, and pytest's cleanup is not safe
+    against a concurrent one (an abandoned scandir iterator: a ResourceWarning, an error).
+    Short, under /tmp: the suites bind AF_UNIX sockets below it (108 bytes at most)."""
+    root = tempfile.mkdtemp(prefix="sky-async-nested-")
+    try:
+        yield [f"--basetemp={root}"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_hash_suite_passes_with_io_uring_blocked(no_io_uring: Path, nested_basetemp: list[str]) -> None:
     require_native()
     # The native half of the hash tests; the Python backend never touches io_uring.
     pytest_args = [
@@ -91,6 +106,7 @@ def test_hash_suite_passes_with_io_uring_blocked(no_io_uring: Path) -> None:
         "-q",
         "-p",
         "no:cacheprovider",
+        *nested_basetemp,
         "-k",
         "native",
         "tests/python/test_hash.py",
@@ -121,11 +137,12 @@ BLOCKED_SUBSETS = {
     [("test_tail.py", 50), ("test_scan.py", 30), ("test_process_probe.py", 30), ("test_mounts.py", 20)],
 )
 def test_other_batch_suites_pass_with_io_uring_blocked(
-    no_io_uring: Path, test_file: str, minimum: int
+    no_io_uring: Path, test_file: str, minimum: int, nested_basetemp: list[str]
 ) -> None:
     """The native half of each batch operation's suite, in a child where io_uring is refused."""
     require_native()
-    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", BLOCKED_SUBSETS[test_file]]
+    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *nested_basetemp]
+    pytest_args += ["-k", BLOCKED_SUBSETS[test_file]]
     result = run_blocked(no_io_uring, *pytest_args, f"tests/python/{test_file}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
