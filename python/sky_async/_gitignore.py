@@ -205,9 +205,13 @@ def _byte_class(allowed: set[int]) -> bytes:
     return b"[" + b"".join(parts) + b"]"
 
 
-def _bracket(pattern: bytes, start: int, pathname: bool) -> tuple[bytes, int] | None:
+def _bracket(
+    pattern: bytes, start: int, pathname: bool, classes: dict[bytes, frozenset[int]] = _CLASSES
+) -> tuple[bytes, int] | None:
     """The regex of the bracket expression at *start* (its ``[``) and the index after it,
-    or None when git finds it malformed (the pattern then matches nothing)."""
+    or None when git finds it malformed (the pattern then matches nothing). *classes* are
+    the ``[:name:]`` sets (git's own; rsync's wildmatch, which git's comes from, parses
+    brackets the same way but takes the sets from the C library)."""
     end = len(pattern)
     index = start + 1
     negated = index < end and pattern[index] in b"!^"
@@ -248,7 +252,7 @@ def _bracket(pattern: bytes, start: int, pathname: bool) -> tuple[bytes, int] | 
                 members.add(char)  # no ':]' before the next ']': a plain '['
                 previous = char
             else:
-                members_of = _CLASSES.get(pattern[index + 2 : close - 1])
+                members_of = classes.get(pattern[index + 2 : close - 1])
                 if members_of is None:
                     return None
                 members.update(members_of)
