@@ -405,7 +405,10 @@ TEST_P(Processes, PollingFallbackWaitsTimesOutAndCancels) {
 
 TEST_P(Processes, ShutdownCompletesAPendingWaitAsAborted) {
   auto future = sky_async::async_wait_for_exit(rt(), ::getpid(), std::nullopt, asio::use_future);
-  std::this_thread::sleep_for(20ms);
+  // Shut down only once the worker has opened the pidfd: the wait is then pending, not
+  // queued. Polled, not slept for: a loaded machine may take longer than any fixed pause.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (count_pidfds() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   ASSERT_EQ(count_pidfds(), 1u);
   rt_.reset();
   ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
