@@ -119,9 +119,9 @@ class _Inotify:
                 pass
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 def _open_regular(path: bytes, display: Any) -> int:
@@ -348,12 +348,17 @@ class _Follower:
         self._release()
 
     def _release(self) -> None:
-        if self._inotify is not None:
-            self._inotify.close()
-            self._inotify = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        # Both the worker that was reading and a later close() come here: whoever takes
+        # the descriptors under the lock closes them, the other finds nothing. Testing and
+        # then closing self._fd unlocked let both close the same number, the second time
+        # under a file or pipe that another thread had opened with it meanwhile.
+        with self._lock:
+            inotify, self._inotify = self._inotify, None
+            fd, self._fd = self._fd, -1
+        if inotify is not None:
+            inotify.close()
+        if fd >= 0:
+            os.close(fd)
 
     def __del__(self) -> None:  # a follow() never iterated, nor closed
         self.close()

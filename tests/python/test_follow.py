@@ -13,6 +13,7 @@ import gc
 import os
 import resource
 import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -451,3 +452,46 @@ async def test_rotation_to_a_big_file_delivers_all_of_it_in_order(log: Path, int
         got = await asyncio.wait_for(collect(lines, 1 + len(fresh)), HANG)
         assert got[0] == "last old\n"
         assert got[1:] == [line.decode() for line in fresh]
+
+
+@pytest.mark.parametrize("use_inotify", [True, False], ids=["inotify", "polling"])
+def test_a_second_close_while_the_worker_releases_closes_nothing_twice(
+    log: Path, use_inotify: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that was reading when close() came releases the descriptors; a close()
+    arriving meanwhile (stream_log closes on cancel and again on exit) must not close them
+    again: by then their numbers may belong to another thread's files or pipes."""
+    follower = _follow._Follower(log, 0, use_inotify=use_inotify)
+    ours = {fd for fd in (follower._fd, follower.fileno()) if fd is not None}
+    reading, resume, releasing = threading.Event(), threading.Event(), threading.Event()
+    closed: list[int] = []
+    real_close = os.close
+
+    def slow_close(fd: int) -> None:
+        if fd in ours:
+            closed.append(fd)
+        real_close(fd)
+        if fd in ours and threading.current_thread() is not threading.main_thread():
+            releasing.set()
+            time.sleep(0.05)  # widens the moment between closing a number and forgetting it
+
+    def finish(lines: list[bytes]) -> list[bytes]:
+        reading.set()
+        resume.wait(HANG)
+        return lines
+
+    monkeypatch.setattr(os, "close", slow_close)
+    worker = threading.Thread(target=follower.poll_in_worker, args=(finish,))
+    worker.start()
+    try:
+        assert reading.wait(HANG)
+        follower.close()  # the worker is reading: it will release
+        assert not closed
+        resume.set()
+        assert releasing.wait(HANG)
+        follower.close()  # while the worker is closing
+    finally:
+        resume.set()
+        worker.join(HANG)
+    assert not worker.is_alive()
+    assert sorted(closed) == sorted(ours)
