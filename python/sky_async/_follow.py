@@ -202,6 +202,7 @@ class _Follower:
     def __init__(self, path: Any, lines: int | None, use_inotify: bool) -> None:
         self._fd = -1
         self._inotify: _Inotify | None = None
+        self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None
         self._lock = threading.Lock()
         self._in_worker = False
         self._closing = False
@@ -235,6 +236,24 @@ class _Follower:
     def fileno(self) -> int | None:
         """The descriptor that becomes readable on a change, or None when polling."""
         return self._inotify.fd if self._inotify is not None else None
+
+    def add_reader(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: Any
+    ) -> None:
+        """``loop.add_reader`` on the descriptor that becomes readable on a change (nothing
+        when polling). ``close()`` removes it before it closes the descriptor: a number
+        closed while still registered may be reused, and a later ``remove_reader`` would
+        then unregister whoever registered the new descriptor."""
+        fd = self.fileno()
+        if fd is not None:
+            loop.add_reader(fd, callback, *args)
+            self._reader = (loop, fd)
+
+    def remove_reader(self) -> None:
+        """Undo ``add_reader``; on the loop's thread."""
+        reader, self._reader = self._reader, None
+        if reader is not None and not reader[0].is_closed():
+            reader[0].remove_reader(reader[1])
 
     def poll(self, budget: float = math.inf, split: bool = False) -> list[bytes]:
         """The complete lines that arrived since the last call, each ending with LF.
@@ -341,6 +360,7 @@ class _Follower:
         return self._lines.rest()
 
     def close(self) -> None:
+        self.remove_reader()
         with self._lock:
             self._closing = True
             if self._in_worker:
@@ -440,6 +460,8 @@ class Follow(AsyncIterator[LineT], Generic[LineT]):
         self._follower = _Follower(path, lines, use_inotify=True)
         self._poll_interval = poll_interval
         self._decode: Callable[[bytes], LineT] = decode
+        self._closed = False
+        self._woken: asyncio.Future[None] | None = None  # while a task waits for a change
         self._ready: deque[LineT | Exception] = deque(self._finish(self._follower.poll()))
 
     def take_ready(self) -> list[LineT]:
@@ -462,8 +484,12 @@ class Follow(AsyncIterator[LineT], Generic[LineT]):
     async def __anext__(self) -> LineT:
         try:
             while not self._ready:
+                if self._closed:  # by aclose() from another task, say
+                    raise StopAsyncIteration
                 if not self._follower.behind:
                     await self._wait()
+                    if self._closed:
+                        raise StopAsyncIteration
                 await self._read()
             line = self._ready.popleft()
             if isinstance(line, Exception):
@@ -479,7 +505,8 @@ class Follow(AsyncIterator[LineT], Generic[LineT]):
         if not lines and self._follower.behind:
             loop = asyncio.get_running_loop()
             lines = await loop.run_in_executor(None, self._follower.poll_in_worker, self._finish)
-        self._ready.extend(lines)
+        if not self._closed:
+            self._ready.extend(lines)
 
     def _finish(self, lines: list[bytes]) -> list[Any]:
         """The lines as they are yielded; a decoding error is kept in place of its line.
@@ -505,20 +532,22 @@ class Follow(AsyncIterator[LineT], Generic[LineT]):
         timer = (
             None if math.isinf(self._poll_interval) else loop.call_later(self._poll_interval, _settle, woken)
         )
-        fd = self._follower.fileno()
-        if fd is not None:
-            loop.add_reader(fd, _settle, woken)
+        self._follower.add_reader(loop, _settle, woken)
+        self._woken = woken
         try:
             await woken
         finally:
+            self._woken = None
             if timer is not None:
                 timer.cancel()
-            if fd is not None:
-                loop.remove_reader(fd)
+            self._follower.remove_reader()
 
     def close(self) -> None:
+        self._closed = True
         self._follower.close()
         self._ready.clear()
+        if self._woken is not None:  # a task waits for a change: it ends now
+            _settle(self._woken)
 
     async def aclose(self) -> None:
         self.close()

@@ -189,6 +189,7 @@ class StreamLog(AsyncIterator[str]):
         # Wake-ups from the loop's shared inotify instance, once iteration starts.
         self._subscribed = False
         self._subscription: Subscription | None = None
+        self._woken: asyncio.Future[None] | None = None  # while a task waits for a change
 
     def __aiter__(self) -> StreamLog:
         return self
@@ -224,6 +225,8 @@ class StreamLog(AsyncIterator[str]):
                 await self._read(loop)
             else:
                 await self._wait(loop, step)
+            if self._done:  # closed by another task meanwhile
+                return None
 
     def _subscribe(self, loop: asyncio.AbstractEventLoop) -> None:
         self._subscribed = True
@@ -284,9 +287,8 @@ class StreamLog(AsyncIterator[str]):
             subscription.waiter = woken
         wait = stream.wait_time(deadline, loop.time())
         timer = None if math.isinf(wait) else loop.call_later(wait, _settle, woken)
-        fd = stream.follower.fileno()
-        if fd is not None:
-            loop.add_reader(fd, _settle, woken)
+        stream.follower.add_reader(loop, _settle, woken)
+        self._woken = woken
         until = self._until_future
 
         def wake(_: object) -> None:
@@ -297,12 +299,12 @@ class StreamLog(AsyncIterator[str]):
         try:
             await woken
         finally:
+            self._woken = None
             if subscription is not None:
                 subscription.waiter = None
             if timer is not None:
                 timer.cancel()
-            if fd is not None:
-                loop.remove_reader(fd)
+            stream.follower.remove_reader()
             if until is not None:
                 until.remove_done_callback(wake)
         stream.need_read = True
@@ -312,6 +314,8 @@ class StreamLog(AsyncIterator[str]):
     def close(self) -> None:
         self._done = True
         self._stream.close()
+        if self._woken is not None:  # a task waits for a change: it ends now
+            _settle(self._woken)
         if self._subscription is not None:
             self._subscription.close()
         if self._owns_until and self._until_future is not None:

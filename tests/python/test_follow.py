@@ -495,3 +495,29 @@ def test_a_second_close_while_the_worker_releases_closes_nothing_twice(
         worker.join(HANG)
     assert not worker.is_alive()
     assert sorted(closed) == sorted(ours)
+
+
+async def test_closing_a_follow_that_another_task_awaits_ends_that_task_and_spares_the_reused_number(
+    log: Path, interval: float
+) -> None:
+    """aclose() from another task: the waiting task ends at once, and its wait's cleanup
+    must not unregister whatever now holds the closed descriptor's number."""
+    loop = asyncio.get_running_loop()
+    lines = sky_async.follow(log, lines=0, poll_interval=interval)
+    waiting = asyncio.ensure_future(lines.__anext__())
+    for _ in range(10):  # let it reach its wait
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    await lines.aclose()
+    read_end, write_end = os.pipe()  # likely the closed inotify descriptor's number
+    readable: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(read_end, lambda: readable.done() or readable.set_result(None))
+    try:
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(waiting, HANG)
+        os.write(write_end, b"x")
+        await asyncio.wait_for(readable, HANG)
+    finally:
+        loop.remove_reader(read_end)
+        os.close(read_end)
+        os.close(write_end)
