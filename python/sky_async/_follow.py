@@ -211,6 +211,12 @@ class _Follower:
         self._split = False
         # True after a poll() that stopped at its budget: more is waiting to be read now.
         self.behind = False
+        # Whether a read shorter than asked is known to end at the end of the file, as on a
+        # local file system (FUSE may return less before the end): then one read finds what
+        # is new. Set by stream_log, whose hub knows the file system.
+        self.short_reads_end = False
+        # Whether the name named nothing when last looked up.
+        self.name_gone = False
         # Set when the name came to refer to another file: a watch kept elsewhere than in
         # this follower (stream_log's shared inotify instance) must follow it; whoever does
         # resets it.
@@ -255,12 +261,14 @@ class _Follower:
         if reader is not None and not reader[0].is_closed():
             reader[0].remove_reader(reader[1])
 
-    def poll(self, budget: float = math.inf, split: bool = False) -> list[bytes]:
+    def poll(self, budget: float = math.inf, split: bool = False, check_name: bool = True) -> list[bytes]:
         """The complete lines that arrived since the last call, each ending with LF.
 
         Stops before reading or joining more than about *budget* bytes, with ``behind``
         set: the rest is read by the next call. With *split*, reads about *budget* bytes
-        of a larger amount and stops there, instead of reading none of it.
+        of a larger amount and stops there, instead of reading none of it. Without
+        *check_name*, the name is not looked up again (a rotation is not looked for): for a
+        caller whose directory watch says the name has not changed.
         """
         if self._inotify is not None:
             self._inotify.drain()
@@ -271,10 +279,15 @@ class _Follower:
         if not self._read_new(out):
             self.behind = True
             return out
+        if not check_name:
+            return out
         try:
             st = os.stat(self._path)
         except FileNotFoundError:
-            return out  # deleted or moved away: keep reading the old file until a new one appears
+            # Deleted or moved away: keep reading the old file until a new one appears.
+            self.name_gone = True
+            return out
+        self.name_gone = False
         if (st.st_dev, st.st_ino) != self._identity:
             self._switch(out)
         return out
@@ -299,6 +312,8 @@ class _Follower:
 
     def _read_new(self, out: list[bytes]) -> bool:
         """Read to the end of the file; False if stopped first by the budget (or a close)."""
+        if self.short_reads_end and self._glance(out):
+            return True
         size = os.fstat(self._fd).st_size
         if size < self._offset:  # truncated: start again from the top
             self._offset = 0
@@ -317,6 +332,23 @@ class _Follower:
             if self._budget < 0:  # the file grew while we read: leave the rest for later
                 return False
         return False
+
+    def _glance(self, out: list[bytes]) -> bool:
+        """What a follow usually finds, a few new lines, in one ``pread`` (no ``fstat``, no
+        read that returns nothing): True if that was all. Nothing new (perhaps a truncation),
+        a full read (perhaps more) or more than the budget: False, and the caller's
+        ``fstat``-sized reads start again from the same offset."""
+        if self._closing:
+            return False
+        data = os.pread(self._fd, _READ_SIZE, self._offset)
+        if not data or len(data) == _READ_SIZE:
+            return False
+        if len(data) + self._lines.held_size > self._budget and not self._split:
+            return False
+        self._offset += len(data)
+        self._budget -= len(data)
+        self._lines.feed(data, out)
+        return True
 
     def _switch(self, out: list[bytes]) -> None:
         """The name now refers to a new file: finish the old one, then start the new one."""

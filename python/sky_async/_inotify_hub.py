@@ -38,12 +38,26 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._follow import _DIR_EVENTS, _FILE_EVENTS, _IN_CLOEXEC, _IN_NONBLOCK, _load_libc
+from ._follow import (
+    _DIR_EVENTS,
+    _FILE_EVENTS,
+    _IN_CLOEXEC,
+    _IN_CLOSE_WRITE,
+    _IN_MODIFY,
+    _IN_MOVE_SELF,
+    _IN_NONBLOCK,
+    _load_libc,
+)
 
 _IN_Q_OVERFLOW = 0x4000
 _IN_IGNORED = 0x8000
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
 _READ_SIZE = 64 * 1024
+# The file was written to: nothing else may have happened to its name. Any other file event
+# (moved, deleted, its link count changed) makes its readers look the name up again.
+_WRITTEN = _IN_MODIFY | _IN_CLOSE_WRITE
+# A directory that moves wakes its readers too (their path now names something else).
+_HUB_DIR_EVENTS = _DIR_EVENTS | _IN_MOVE_SELF
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
@@ -66,6 +80,13 @@ _RELIABLE_FS = frozenset(
 # Elsewhere, how often the hub's one timer looks at its readers' files.
 _RECHECK = 1.0
 _STATFS_SIZE = 512  # more than struct statfs on any Linux architecture (120 on x86_64)
+
+
+def _renamed(readers: set[Subscription], woken: set[Subscription]) -> None:
+    """Wake *readers*, who must look their name up again."""
+    for subscription in readers:
+        subscription.renamed = True
+    woken.update(readers)
 
 
 def reliable(directory: bytes) -> bool:
@@ -97,6 +118,10 @@ class Subscription:
         self.file_wd = -1
         self.dir_wd = -1
         self.woken = False
+        # Whether the name may have come to refer to another file since the reader last
+        # looked: an event on the name or on its directory, a lost event queue, a recheck.
+        # Only file events (the file written to): the reader need not look the name up.
+        self.renamed = True
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
         # On a file system where events can be missed: the hub's timer calls this, and wakes
@@ -155,7 +180,7 @@ class Hub:
 
     def subscribe(self, path: bytes) -> Subscription:
         subscription = Subscription(self, path)
-        wd = self._libc.inotify_add_watch(self.fd, subscription.directory, _DIR_EVENTS)
+        wd = self._libc.inotify_add_watch(self.fd, subscription.directory, _HUB_DIR_EVENTS)
         if wd < 0:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), subscription.directory)
@@ -180,6 +205,7 @@ class Hub:
         for subscription in list(self._rechecked):
             probe = subscription.probe
             if probe is None or probe():
+                subscription.renamed = True
                 subscription.wake()
         if self._rechecked and self.fd >= 0:
             self._timer = self.loop.call_later(_RECHECK, self._recheck)
@@ -246,29 +272,33 @@ class Hub:
             offset = name_start + length
             if mask & _IN_Q_OVERFLOW:  # events were lost: every reader looks
                 for file_readers in self._files.values():
-                    woken.update(file_readers)
+                    _renamed(file_readers, woken)
                 for dir_names in self._dirs.values():
                     for name_readers in dir_names.values():
-                        woken.update(name_readers)
+                        _renamed(name_readers, woken)
                 continue
             files = self._files.get(wd)
             if files is not None:
-                woken.update(files)
+                if mask & ~_WRITTEN:
+                    _renamed(files, woken)
+                else:
+                    woken.update(files)
                 if mask & _IN_IGNORED:
                     del self._files[wd]
                 continue
             names = self._dirs.get(wd)
             if names is None:
                 continue
-            if mask & _IN_IGNORED:  # the directory itself went away
+            if mask & (_IN_IGNORED | _IN_MOVE_SELF):  # the directory itself went away or moved
                 for readers in names.values():
-                    woken.update(readers)
-                del self._dirs[wd]
-                self._reliable.pop(wd, None)
+                    _renamed(readers, woken)
+                if mask & _IN_IGNORED:
+                    del self._dirs[wd]
+                    self._reliable.pop(wd, None)
                 continue
             named = names.get(data[name_start:offset].rstrip(b"\0"))
             if named is not None:
-                woken.update(named)
+                _renamed(named, woken)
 
     def close(self) -> None:
         if self.fd < 0:

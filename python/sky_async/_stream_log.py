@@ -241,6 +241,8 @@ class StreamLog(AsyncIterator[str]):
             # system can miss them.
             stream.recheck = math.inf
             subscription.probe = stream.follower.changed
+            # On a local file system a short read is the end of the file.
+            stream.follower.short_reads_end = not subscription.rechecked
 
     def _start_until(self) -> None:
         until = self._until
@@ -264,11 +266,19 @@ class StreamLog(AsyncIterator[str]):
         """Read what is new: on the loop's thread if it is little, else in a worker thread."""
         follower = self._stream.follower
         subscription = self._subscription
+        check_name = True
         if subscription is not None:
             subscription.woken = False  # what this read finds covers the events so far
-        lines = follower.poll(_INLINE_BYTES)
+            check_name, subscription.renamed = subscription.renamed, False
+        lines = follower.poll(_INLINE_BYTES, check_name=check_name)
+        if subscription is not None and check_name and (follower.behind or follower.name_gone):
+            # Stopped before the name was looked up, or it named nothing: look next time too
+            # (a new directory in place of a moved one raises no event here).
+            subscription.renamed = True
         if not lines and follower.behind:
             lines = await loop.run_in_executor(None, follower.poll_in_worker, _identity, _WORKER_BYTES, True)
+            if subscription is not None and follower.name_gone:
+                subscription.renamed = True
         self._stream.add(lines)
         if follower.switched:  # rotated: watch the new file, then look at it once more
             follower.switched = False

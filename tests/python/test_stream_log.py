@@ -230,6 +230,59 @@ async def test_rotation_by_rename_finishes_the_old_file_first(log: Path, mode: s
         assert fds_open_on([log.with_suffix(".1")]) == []
 
 
+async def test_a_replaced_directory_is_followed_to_the_new_file(tmp_path: Path, mode: str) -> None:
+    """The log's directory moved away and a new one made in its place: no event names the
+    file, and the reader must still find the new one (the directory's own move wakes it)."""
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    log = directory / "app.log"
+    log.write_bytes(b"old\n")
+    async with sky_async.stream_log(log, tail=0, max_delay=0) as chunks:
+        append(log, b"before\n")
+        assert await take(chunks) == ["before\n"]  # iterating: watched from here on
+        directory.rename(tmp_path / "logs.1")
+        append(tmp_path / "logs.1" / "app.log", b"last old\n")
+        assert await take(chunks) == ["last old\n"]  # the name is gone meanwhile
+        directory.mkdir()
+        log.write_bytes(b"new\n")
+        append(tmp_path / "logs.1" / "app.log", b"very last\n")  # the old file's event
+        wanted = "very last\nnew\n"
+        assert await take_text(chunks, wanted) == wanted
+
+
+async def test_an_appended_line_costs_one_read_and_no_lookup_of_the_name(
+    log: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the hub on a local file system, a line written to the file is read with one
+    pread: no fstat, no stat of the name (only its directory's events can change what the
+    name refers to), no read that finds nothing."""
+    if mode != "inotify":
+        pytest.skip("polling looks at the name on every turn")
+    calls: dict[str, int] = {"pread": 0, "fstat": 0, "stat": 0}
+
+    def counting(name: str) -> Any:
+        real = getattr(os, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    async with sky_async.stream_log(log, tail=0, max_delay=0) as chunks:
+        append(log, b"first\n")
+        assert await take(chunks) == ["first\n"]
+        if not _inotify_hub.reliable(os.fsencode(log.parent)):
+            pytest.skip("the test directory's file system may miss inotify events")
+        for name in calls:
+            monkeypatch.setattr(os, name, counting(name))
+        for i in range(20):
+            append(log, b"line %d\n" % i)
+            assert await take(chunks) == [f"line {i}\n"]
+        monkeypatch.undo()
+    assert calls == {"pread": 20, "fstat": 0, "stat": 0}
+
+
 # --- until -------------------------------------------------------------------------------------------
 
 
