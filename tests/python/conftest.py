@@ -245,6 +245,31 @@ def run_python(
     )
 
 
+async def assert_closing_from_another_task_ends_its_wait(stream: Any, timeout: float) -> None:
+    """For follow and stream_log: a task waits on *stream*, another task closes it. The
+    waiting task must end at once (StopAsyncIteration), and its wait's cleanup must not
+    unregister a reader that the loop registered meanwhile for the closed descriptor's
+    number (a pipe opened right after the close likely reuses it)."""
+    loop = asyncio.get_running_loop()
+    waiting = asyncio.ensure_future(stream.__anext__())
+    for _ in range(10):  # let it reach its wait
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    await stream.aclose()
+    read_end, write_end = os.pipe()
+    readable: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(read_end, lambda: readable.done() or readable.set_result(None))
+    try:
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(waiting, timeout)
+        os.write(write_end, b"x")
+        await asyncio.wait_for(readable, timeout)
+    finally:
+        loop.remove_reader(read_end)
+        os.close(read_end)
+        os.close(write_end)
+
+
 # Execs its arguments with SIGINT at its default disposition and unblocked. A child that a test
 # interrupts must not inherit the runner's: a background job (`cmd &` in a script) starts with
 # SIGINT ignored, an ignored signal stays ignored across exec, and a Python started so never

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import sky_async
-from conftest import MiB, fd_count, fds_open_on, run_python
+from conftest import MiB, assert_closing_from_another_task_ends_its_wait, fd_count, fds_open_on, run_python
 from sky_async import _follow
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
@@ -500,24 +500,5 @@ def test_a_second_close_while_the_worker_releases_closes_nothing_twice(
 async def test_closing_a_follow_that_another_task_awaits_ends_that_task_and_spares_the_reused_number(
     log: Path, interval: float
 ) -> None:
-    """aclose() from another task: the waiting task ends at once, and its wait's cleanup
-    must not unregister whatever now holds the closed descriptor's number."""
-    loop = asyncio.get_running_loop()
     lines = sky_async.follow(log, lines=0, poll_interval=interval)
-    waiting = asyncio.ensure_future(lines.__anext__())
-    for _ in range(10):  # let it reach its wait
-        await asyncio.sleep(0)
-    assert not waiting.done()
-    await lines.aclose()
-    read_end, write_end = os.pipe()  # likely the closed inotify descriptor's number
-    readable: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(read_end, lambda: readable.done() or readable.set_result(None))
-    try:
-        with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(waiting, HANG)
-        os.write(write_end, b"x")
-        await asyncio.wait_for(readable, HANG)
-    finally:
-        loop.remove_reader(read_end)
-        os.close(read_end)
-        os.close(write_end)
+    await assert_closing_from_another_task_ends_its_wait(lines, HANG)

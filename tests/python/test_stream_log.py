@@ -27,6 +27,7 @@ import pytest
 import sky_async
 from conftest import (
     MiB,
+    assert_closing_from_another_task_ends_its_wait,
     clean_env,
     fd_count,
     fds_open_on,
@@ -876,25 +877,7 @@ def test_the_hub_recheck_delivers_what_inotify_missed(
 async def test_closing_a_stream_that_another_task_awaits_ends_that_task_and_spares_the_reused_number(
     log: Path, mode: str
 ) -> None:
-    """aclose() from another task (the server's disconnect handler, say): the waiting task
-    ends at once, and nothing it registered outlives the stream."""
-    loop = asyncio.get_running_loop()
+    """The server's disconnect handler closes the stream its response task iterates."""
     chunks = sky_async.stream_log(log, tail=0)
-    waiting = asyncio.ensure_future(chunks.__anext__())
-    for _ in range(10):  # let it reach its wait
-        await asyncio.sleep(0)
-    assert not waiting.done()
-    await chunks.aclose()
-    read_end, write_end = os.pipe()  # likely a closed descriptor's number
-    readable: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(read_end, lambda: readable.done() or readable.set_result(None))
-    try:
-        with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(waiting, HANG)
-        os.write(write_end, b"x")
-        await asyncio.wait_for(readable, HANG)
-    finally:
-        loop.remove_reader(read_end)
-        os.close(read_end)
-        os.close(write_end)
-    assert _inotify_hub.hub_of(loop) is None
+    await assert_closing_from_another_task_ends_its_wait(chunks, HANG)
+    assert _inotify_hub.hub_of(asyncio.get_running_loop()) is None
