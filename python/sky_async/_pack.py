@@ -31,17 +31,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import errno
 import functools
 import hashlib
 import os
 import stat
+import struct
 import sys
 import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from . import _skypilot_ignore
 from ._checks import require_str_path
@@ -211,14 +213,16 @@ class _Packer:
         self.files += 1
         self.bytes += expected
 
-    def blob_id(self) -> str:
-        # _compute_zip_blob_id: entries sorted by name (a stable sort, so duplicates keep
-        # their archive order), then the name's UTF-8 and the entry's raw digest, in turn.
-        total = hashlib.sha256()
-        for name, digest in sorted(self.pairs, key=lambda pair: pair[0]):
-            total.update(name.encode("utf-8"))
-            total.update(digest)
-        return total.hexdigest()
+
+def blob_id_of(pairs: Sequence[tuple[str, bytes]]) -> str:
+    """``_compute_zip_blob_id`` from each entry's (name, SHA-256 digest), in archive order."""
+    # Entries sorted by name (a stable sort, so duplicates keep their archive order), then
+    # the name's UTF-8 and the entry's raw digest, in turn.
+    total = hashlib.sha256()
+    for name, digest in sorted(pairs, key=lambda pair: pair[0]):
+        total.update(name.encode("utf-8"))
+        total.update(digest)
+    return total.hexdigest()
 
 
 def _require_utf8(text: str, path: str, what: str) -> bytes:
@@ -305,6 +309,20 @@ def _open_temp(output: str) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(directory, f".{base}.*.tmp"))
 
 
+@contextlib.contextmanager
+def _replacing(output: str) -> Iterator[BinaryIO]:
+    """A temporary file beside *output* that becomes *output* only if the block completes."""
+    fd, temp = _open_temp(output)
+    try:
+        with os.fdopen(fd, "w+b") as raw:
+            yield raw
+        os.replace(temp, output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
 def pack(
     items: Sequence[str],
     output: str,
@@ -315,6 +333,7 @@ def pack(
     compression: int = zipfile.ZIP_DEFLATED,
     compresslevel: int | None = None,
     stop: threading.Event | None = None,
+    pairs: list[tuple[str, bytes]] | None = None,
 ) -> PackResult:
     """Write SkyPilot's zip of *items* to *output* and return what it holds and its blob id.
 
@@ -323,29 +342,25 @@ def pack(
     keep everything. ValueError for a missing source (SkyPilot's message) or an output
     inside a source; OSError for a file that changes size while read, a FIFO or device, or
     what the file system reports; PackCancelled when *stop* is set. Nothing is left at
-    *output* unless the whole archive was written.
+    *output* unless the whole archive was written. *pairs*, if given, gets each entry's
+    (name, SHA-256 digest) in archive order (for ``blob_id_of`` over several archives).
     """
     expanded = [os.path.expanduser(item) for item in items]
     for item in expanded:
         if not os.path.isfile(item) and not os.path.isdir(item):
             raise ValueError(f"{item} does not exist.")
     check_output_outside(expanded, output)
-    fd, temp = _open_temp(output)
-    try:
-        with os.fdopen(fd, "w+b") as raw:
-            with zipfile.ZipFile(raw, "w", compression=compression, compresslevel=compresslevel) as zipf:
-                packer = _Packer(zipf, stop)
-                for item in expanded:
-                    _add_item(packer, item, exclusions_of, relative_to_items)
-                    if log_file is not None:
-                        log_file.write(f"Zipped {item}\n")
-            packer.check_stop()
-            archive_bytes = raw.tell()
-        os.replace(temp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    with _replacing(output) as raw:
+        with zipfile.ZipFile(raw, "w", compression=compression, compresslevel=compresslevel) as zipf:
+            packer = _Packer(zipf, stop)
+            for item in expanded:
+                _add_item(packer, item, exclusions_of, relative_to_items)
+                if log_file is not None:
+                    log_file.write(f"Zipped {item}\n")
+        packer.check_stop()
+        archive_bytes = raw.tell()
+    if pairs is not None:
+        pairs.extend(packer.pairs)
     return PackResult(
         files=packer.files,
         directories=packer.directories,
@@ -353,8 +368,71 @@ def pack(
         bytes=packer.bytes,
         archive_bytes=archive_bytes,
         excluded=packer.excluded,
-        blob_id=packer.blob_id(),
+        blob_id=blob_id_of(packer.pairs),
     )
+
+
+# --- several sources' archives as one, without compressing again ---
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature ... file name length, extra field length
+_ZIP64_EXTRA_ID = 1
+
+
+def _without_zip64_extra(extra: bytes) -> bytes:
+    """*extra* less its zip64 field, which a written central directory entry adds by itself."""
+    kept = bytearray()
+    offset = 0
+    while offset + 4 <= len(extra):
+        field_id, size = struct.unpack_from("<HH", extra, offset)
+        if field_id != _ZIP64_EXTRA_ID:
+            kept += extra[offset : offset + 4 + size]
+        offset += 4 + size
+    return bytes(kept)
+
+
+def concatenate(archives: Sequence[str], output: str) -> int:
+    """Write to *output* the archive ``pack`` writes for all the sources of *archives*
+    (each made by ``pack`` of its own sources), in turn: each entry's local header and
+    compressed bytes are copied as they are, and the central directory is written anew
+    with the entries' new offsets. Returns the archive's size.
+
+    For archives that needed no zip64 fields of their own (under 2 GiB and 65,535 entries
+    each; ValueError otherwise, so that the caller packs again), the result is byte for
+    byte what ``pack`` of all the sources writes: zipfile decides a local header from the
+    entry alone, and the central directory from the entries and their offsets.
+    """
+    with _replacing(output) as raw:
+        with zipfile.ZipFile(raw, "w") as out:
+            for archive in archives:
+                with open(archive, "rb") as source, zipfile.ZipFile(source) as part:
+                    if source.seek(0, os.SEEK_END) >= zipfile.ZIP64_LIMIT:
+                        raise ValueError(f"{archive}: 2 GiB or more, zip64: pack again")
+                    entries = part.infolist()
+                    if len(entries) >= zipfile.ZIP_FILECOUNT_LIMIT:
+                        raise ValueError(f"{archive}: 65,535 entries or more, zip64: pack again")
+                    for info in entries:
+                        if info.flag_bits & 0x08:  # a data descriptor: not what pack writes
+                            raise ValueError(f"{archive}: {info.filename} has a data descriptor")
+                        source.seek(info.header_offset)
+                        header = source.read(_LOCAL_HEADER.size)
+                        name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+                        remaining = name_length + extra_length + info.compress_size
+                        entry = copy.copy(info)
+                        entry.header_offset = raw.tell()
+                        entry.extra = _without_zip64_extra(info.extra)
+                        raw.write(header)
+                        while remaining:
+                            chunk = source.read(min(remaining, CHUNK_SIZE))
+                            if not chunk:
+                                raise ValueError(f"{archive}: truncated at {info.filename}")
+                            raw.write(chunk)
+                            remaining -= len(chunk)
+                        out.filelist.append(entry)
+                        out.NameToInfo[entry.filename] = entry
+            out.start_dir = raw.tell()
+            out._didModify = True  # type: ignore[attr-defined]  # what writing an entry sets
+        archive_bytes = raw.tell()
+    return archive_bytes
 
 
 # --- the public call: argument checks, and the work off the event loop ---

@@ -115,6 +115,27 @@ def test_several_sources_make_one_launch_archive(git_repo: Path, sky_tree: Path,
     assert len(set(alone)) == 2 and expected["blob_id"] not in alone
 
 
+def test_several_sources_are_packed_again_when_their_parts_cannot_be_joined(
+    git_repo: Path, sky_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A part over zip64's limits cannot be copied into the launch archive as it is
+    # (``concatenate`` raises ValueError): the launch archive is then packed from the sources.
+    from sky_async import _pack
+    from sky_async.cli import _preflight_skypilot
+
+    def refuse(archives: list[str], output: str) -> int:
+        raise ValueError(f"{archives[0]}: 2 GiB or more, zip64: pack again")
+
+    monkeypatch.setattr(_pack, "concatenate", refuse)
+    ours = tmp_path / "ours.zip"
+    _, upload = _preflight_skypilot.analyze([str(git_repo), str(sky_tree)], None, str(ours))
+    expected = skypilot_upload([git_repo, sky_tree], tmp_path / "theirs.zip")
+    assert upload["error"] is None
+    assert ours.read_bytes() == (tmp_path / "theirs.zip").read_bytes()
+    assert upload["blob_id"] == expected["blob_id"]
+    assert upload["archive_bytes"] == expected["archive_bytes"]
+
+
 def test_excluded_paths_name_their_rule(git_repo: Path, sky_tree: Path) -> None:
     git_info = preflight_json(str(git_repo))["trees"][0]["skypilot"]
     assert git_info["ignore"] == "git"

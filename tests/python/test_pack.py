@@ -121,6 +121,37 @@ def test_random_trees_pack_to_skypilots_zip_and_blob_id(
         assert_same_as_skypilot(items, out)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.lists(NODE, max_size=10), second=st.lists(NODE, max_size=10), overlap=st.booleans())
+def test_archives_concatenated_are_the_archive_of_all_their_sources(
+    first: list[tuple[str, str, bytes]], second: list[tuple[str, str, bytes]], overlap: bool
+) -> None:
+    """preflight packs each source alone, then the launch archive of all of them by copying
+    the entries: byte for byte what packing all the sources at once writes (overlapping
+    sources, whose shared entries are stored twice, included), with the same blob id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b, out = Path(tmp, "a"), Path(tmp, "b"), Path(tmp, "out")
+        for root in (a, b, out):
+            root.mkdir()
+        build(a, first)
+        build(b, second)
+        (b / "ünïcode name").write_bytes(b"\x00" * 1000)
+        sources = [str(a), str(b)]
+        subdirs = [p for p in a.rglob("*") if p.is_dir() and not p.is_symlink()]
+        if overlap and subdirs:
+            sources.append(str(subdirs[0]))  # inside the first source
+        whole = _pack.pack(sources, str(out / "whole.zip"), exclusions_of=None)
+        parts, pairs = [], []
+        for index, source in enumerate(sources):
+            part = str(out / f"part{index}.zip")
+            _pack.pack([source], part, exclusions_of=None, pairs=pairs)
+            parts.append(part)
+        size = _pack.concatenate(parts, str(out / "joined.zip"))
+        assert (out / "joined.zip").read_bytes() == (out / "whole.zip").read_bytes()
+        assert size == whole.archive_bytes
+        assert _pack.blob_id_of(pairs) == whole.blob_id
+
+
 # --- one test per rule ----------------------------------------------------------------------------
 
 

@@ -132,18 +132,58 @@ def _temp_output() -> tuple[str, Callable[[], None]]:
     return os.path.join(directory, "upload.zip"), lambda: shutil.rmtree(directory, ignore_errors=True)
 
 
-def _pack_to(sources: list[str], output: str | None, exclusions: dict[str, list[str]]) -> _pack.PackResult:
+def _pack_to(
+    sources: list[str],
+    output: str | None,
+    exclusions: dict[str, list[str]],
+    pairs: list[tuple[str, bytes]] | None = None,
+) -> _pack.PackResult:
+    """Pack *sources* into *output* (None: a temporary file, deleted)."""
+
     def exclusions_of(item: str) -> list[str]:
         found = exclusions.get(item)
         return found if found is not None else _skypilot_ignore.get_excluded_files(item)
 
     if output is not None:
-        return _pack.pack(sources, output, exclusions_of=exclusions_of)
+        return _pack.pack(sources, output, exclusions_of=exclusions_of, pairs=pairs)
     temp, cleanup = _temp_output()
     try:
-        return _pack.pack(sources, temp, exclusions_of=exclusions_of)
+        return _pack.pack(sources, temp, exclusions_of=exclusions_of, pairs=pairs)
     finally:
         cleanup()
+
+
+class _Parts:
+    """With several sources: each one's own archive, kept until the launch archive is made
+    from them (their entries copied, not compressed again), with its entries' digests."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.mkdtemp(prefix="sky-async-preflight-")
+        self.archives: list[str] = []
+        self.pairs: list[tuple[str, bytes]] = []
+
+    def next_output(self) -> str:
+        self.archives.append(os.path.join(self.directory, f"{len(self.archives)}.zip"))
+        return self.archives[-1]
+
+    def join(self, output: str | None, results: list[_pack.PackResult]) -> dict[str, Any]:
+        """The launch archive's fields: the parts' archives concatenated into *output* (None:
+        only measured)."""
+        joined = output if output is not None else os.path.join(self.directory, "upload.zip")
+        fields = _result_fields(
+            _pack.PackResult(
+                files=sum(r.files for r in results),
+                directories=sum(r.directories for r in results),
+                symlinks=sum(r.symlinks for r in results),
+                bytes=sum(r.bytes for r in results),
+                archive_bytes=_pack.concatenate(self.archives, joined),
+                blob_id=_pack.blob_id_of(self.pairs),
+            )
+        )
+        return fields
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _result_fields(result: _pack.PackResult) -> dict[str, Any]:
@@ -158,10 +198,17 @@ def _result_fields(result: _pack.PackResult) -> dict[str, Any]:
 
 
 def analyze_source(
-    path: str, exclusions: dict[str, list[str]], pack_file: str | None = None, *, label: str = "source"
+    path: str,
+    exclusions: dict[str, list[str]],
+    pack_file: str | None = None,
+    *,
+    label: str = "source",
+    parts: _Parts | None = None,
+    results: list[_pack.PackResult] | None = None,
 ) -> dict[str, Any]:
     """The ``skypilot`` object of one source (see docs/preflight.md); *exclusions* caches each
-    directory's listing for the launch archive."""
+    directory's listing. With *parts* its archive is kept there (and its result appended to
+    *results*) for the launch archive of several sources."""
     source = os.path.abspath(os.path.expanduser(path))
     info: dict[str, Any] = {
         "source": source,
@@ -195,7 +242,12 @@ def analyze_source(
         rules = _Rules(source)
         info["ignore"] = rules.kind if exclusions[source] else None
     try:
-        result = _pack_to([source], pack_file, exclusions)
+        if parts is not None:
+            result = _pack_to([source], parts.next_output(), exclusions, parts.pairs)
+            assert results is not None
+            results.append(result)
+        else:
+            result = _pack_to([source], pack_file, exclusions)
     except (OSError, ValueError) as exc:
         info["error"] = f"the upload archive cannot be written: {_error_text(exc)}"
         return info
@@ -232,28 +284,43 @@ def analyze(
     exclusions: dict[str, list[str]] = {}
     per_root: dict[str, dict[str, Any]] = {}
     single = len(roots) == 1
-    for root in roots:
-        if root in per_root:
-            continue
-        label = "workdir" if workdir is not None and root == workdir else "source"
-        per_root[root] = analyze_source(root, exclusions, pack_file if single else None, label=label)
     sources = [os.path.abspath(os.path.expanduser(root)) for root in roots]
     upload: dict[str, Any] = {"sources": sources, "pack": pack_file, "error": None}
     if single:
-        first = per_root[roots[0]]
+        first = per_root[roots[0]] = analyze_source(
+            roots[0], exclusions, pack_file, label=_label(roots[0], workdir)
+        )
         upload.update({key: first[key] for key in _UPLOAD_KEYS})
         upload["error"] = first["error"]
         return per_root, upload
-    upload.update(dict.fromkeys(_UPLOAD_KEYS, 0))
-    upload["blob_id"] = None
-    if any(info["error"] for info in per_root.values()):
-        upload["error"] = "a source cannot be archived (see its error)"
-        return per_root, upload
+    # The launch archive holds every root in turn, a root named twice twice: each root is
+    # packed once, and the launch archive made of those parts.
+    parts = _Parts()
     try:
-        upload.update(_result_fields(_pack_to(sources, pack_file, exclusions)))
-    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
-        upload["error"] = f"the upload archive cannot be written: {_error_text(exc)}"
+        results: list[_pack.PackResult] = []
+        for root in roots:
+            info = analyze_source(root, exclusions, label=_label(root, workdir), parts=parts, results=results)
+            per_root.setdefault(root, info)
+        upload.update(dict.fromkeys(_UPLOAD_KEYS, 0))
+        upload["blob_id"] = None
+        if any(info["error"] for info in per_root.values()):
+            upload["error"] = "a source cannot be archived (see its error)"
+            return per_root, upload
+        try:
+            try:
+                fields = parts.join(pack_file, results)
+            except ValueError:  # a part needed zip64 fields of its own: pack everything again
+                fields = _result_fields(_pack_to(sources, pack_file, exclusions))
+            upload.update(fields)
+        except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+            upload["error"] = f"the upload archive cannot be written: {_error_text(exc)}"
+    finally:
+        parts.remove()
     return per_root, upload
+
+
+def _label(root: str, workdir: str | None) -> str:
+    return "workdir" if workdir is not None and root == workdir else "source"
 
 
 _UPLOAD_KEYS = ("files", "directories", "symlinks", "bytes", "archive_bytes", "blob_id")
