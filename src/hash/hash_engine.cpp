@@ -31,56 +31,35 @@ std::error_code system_error_code(int value) noexcept { return {value, std::syst
 
 hash_batch::hash_batch(runtime_impl& rt, std::vector<std::filesystem::path> paths, hash_algorithm algorithm,
                        hash_options options)
-    : runtime_(rt),
+    : batch_operation(rt),
       paths_(std::move(paths)),
       algorithm_(algorithm),
       options_(options),
       results_(paths_.size()) {}
 
 void hash_batch::start(hash_completion completion) {
-  completion_ = std::move(completion);
   const std::size_t count = paths_.size();
-  outstanding_.store(count, std::memory_order_relaxed);
   const std::size_t concurrency = options_.concurrency ? options_.concurrency : default_hash_concurrency;
   if (count != 0) {
     // Before the batch is registered: from then on shutdown may cancel it, and a cancel
     // finishes the unclaimed files through the shares.
-    share_count_ = std::min({static_cast<std::size_t>(runtime_.thread_count()), count, concurrency});
+    share_count_ = std::min({static_cast<std::size_t>(runtime().thread_count()), count, concurrency});
     shares_ = std::make_unique<share[]>(share_count_);
-    first_worker_ = runtime_.first_worker_for(share_count_);
+  }
+  if (launch(std::move(completion), share_count_, count)) {
     for (std::size_t home = 0; home < share_count_; ++home) {
-      runtime_.worker_at(first_worker_ + home).load.fetch_add(1, std::memory_order_relaxed);
+      // The quotas add up to exactly `concurrency` files open at once.
+      const std::size_t quota = concurrency / share_count_ + (home < concurrency % share_count_ ? 1 : 0);
+      worker& w = worker_at(home);
+      boost::asio::post(w.context(), [self = shared_from_this(), &w, home, quota]() mutable {
+        w.local<hash_worker>().attach(std::move(self), home, quota);
+      });
     }
   }
-  if (!runtime_.register_operation(shared_from_this())) {
-    // The runtime is shutting down: nothing may start.
-    cancel();
-    if (count == 0) complete();
-    return;
-  }
-  if (count == 0) {
-    complete();
-    return;
-  }
-  for (std::size_t home = 0; home < share_count_; ++home) {
-    // The quotas add up to exactly `concurrency` files open at once.
-    const std::size_t quota = concurrency / share_count_ + (home < concurrency % share_count_ ? 1 : 0);
-    worker& w = runtime_.worker_at(first_worker_ + home);
-    boost::asio::post(w.context(), [self = shared_from_this(), &w, home, quota]() mutable {
-      w.local<hash_worker>().attach(std::move(self), home, quota);
-    });
-  }
-}
-
-void hash_batch::cancel() noexcept {
-  cancelled_.store(true, std::memory_order_release);
-  stop();
+  started();
 }
 
 void hash_batch::stop() noexcept {
-  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
-  // Files nobody claimed yet finish here, as cancelled, without waiting for a worker
-  // to get to them; files in flight notice the flag at their next read.
   while (auto index = claim_raw(0, true)) finish(*index, canceled);
 }
 
@@ -128,18 +107,7 @@ void hash_batch::finish(std::size_t index, std::error_code error, std::string di
     while (index < first && !first_failure_.compare_exchange_weak(first, index, std::memory_order_acq_rel)) {
     }
   }
-  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
-}
-
-void hash_batch::complete() {
-  // Released here rather than when each worker lets go of the batch, which may be a
-  // moment after the caller already has its result and makes its next call.
-  for (std::size_t home = 0; home < share_count_ && shares_; ++home) {
-    runtime_.worker_at(first_worker_ + home).load.fetch_sub(1, std::memory_order_relaxed);
-  }
-  runtime_.unregister_operation(this);
-  auto done = std::move(completion_);
-  done(cancelled_.load(std::memory_order_acquire), std::move(results_));
+  piece_done();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // per thread (threads).
 #pragma once
 
+#include "core/batch_operation.hpp"
 #include "core/digest.hpp"
 #include "core/runtime_impl.hpp"
 
@@ -25,17 +26,17 @@ static_assert(2 * hash_slots_per_worker <= ring_entries_per_worker,
 // hash_options::concurrency when 0.
 inline constexpr std::size_t default_hash_concurrency = 64;
 
-class hash_batch final : public hash_operation, public std::enable_shared_from_this<hash_batch> {
+class hash_batch final : public batch_operation<hash_batch, std::vector<hash_result>> {
  public:
   hash_batch(runtime_impl& rt, std::vector<std::filesystem::path> paths, hash_algorithm algorithm,
              hash_options options);
 
+  // Pieces: one per file. Workers: one per share.
   void start(hash_completion completion) override;
-  void cancel() noexcept override;
 
   const std::filesystem::path& path(std::size_t index) const noexcept { return paths_[index]; }
   hash_algorithm algorithm() const noexcept { return algorithm_; }
-  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  bool stopping() const noexcept { return cancelled(); }
   // Whether file `index` is not wanted any more: the batch was cancelled, or with
   // stop_on_error a file before it failed. Files before the first failure are still
   // hashed, so the failure reported first in input order does not depend on timing.
@@ -51,18 +52,18 @@ class hash_batch final : public hash_operation, public std::enable_shared_from_t
   void finish(std::size_t index, std::error_code error, std::string digest = {});
 
  private:
+  // Files nobody claimed yet finish here, as cancelled, without waiting for a worker to
+  // get to them; files in flight notice the flag at their next read.
+  void stop() noexcept override;
+  std::vector<hash_result> take_result() override { return std::move(results_); }
   std::optional<std::size_t> claim_raw(std::size_t home, bool steal) noexcept;
   // How many files share `s` holds (indices s, s + shares, ...).
   std::size_t share_size(std::size_t s) const noexcept;
-  void stop() noexcept;
-  void complete();
 
-  runtime_impl& runtime_;
   std::vector<std::filesystem::path> paths_;
   hash_algorithm algorithm_;
   hash_options options_;
   std::vector<hash_result> results_;
-  hash_completion completion_;
 
   // Share i holds the indices i, i + shares, i + 2 * shares, ...: interleaving keeps
   // a few large files spread over the workers instead of all landing on the first.
@@ -70,13 +71,9 @@ class hash_batch final : public hash_operation, public std::enable_shared_from_t
     std::atomic<std::size_t> taken{0};
   };
   std::unique_ptr<share[]> shares_;
-  std::size_t share_count_ = 1;
-  std::size_t first_worker_ = 0;
+  std::size_t share_count_ = 0;  // 0: an empty batch
 
-  std::atomic<std::size_t> outstanding_{0};
-  std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> first_failure_{static_cast<std::size_t>(-1)};
-  std::atomic<bool> cancelled_{false};
 };
 
 class hash_slot;

@@ -2,9 +2,9 @@
 
 #include "core/digest.hpp"
 #include "core/runtime_impl.hpp"
+#include "core/worker_job.hpp"
 #include "mounts/mounts_walk.hpp"
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -47,35 +47,9 @@ namespace detail {
 
 namespace {
 
-// The walk as an operation: it runs on a runtime worker (directory listing blocks),
-// stops between directories when cancelled, and holds off runtime shutdown meanwhile.
-class mounts_plan_operation final : public basic_operation<mounts_plan>,
-                                    public std::enable_shared_from_this<mounts_plan_operation> {
- public:
-  mounts_plan_operation(runtime_impl& rt, std::vector<file_mount> mounts)
-      : runtime_(rt), mounts_(std::move(mounts)) {}
-
-  void start(completion done) override {
-    if (!runtime_.register_operation(shared_from_this())) {
-      done(true, {});
-      return;
-    }
-    worker& w = runtime_.worker_at(runtime_.first_worker_for(1));
-    boost::asio::post(w.context(), [self = shared_from_this(), done = std::move(done)]() mutable {
-      mounts_plan plan = plan_file_mounts(std::move(self->mounts_), self->stop_);
-      const bool cancelled = self->stop_.load(std::memory_order_relaxed);
-      self->runtime_.unregister_operation(self.get());
-      done(cancelled, std::move(plan));
-    });
-  }
-
-  void cancel() noexcept override { stop_.store(true, std::memory_order_relaxed); }
-
- private:
-  runtime_impl& runtime_;
-  std::vector<file_mount> mounts_;
-  std::atomic<bool> stop_{false};
-};
+// The walk as an operation: a worker job (directory listing blocks) that stops between
+// directories when cancelled and holds off runtime shutdown meanwhile.
+using mounts_plan_operation = worker_job<mounts_plan>;
 
 // The whole digest as one operation: the walk, then the files hashed concurrently, then
 // the stream fed in order. Cancelling stops whichever of the two is running; the
@@ -93,7 +67,10 @@ class mounts_digest final : public mounts_digest_operation,
     std::shared_ptr<mounts_plan_operation> walk;
     {
       std::lock_guard lock(mutex_);
-      walk = walk_ = std::make_shared<mounts_plan_operation>(impl_of(runtime_), std::move(mounts_));
+      walk = walk_ = std::make_shared<mounts_plan_operation>(
+          impl_of(runtime_), [mounts = std::move(mounts_)](const std::atomic<bool>& stop) mutable {
+            return plan_file_mounts(std::move(mounts), stop);
+          });
     }
     walk->start([self = shared_from_this()](bool cancelled, mounts_plan plan) mutable {
       self->walked(cancelled, std::move(plan));
@@ -128,8 +105,8 @@ class mounts_digest final : public mounts_digest_operation,
     }
     // A copy of the paths: the plan's name the problems afterwards.
     auto hashing = make_hash_operation(runtime_, plan_.files, hash_algorithm::sha256, options_);
-    // Started before cancel() can reach it (an operation may only be cancelled once it has
-    // started), then published; a cancel that came in between is passed on here.
+    // Started, then published to cancel() unless it has completed already; a cancel that
+    // came in between is passed on here.
     hashing->start([self = shared_from_this()](bool hash_cancelled, std::vector<hash_result> digests) {
       {
         std::lock_guard lock(self->mutex_);

@@ -48,66 +48,45 @@ void force_exit_polling(bool on) noexcept { polling_forced.store(on, std::memory
 // probe_batch
 
 probe_batch::probe_batch(runtime_impl& rt, std::vector<process_query> queries)
-    : runtime_(rt),
+    : batch_operation(rt),
       queries_(std::move(queries)),
       results_(queries_.size(), process_status::no_such_process) {}
 
 void probe_batch::start(completion done) {
-  done_ = std::move(done);
   const std::size_t count = queries_.size();
   pid_max_ = pid_max();
   if (count != 0) {
-    share_count_ = std::clamp<std::size_t>(count / min_pids_per_share, 1, runtime_.thread_count());
-    first_worker_ = runtime_.first_worker_for(share_count_);
+    share_count_ = std::clamp<std::size_t>(count / min_pids_per_share, 1, runtime().thread_count());
+  }
+  if (!launch(std::move(done), share_count_, share_count_)) {
+    // Nothing may start: no share will run.
+    for (std::size_t s = 0; s < share_count_; ++s) piece_done();
+  } else {
     for (std::size_t s = 0; s < share_count_; ++s) {
-      runtime_.worker_at(first_worker_ + s).load.fetch_add(1, std::memory_order_relaxed);
+      boost::asio::post(
+          worker_at(s).context(),
+          [self = shared_from_this(), s, begin = s * count / share_count_] { self->run_slice(s, begin); });
     }
   }
-  outstanding_.store(share_count_, std::memory_order_relaxed);
-  if (!runtime_.register_operation(shared_from_this())) {
-    // The runtime is shutting down: nothing may start.
-    cancelled_.store(true, std::memory_order_relaxed);
-    return complete();
-  }
-  if (count == 0) return complete();
-  for (std::size_t s = 0; s < share_count_; ++s) {
-    boost::asio::post(
-        runtime_.worker_at(first_worker_ + s).context(),
-        [self = shared_from_this(), s, begin = s * count / share_count_] { self->run_slice(s, begin); });
-  }
+  started();
 }
-
-void probe_batch::cancel() noexcept { cancelled_.store(true, std::memory_order_release); }
 
 void probe_batch::run_slice(std::size_t share, std::size_t next) {
   const std::size_t end = (share + 1) * queries_.size() / share_count_;
   const auto deadline = std::chrono::steady_clock::now() + slice_time;
   while (next < end) {
-    if (cancelled_.load(std::memory_order_acquire)) break;
+    if (cancelled()) break;
     const std::size_t stop = std::min(end, next + probes_between_checks);
     for (; next < stop; ++next) {
       results_[next] = probe_below(queries_[next].pid, queries_[next].start_time, pid_max_);
     }
     if (next < end && std::chrono::steady_clock::now() >= deadline) {
-      boost::asio::post(runtime_.worker_at(first_worker_ + share).context(),
+      boost::asio::post(worker_at(share).context(),
                         [self = shared_from_this(), share, next] { self->run_slice(share, next); });
       return;
     }
   }
-  share_done();
-}
-
-void probe_batch::share_done() {
-  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
-}
-
-void probe_batch::complete() {
-  for (std::size_t s = 0; s < share_count_; ++s) {
-    runtime_.worker_at(first_worker_ + s).load.fetch_sub(1, std::memory_order_relaxed);
-  }
-  runtime_.unregister_operation(this);
-  auto done = std::move(done_);
-  done(cancelled_.load(std::memory_order_acquire), std::move(results_));
+  piece_done();
 }
 
 // ---------------------------------------------------------------------------------------------

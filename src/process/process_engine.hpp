@@ -2,6 +2,7 @@
 // process to exit on a worker's io_context.
 #pragma once
 
+#include "core/batch_operation.hpp"
 #include "core/runtime_impl.hpp"
 
 #include <sky_async/process.hpp>
@@ -32,28 +33,22 @@ inline constexpr std::size_t min_pids_per_share = 512;
 
 // The queries are split into contiguous shares, one per worker (fewer for small batches);
 // each worker probes its share in slices, so that other calls' handlers get in between.
-class probe_batch final : public probe_operation, public std::enable_shared_from_this<probe_batch> {
+class probe_batch final : public batch_operation<probe_batch, std::vector<process_status>> {
  public:
   probe_batch(runtime_impl& rt, std::vector<process_query> queries);
 
+  // Pieces and workers: one per share.
   void start(completion done) override;
-  void cancel() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
 
  private:
   void run_slice(std::size_t share, std::size_t next);
-  void share_done();
-  void complete();
+  std::vector<process_status> take_result() override { return std::move(results_); }
 
-  runtime_impl& runtime_;
   std::vector<process_query> queries_;
   // Entries not reached before a cancel read no_such_process.
   std::vector<process_status> results_;
-  completion done_;
   long long pid_max_ = 0;
   std::size_t share_count_ = 0;
-  std::size_t first_worker_ = 0;
-  std::atomic<std::size_t> outstanding_{0};
-  std::atomic<bool> cancelled_{false};
 };
 
 // Waits on a pidfd registered with one worker's io_context, or polls where pidfd_open(2)

@@ -1,5 +1,6 @@
 #include "scan/scan_engine.hpp"
 
+#include "core/batch_operation.hpp"
 #include "core/fd_budget.hpp"
 #include "text/py_literals.hpp"
 
@@ -229,34 +230,34 @@ struct entry_ref {
   std::string path() const { return dir != nullptr ? join_path(*dir, name) : std::string(name); }
 };
 
-class tree_scanner final : public scan_operation, public std::enable_shared_from_this<tree_scanner> {
+// One piece (the whole scan), no load: it runs on every worker that has a directory to
+// list, and ends when they are all idle with nothing left to list (drained()).
+class tree_scanner final : public batch_operation<tree_scanner, tree_scan> {
  public:
   tree_scanner(runtime_impl& rt, std::string root, const scan_options& options)
-      : runtime_(rt), root_(std::move(root)), options_(options), entry_hook_(current_entry_hook()) {}
+      : batch_operation(rt), root_(std::move(root)), options_(options), entry_hook_(current_entry_hook()) {}
 
   void start(completion done) override {
-    completion_ = std::move(done);
-    participants_ = std::vector<participant>(runtime_.thread_count());
-    const std::size_t first = runtime_.first_worker_for(1) % participants_.size();
+    participants_ = std::vector<participant>(runtime().thread_count());
+    const std::size_t first = runtime().first_worker_for(1) % participants_.size();
     {
       std::lock_guard lock(mutex_);
       participants_[first].scheduled = true;
       active_ = 1;
     }
-    if (!runtime_.register_operation(shared_from_this())) {
-      // The runtime is shutting down: nothing may start.
-      cancelled_.store(true, std::memory_order_relaxed);
-      stopping_.store(true, std::memory_order_release);
-      complete();
-      return;
+    if (launch(std::move(done), 0, 1)) {
+      boost::asio::post(runtime().worker_at(first).context(),
+                        [self = shared_from_this(), first] { self->begin(first); });
+    } else {
+      piece_done();  // nothing may start
     }
-    boost::asio::post(runtime_.worker_at(first).context(),
-                      [self = shared_from_this(), first] { self->begin(first); });
+    started();
   }
 
-  void cancel() noexcept override {
-    cancelled_.store(true, std::memory_order_release);
-    stopping_.store(true, std::memory_order_release);
+ private:
+  // Workers notice the flag at their next entry, close what they hold and go idle; the
+  // last one ends the scan (drained()).
+  void stop() noexcept override {
     std::vector<pending_dir> dropped;  // released outside the lock
     std::priority_queue<pending_link> dropped_links;
     {
@@ -264,11 +265,8 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
       dropped.swap(stack_);
       dropped_links.swap(links_);
     }
-    // Workers notice the flag at their next entry, close what they hold and go idle;
-    // the last one completes the scan.
   }
 
- private:
   struct pending_dir {
     std::string path;
     std::shared_ptr<const dir_node> parent;
@@ -318,10 +316,10 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     bool scheduled = false;
   };
 
-  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  bool stopping() const noexcept { return cancelled(); }
 
   void post_slice(std::size_t i) {
-    boost::asio::post(runtime_.worker_at(i).context(),
+    boost::asio::post(runtime().worker_at(i).context(),
                       [self = shared_from_this(), i] { self->run_slice(i); });
   }
 
@@ -400,7 +398,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
   // (so no descriptor of ours would ever be released); the directory is parked and the
   // slice must end: fd_waiter runs it again once a descriptor was released, or soon.
   bool open_pending(std::size_t i, participant& p, pending_dir dir, bool retrying) {
-    fd_waiter* const waits = runtime_.worker_at(i).fd_waits();
+    fd_waiter* const waits = runtime().worker_at(i).fd_waits();
     if (waits == nullptr) {
       unique_fd fd = open_when_descriptors_free([&] { return open_directory_path(dir.path, dir.via_link); },
                                                 [this] { return stopping(); });
@@ -642,7 +640,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
         return;
       }
     }
-    complete();
+    piece_done();
   }
 
   void add_problem(participant& p, scan_problem_kind kind, std::string path, std::error_code error = {},
@@ -679,7 +677,7 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
     std::push_heap(heap.begin(), heap.end(), file_before);
   }
 
-  void complete() {
+  tree_scan take_result() override {
     tree_scan result;
     std::uint64_t vanished_directories = 0;
     if (root_error_) {
@@ -708,21 +706,15 @@ class tree_scanner final : public scan_operation, public std::enable_shared_from
       if (result.largest.size() > options_.largest) result.largest.resize(options_.largest);
       std::sort(result.file_paths.begin(), result.file_paths.end());
     }
-    runtime_.unregister_operation(this);
-    auto done = std::move(completion_);
-    done(cancelled_.load(std::memory_order_acquire), std::move(result));
+    return result;
   }
 
-  runtime_impl& runtime_;
   const std::string root_;
   const scan_options options_;
   const credentials credentials_;
   const std::shared_ptr<const scan_entry_hook> entry_hook_;  // null: none (the usual case)
-  completion completion_;
   std::vector<participant> participants_;
   std::error_code root_error_;  // written by the first slice, read after the last
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> cancelled_{false};
 
   std::mutex mutex_;
   // Guarded by mutex_:

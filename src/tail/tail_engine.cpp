@@ -132,52 +132,30 @@ std::error_code tail_path_once(const char* path, std::size_t n, std::size_t chun
 
 tail_batch::tail_batch(runtime_impl& rt, std::vector<std::filesystem::path> paths, std::size_t n,
                        tail_options options)
-    : runtime_(rt), paths_(std::move(paths)), n_(n), options_(options), results_(paths_.size()) {}
+    : batch_operation(rt), paths_(std::move(paths)), n_(n), options_(options), results_(paths_.size()) {}
 
 void tail_batch::start(completion done) {
-  completion_ = std::move(done);
   const std::size_t count = paths_.size();
-  const std::size_t threads = runtime_.thread_count();
+  const std::size_t threads = runtime().thread_count();
   const std::size_t jobs = std::min({threads, count, options_.concurrency ? options_.concurrency : threads});
   // Each job holds one file at a time; what the bound leaves over lets some of them keep
   // their directory open too (with the default, every one).
   const std::size_t descriptors = options_.concurrency ? options_.concurrency : 2 * jobs;
   const std::size_t directory_holders = std::min(jobs, descriptors - jobs);
   jobs_.resize(jobs);
-  // The batch completes once every file is finished and every job has ended (closed
-  // the directory it held): the caller sees no descriptor of ours after completion.
-  outstanding_.store(count + jobs, std::memory_order_relaxed);
-  if (jobs != 0) {
-    first_worker_ = runtime_.first_worker_for(jobs);
+  for (std::size_t j = 0; j < jobs; ++j) jobs_[j].holds_directory = j < directory_holders;
+  if (!launch(std::move(done), jobs, count + jobs)) {
+    // Nothing may start: the files finished as cancelled in stop(), and no job will run.
+    for (std::size_t j = 0; j < jobs; ++j) piece_done();
+  } else {
     for (std::size_t j = 0; j < jobs; ++j) {
-      jobs_[j].worker = first_worker_ + j;
-      jobs_[j].holds_directory = j < directory_holders;
-      runtime_.worker_at(jobs_[j].worker).load.fetch_add(1, std::memory_order_relaxed);
+      boost::asio::post(worker_at(j).context(), [self = shared_from_this(), j] { self->run_job(j); });
     }
   }
-  if (!runtime_.register_operation(shared_from_this())) {
-    // The runtime is shutting down: nothing may start (and no job will run).
-    cancel();
-    if (count == 0) complete();
-    for (std::size_t j = 0; j < jobs; ++j) release();
-    return;
-  }
-  if (count == 0) {
-    complete();
-    return;
-  }
-  // The last job to end may complete the batch on its worker before this loop is over:
-  // only the local count is read here.
-  for (std::size_t j = 0; j < jobs; ++j) {
-    boost::asio::post(runtime_.worker_at(first_worker_ + j).context(),
-                      [self = shared_from_this(), j] { self->run_job(j); });
-  }
+  started();
 }
 
-void tail_batch::cancel() noexcept {
-  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
-  // Files nobody claimed yet finish here, as cancelled; files being read notice the
-  // flag before their next read and finish once closed.
+void tail_batch::stop() noexcept {
   for (;;) {
     const std::size_t index = next_.fetch_add(1, std::memory_order_relaxed);
     if (index >= paths_.size()) break;
@@ -186,7 +164,7 @@ void tail_batch::cancel() noexcept {
 }
 
 std::optional<std::size_t> tail_batch::claim() noexcept {
-  if (stopping()) return std::nullopt;
+  if (cancelled()) return std::nullopt;
   if (next_.load(std::memory_order_relaxed) >= paths_.size()) return std::nullopt;
   const std::size_t index = next_.fetch_add(1, std::memory_order_relaxed);
   if (index >= paths_.size()) return std::nullopt;
@@ -195,15 +173,15 @@ std::optional<std::size_t> tail_batch::claim() noexcept {
 
 void tail_batch::run_job(std::size_t j) {
   job& self_job = jobs_[j];
-  worker& w = runtime_.worker_at(self_job.worker);
+  worker& w = worker_at(j);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
-  const std::function<bool()> abandoned = [this] { return stopping(); };
+  const std::function<bool()> abandoned = [this] { return cancelled(); };
   {
     tail_hint hint{needed_.load(std::memory_order_relaxed)};
     directory_cache directories(self_job.holds_directory);
     for (;;) {
       std::optional<std::size_t> index = std::exchange(self_job.waiting, std::nullopt);
-      if (index && stopping()) {
+      if (index && cancelled()) {
         finish(*index, canceled);
         index.reset();
       }
@@ -238,7 +216,7 @@ void tail_batch::run_job(std::size_t j) {
       }
     }
   }
-  release();  // this job has ended, its directory closed
+  piece_done();  // this job has ended, its directory closed
 }
 
 void tail_batch::finish(std::size_t index, std::error_code error) {
@@ -249,18 +227,7 @@ void tail_batch::finish(std::size_t index, std::error_code error) {
     result.final_newline = false;
   }
   result.error = error;
-  release();
-}
-
-void tail_batch::release() {
-  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
-}
-
-void tail_batch::complete() {
-  for (const job& j : jobs_) runtime_.worker_at(j.worker).load.fetch_sub(1, std::memory_order_relaxed);
-  runtime_.unregister_operation(this);
-  auto done = std::move(completion_);
-  done(stopping(), std::move(results_));
+  piece_done();
 }
 
 }  // namespace sky_async::detail

@@ -11,6 +11,7 @@
 // while building the str objects; the public tail_result is split from it).
 #pragma once
 
+#include "core/batch_operation.hpp"
 #include "core/runtime_impl.hpp"
 #include "tail/tail_select.hpp"
 
@@ -83,17 +84,17 @@ std::shared_ptr<tail_text_operation> make_tail_text_operation(runtime_impl& rt,
                                                               std::vector<std::filesystem::path> paths,
                                                               std::size_t n, tail_options options);
 
-class tail_batch final : public tail_text_operation, public std::enable_shared_from_this<tail_batch> {
+class tail_batch final : public batch_operation<tail_batch, std::vector<tail_text>> {
  public:
   tail_batch(runtime_impl& rt, std::vector<std::filesystem::path> paths, std::size_t n, tail_options options);
 
+  // Pieces: one per file, and one per job (it ends once it has closed the directory it
+  // held: the caller sees no descriptor of ours after completion). Workers: one per job.
   void start(completion done) override;
-  void cancel() noexcept override;
 
  private:
   // One of the jobs working through the batch, one file at a time.
   struct job {
-    std::size_t worker = 0;
     // Whether it may keep a directory open beside its file (directory_cache).
     bool holds_directory = false;
     // A file it claimed whose open waits for a descriptor, and that wait.
@@ -109,25 +110,20 @@ class tail_batch final : public tail_text_operation, public std::enable_shared_f
   void run_job(std::size_t j);
   std::optional<std::size_t> claim() noexcept;
   void finish(std::size_t index, std::error_code error);
-  // One of the files or jobs the batch waits for is done; the last completes it.
-  void release();
-  void complete();
-  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  // Files nobody claimed yet finish here, as cancelled; files being read notice the
+  // flag before their next read and finish once closed.
+  void stop() noexcept override;
+  std::vector<tail_text> take_result() override { return std::move(results_); }
 
-  runtime_impl& runtime_;
   std::vector<std::filesystem::path> paths_;
   std::size_t n_;
   tail_options options_;
   std::vector<tail_text> results_;
-  completion completion_;
   // Descriptors open at once are at most options_.concurrency (0: two per job): each
   // job holds its file, and the jobs with one to spare a directory too.
   std::vector<job> jobs_;
-  std::size_t first_worker_ = 0;
 
   std::atomic<std::size_t> next_{0};
-  std::atomic<std::size_t> outstanding_{0};
-  std::atomic<bool> stopping_{false};
   // Shared by the jobs (relaxed): a hint is a guess, any value gives the same lines.
   std::atomic<std::size_t> needed_{0};
 };

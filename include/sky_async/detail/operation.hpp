@@ -14,10 +14,8 @@ class operation {
   virtual ~operation() = default;
   // Thread-safe and idempotent. Stops issuing new work at once; work already in the
   // kernel finishes first, so the completion still arrives, after every file is closed.
-  // Only for a started operation: callers call it after start() has returned (async_run
-  // does: Asio emits cancellation on the initiating thread, so never inside start(); a
-  // composed operation starts its part before publishing it to its own cancel()). The
-  // engines keep no state for a cancel that comes first, and would never complete.
+  // It may come at any time, even before start(): the operation then completes at once
+  // when started, as cancelled.
   virtual void cancel() noexcept = 0;
 };
 
