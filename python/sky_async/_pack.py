@@ -30,6 +30,8 @@ pass). Where SkyPilot has no usable result, this module differs:
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import copy
 import errno
@@ -41,6 +43,7 @@ import struct
 import sys
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
@@ -113,14 +116,94 @@ def check_output_outside(items: Sequence[str], output: str) -> None:
             raise ValueError(f"output {output!r} is the source file {item!r}")
 
 
-class _Packer:
-    """One archive being written: the zip, the running blob-id pairs and the counts."""
+# Files up to this size are read, compressed and hashed by a pool of threads (zlib,
+# hashlib and os.read release the GIL) while the archive is written in order; larger ones
+# stream through zipfile on the writing thread. What the pool holds at once, compressed
+# and waiting for its turn, stays under _POOL_BUDGET bytes, and the entries waiting for
+# their turn under _QUEUE_MAX: memory is bounded whatever the tree.
+_POOLED_MAX = 8 << 20
+_POOL_BUDGET = 64 << 20
+_QUEUE_MAX = 4096
 
-    def __init__(
-        self,
-        zipf: zipfile.ZipFile,
-        stop: threading.Event | None,
-    ) -> None:
+
+@dataclass
+class _Deflated:
+    """A file as a pool thread read it: its compressed bytes, CRC-32, SHA-256 and size."""
+
+    chunks: list[bytes]
+    crc: int
+    digest: bytes
+    size: int
+
+
+def _open_regular(path: str, expected: int) -> int:
+    """*path* opened for reading; OSError if it is no regular file or not *expected* bytes."""
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "Not a regular file (a FIFO or a device cannot be archived)", path)
+        if st.st_size != expected:
+            raise _changed(path, expected, st.st_size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_deflated(path: str, expected: int, level: int, stopped: Callable[[], bool]) -> _Deflated:
+    """On a pool thread: what zipfile's deflate writer computes for *path*, in one read."""
+    fd = _open_regular(path, expected)
+    try:
+        # zipfile's own compressor for ZIP_DEFLATED: the same stream, whatever the chunking.
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        digest = hashlib.sha256()
+        chunks: list[bytes] = []
+        crc = 0
+        for chunk in _read_exactly(fd, path, expected, stopped):
+            crc = zlib.crc32(chunk, crc)
+            digest.update(chunk)
+            chunks.append(compressor.compress(chunk))
+        chunks.append(compressor.flush())
+    finally:
+        os.close(fd)
+    return _Deflated(chunks, crc, digest.digest(), expected)
+
+
+def _read_exactly(fd: int, path: str, expected: int, stopped: Callable[[], bool]) -> Iterator[bytes]:
+    """*fd*'s bytes, a chunk at a time, *stopped* asked before each read; OSError when the
+    file turns out not to be *expected* bytes long."""
+    read = 0
+    while True:
+        if stopped():
+            raise PackCancelled
+        chunk = os.read(fd, CHUNK_SIZE)
+        if not chunk:
+            break
+        read += len(chunk)
+        if read > expected:
+            raise _changed(path, expected, read)
+        yield chunk
+    if read != expected:
+        raise _changed(path, expected, read)
+
+
+def _pool_threads() -> int:
+    try:
+        return min(len(os.sched_getaffinity(0)), 8)
+    except (AttributeError, OSError):  # no sched_getaffinity outside Linux
+        return min(os.cpu_count() or 1, 8)
+
+
+class _Packer:
+    """One archive being written: the zip, the running blob-id pairs and the counts.
+
+    The walk hands entries over in archive order (``file``, ``directory``, ``symlink``);
+    each is written when its turn comes (``write_pending``), a pooled file once a pool
+    thread has read it. An error is raised at its entry's turn, so the one raised is the
+    first in archive order, as when writing entry by entry."""
+
+    def __init__(self, zipf: zipfile.ZipFile, stop: threading.Event | None, threads: int) -> None:
         self.zipf = zipf
         self.stop = stop
         self.pairs: list[tuple[str, bytes]] = []
@@ -129,10 +212,76 @@ class _Packer:
         self.symlinks = 0
         self.bytes = 0
         self.excluded: list[str] = []
+        self._pending: collections.deque[tuple[Callable[[], None], int]] = collections.deque()
+        self._pooled_bytes = 0
+        self._abort = threading.Event()  # the archive failed: pool threads stop reading
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        if threads > 1 and zipf.compression == zipfile.ZIP_DEFLATED:
+            self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="sky-async-pack")
+        level = zipf.compresslevel
+        self._level = zlib.Z_DEFAULT_COMPRESSION if level is None else level
 
     def check_stop(self) -> None:
-        if self.stop is not None and self.stop.is_set():
+        if self._cancelled():
             raise PackCancelled
+
+    def _cancelled(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def _stopped(self) -> bool:
+        """What pool threads ask: cancelled, or the archive failed."""
+        return self._abort.is_set() or self._cancelled()
+
+    def close(self) -> None:
+        """Stops the pool; returns once no pool thread holds a file open."""
+        self._abort.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- the walk's side: entries in archive order ---
+
+    def symlink(self, path: str, archive_name: str, is_dir: bool) -> None:
+        self._add(functools.partial(self._write_symlink, path, archive_name, is_dir))
+
+    def directory(self, path: str, archive_name: str) -> None:
+        self._add(functools.partial(self._write_directory, path, archive_name))
+
+    def file(self, path: str, archive_name: str) -> None:
+        if self._pool is None:
+            self._add(functools.partial(self._write_file, path, archive_name))
+            return
+        try:
+            info = zipfile.ZipInfo.from_file(path, archive_name, strict_timestamps=True)
+        except Exception as exc:  # raised at its turn, after the entries before it
+            self._add(functools.partial(_reraise, exc))
+            return
+        if info.is_dir() or info.file_size > _POOLED_MAX:
+            self._add(functools.partial(self._write_file, path, archive_name))
+            return
+        size = info.file_size
+        while self._pending and self._pooled_bytes + size > _POOL_BUDGET:
+            self._write_next()
+        future = self._pool.submit(_read_deflated, path, size, self._level, self._stopped)
+        self._pooled_bytes += size
+        self._add(functools.partial(self._write_read, path, info, future), size)
+
+    def _add(self, write: Callable[[], None], pooled_bytes: int = 0) -> None:
+        self._pending.append((write, pooled_bytes))
+        if self._pool is None or len(self._pending) > _QUEUE_MAX:
+            self._write_next()
+
+    def write_pending(self) -> None:
+        while self._pending:
+            self._write_next()
+
+    def _write_next(self) -> None:
+        write, pooled_bytes = self._pending.popleft()
+        try:
+            write()
+        finally:
+            self._pooled_bytes -= pooled_bytes
+
+    # --- the writing side ---
 
     def _claim(self, name: str, path: str) -> None:
         # A zip stores names as UTF-8; os.walk gives a name that is not UTF-8 with surrogate
@@ -146,7 +295,7 @@ class _Packer:
         # zipfile's state as the overwrite would.
         self.zipf.NameToInfo.pop(name, None)
 
-    def symlink(self, path: str, archive_name: str, is_dir: bool) -> None:
+    def _write_symlink(self, path: str, archive_name: str, is_dir: bool) -> None:
         target = os.readlink(path)
         # Relative, as SkyPilot stores it: an absolute target cannot resolve on the server.
         if os.path.isabs(target):
@@ -159,10 +308,10 @@ class _Packer:
         self.pairs.append((info.filename, hashlib.sha256(data).digest()))
         self.symlinks += 1
 
-    def directory(self, path: str, archive_name: str) -> None:
+    def _write_directory(self, path: str, archive_name: str) -> None:
         info = zipfile.ZipInfo.from_file(path, archive_name, strict_timestamps=True)
         if not info.is_dir():  # replaced by a file since the walk listed it
-            self.file(path, archive_name)
+            self._write_file(path, archive_name)
             return
         info.compress_size = 0
         info.CRC = 0
@@ -174,44 +323,63 @@ class _Packer:
         self.pairs.append((info.filename, _EMPTY_DIGEST))
         self.directories += 1
 
-    def file(self, path: str, archive_name: str) -> None:
+    def _write_file(self, path: str, archive_name: str) -> None:
+        """A file read, compressed and hashed here, through zipfile's own writer."""
         info = zipfile.ZipInfo.from_file(path, archive_name, strict_timestamps=True)
         if info.is_dir():  # replaced by a directory since the walk listed it
-            self.directory(path, archive_name)
+            self._write_directory(path, archive_name)
             return
         info.compress_type = self.zipf.compression
         info._compresslevel = self.zipf.compresslevel  # type: ignore[attr-defined]  # as ZipFile.write sets it
         expected = info.file_size
-        fd = os.open(path, _READ_FLAGS)
+        fd = _open_regular(path, expected)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(
-                    errno.EINVAL, "Not a regular file (a FIFO or a device cannot be archived)", path
-                )
-            if st.st_size != expected:
-                raise _changed(path, expected, st.st_size)
             digest = hashlib.sha256()
-            read = 0
             self._claim(info.filename, path)
             with self.zipf.open(info, "w") as dest:
-                while True:
-                    self.check_stop()
-                    chunk = os.read(fd, CHUNK_SIZE)
-                    if not chunk:
-                        break
-                    read += len(chunk)
-                    if read > expected:
-                        raise _changed(path, expected, read)
+                for chunk in _read_exactly(fd, path, expected, self._cancelled):
                     digest.update(chunk)
                     dest.write(chunk)
-                if read != expected:
-                    raise _changed(path, expected, read)
         finally:
             os.close(fd)
-        self.pairs.append((info.filename, digest.digest()))
+        self._count_file(info.filename, digest.digest(), expected)
+
+    def _write_read(
+        self, path: str, info: zipfile.ZipInfo, read: concurrent.futures.Future[_Deflated]
+    ) -> None:
+        """A file a pool thread has read: the entry zipfile's writer would make of it."""
+        data = read.result()
+        self._claim(info.filename, path)
+        zipf = self.zipf
+        # What ZipFile.open(info, "w") sets and then writes, on a seekable output, once its
+        # writer is closed: the header with the CRC and sizes, the data after it. A pooled
+        # file is far below zip64's limits.
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = zipf.compresslevel  # type: ignore[attr-defined]  # as ZipFile.write sets it
+        info.flag_bits = 0
+        info.CRC = data.crc
+        info.compress_size = sum(len(chunk) for chunk in data.chunks)
+        zipf._writecheck(info)  # type: ignore[attr-defined]
+        zipf._didModify = True  # type: ignore[attr-defined]
+        raw = zipf.fp
+        assert raw is not None
+        raw.seek(zipf.start_dir)
+        info.header_offset = zipf.start_dir
+        raw.write(info.FileHeader(False))
+        raw.writelines(data.chunks)
+        zipf.start_dir = raw.tell()
+        zipf.filelist.append(info)
+        zipf.NameToInfo[info.filename] = info
+        self._count_file(info.filename, data.digest, data.size)
+
+    def _count_file(self, name: str, digest: bytes, size: int) -> None:
+        self.pairs.append((name, digest))
         self.files += 1
-        self.bytes += expected
+        self.bytes += size
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
 
 
 def blob_id_of(pairs: Sequence[tuple[str, bytes]]) -> str:
@@ -352,11 +520,19 @@ def pack(
     check_output_outside(expanded, output)
     with _replacing(output) as raw:
         with zipfile.ZipFile(raw, "w", compression=compression, compresslevel=compresslevel) as zipf:
-            packer = _Packer(zipf, stop)
-            for item in expanded:
-                _add_item(packer, item, exclusions_of, relative_to_items)
-                if log_file is not None:
-                    log_file.write(f"Zipped {item}\n")
+            packer = _Packer(zipf, stop, _pool_threads())
+            try:
+                for item in expanded:
+                    try:
+                        _add_item(packer, item, exclusions_of, relative_to_items)
+                    except Exception:
+                        packer.write_pending()  # an entry before this failure may have failed first
+                        raise
+                    packer.write_pending()
+                    if log_file is not None:
+                        log_file.write(f"Zipped {item}\n")
+            finally:
+                packer.close()
         packer.check_stop()
         archive_bytes = raw.tell()
     if pairs is not None:

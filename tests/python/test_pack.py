@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -339,3 +340,86 @@ def test_more_entries_than_a_zip_without_zip64_holds_are_skypilots_zip(tmp_path:
     assert (result.files, result.directories) == (66_000, 67)
     with zipfile.ZipFile(ours) as archive:
         assert len(archive.infolist()) == 66_067
+
+
+# --- the pool: files read and compressed by threads, written in archive order ----------------
+
+
+def mixed_tree(root: Path) -> None:
+    """Files below and above a small pooled size, in nested directories, links between."""
+    sizes = [0, 1, 100, 40_000, 64 * 1024, 64 * 1024 + 1, 200_000, 700_000]
+    for depth in range(3):
+        directory = root.joinpath(*[f"d{k}" for k in range(depth)])
+        directory.mkdir(parents=True, exist_ok=True)
+        for i, size in enumerate(sizes):
+            data = (bytes(range(256)) * (size // 256 + 1))[:size] if i % 2 else os.urandom(size)
+            (directory / f"f{i}").write_bytes(data)
+        (directory / "link").symlink_to("f1")
+
+
+@pytest.mark.parametrize(("budget", "queue"), [(100_000, 64), (10**9, 4)])
+def test_pooled_and_streamed_files_in_one_archive_are_skypilots_zip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, queue: int
+) -> None:
+    # Small limits, so that one tree goes through every path: files read by the pool and
+    # files streamed on the writing thread, a full budget or a full queue holding the walk.
+    monkeypatch.setattr(_pack, "_POOLED_MAX", 64 * 1024)
+    monkeypatch.setattr(_pack, "_POOL_BUDGET", budget)
+    monkeypatch.setattr(_pack, "_QUEUE_MAX", queue)
+    seen: list[tuple[int, int]] = []
+    real_write_next = _pack._Packer._write_next
+
+    def write_next(self: Any) -> None:
+        seen.append((self._pooled_bytes, len(self._pending)))
+        real_write_next(self)
+
+    monkeypatch.setattr(_pack._Packer, "_write_next", write_next)
+    root = tmp_path / "src"
+    mixed_tree(root)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_same_as_skypilot([str(root)], out)
+    # the pool held at most its budget of files read and not yet written, the queue at
+    # most its length of entries waiting (and one being added)
+    pooled = max(p for p, _ in seen)
+    assert pooled <= budget
+    assert max(n for _, n in seen) <= queue + 1
+    if budget < 10**9:
+        assert pooled > 64 * 1024  # several files were in the pool at once
+
+
+def test_the_first_failure_in_archive_order_is_the_one_raised(tmp_path: Path) -> None:
+    # The FIFO (read by the pool) comes before the directory holding a name that is not
+    # UTF-8 (refused when its entry is written): the FIFO's error is the one raised.
+    root = tmp_path / "src"
+    (root / "sub").mkdir(parents=True)
+    os.mkfifo(root / "fifo")
+    for i in range(20):
+        (root / "sub" / f"f{i}").write_bytes(os.urandom(10_000))
+    (root / "sub").joinpath(os.fsdecode(b"bad-\xff")).write_bytes(b"x")
+    with pytest.raises(OSError, match="Not a regular file") as error:
+        sync.pack_mounts([root], tmp_path / "out.zip")
+    assert error.value.filename == str(root / "fifo")
+    assert not (tmp_path / "out.zip").exists()
+
+
+def pack_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("sky-async-pack")}
+
+
+async def test_cancellation_while_the_pool_reads_closes_every_file(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    for i in range(60):  # incompressible: each takes the pool a while
+        (root / f"f{i}").write_bytes(os.urandom(2 * 1024 * 1024))
+    output = tmp_path / "out.zip"
+    before = open_descriptors()
+    task = asyncio.ensure_future(pack_mounts_async([root], output))
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+    assert open_descriptors() <= before
+    assert not pack_threads()
