@@ -647,6 +647,7 @@ class Api:
         output: str | os.PathLike[str],
         *,
         ignore: Literal["skypilot"] | None = "skypilot",
+        concurrency: int | None = None,
     ) -> _pack.PackResult:
         """Write the upload archive SkyPilot 0.14.1's ``zip_files_and_folders`` writes for
         *sources* to *output*, byte for byte, and return its counts, sizes, the excluded
@@ -658,8 +659,13 @@ class Api:
         a thread; a cancelled call leaves nothing at *output* and no open descriptor.
         ValueError for a missing source, an output inside a source or an unknown
         *ignore*; OSError for a file that changes size while read, a FIFO or a device.
+
+        Files of up to 8 MiB are read, hashed and compressed by a pool of threads and
+        written in archive order; at most *concurrency* files are open at once (None: one
+        per CPU, at most 8, plus one), and the files read and not yet written hold at most
+        64 MiB. The first failure in archive order is the one raised.
         """
-        return await _pack.pack_async(sources, output, ignore)
+        return await _pack.pack_async(sources, output, ignore, concurrency)
 
     def get_backend_info(self) -> dict[str, object]:
         """Which backend serves the calls, and with what (versions, threads, I/O backend)."""
@@ -929,8 +935,9 @@ class SyncApi:
         output: str | os.PathLike[str],
         *,
         ignore: Literal["skypilot"] | None = "skypilot",
+        concurrency: int | None = None,
     ) -> _pack.PackResult:
-        return _pack.pack_blocking(sources, output, ignore)
+        return _pack.pack_blocking(sources, output, ignore, concurrency)
 
 
 def _single(item: Item, path: object) -> str:

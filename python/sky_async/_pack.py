@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from . import _skypilot_ignore
-from ._checks import require_str_path
+from ._checks import check_concurrency, require_str_path
 
 # Bounded memory: a file is read, compressed and hashed this much at a time.
 CHUNK_SIZE = 1 << 20
@@ -204,6 +204,8 @@ class _Packer:
     first in archive order, as when writing entry by entry."""
 
     def __init__(self, zipf: zipfile.ZipFile, stop: threading.Event | None, threads: int) -> None:
+        """*threads* read pooled files, each holding one open; the writing thread holds one
+        more while it streams a large file. 0: no pool, every file streamed in turn."""
         self.zipf = zipf
         self.stop = stop
         self.pairs: list[tuple[str, bytes]] = []
@@ -216,7 +218,7 @@ class _Packer:
         self._pooled_bytes = 0
         self._abort = threading.Event()  # the archive failed: pool threads stop reading
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        if threads > 1 and zipf.compression == zipfile.ZIP_DEFLATED:
+        if threads > 0 and zipf.compression == zipfile.ZIP_DEFLATED:
             self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="sky-async-pack")
         level = zipf.compresslevel
         self._level = zlib.Z_DEFAULT_COMPRESSION if level is None else level
@@ -502,6 +504,7 @@ def pack(
     compresslevel: int | None = None,
     stop: threading.Event | None = None,
     pairs: list[tuple[str, bytes]] | None = None,
+    concurrency: int = 0,
 ) -> PackResult:
     """Write SkyPilot's zip of *items* to *output* and return what it holds and its blob id.
 
@@ -512,6 +515,7 @@ def pack(
     what the file system reports; PackCancelled when *stop* is set. Nothing is left at
     *output* unless the whole archive was written. *pairs*, if given, gets each entry's
     (name, SHA-256 digest) in archive order (for ``blob_id_of`` over several archives).
+    At most *concurrency* files are open at once (0: one per CPU, at most 8, plus one).
     """
     expanded = [os.path.expanduser(item) for item in items]
     for item in expanded:
@@ -520,7 +524,7 @@ def pack(
     check_output_outside(expanded, output)
     with _replacing(output) as raw:
         with zipfile.ZipFile(raw, "w", compression=compression, compresslevel=compresslevel) as zipf:
-            packer = _Packer(zipf, stop, _pool_threads())
+            packer = _Packer(zipf, stop, concurrency - 1 if concurrency else _pool_threads())
             try:
                 for item in expanded:
                     try:
@@ -623,22 +627,25 @@ def check_sources(sources: object) -> list[str]:
     return [require_str_path(source, "each source") for source in sources]
 
 
-def pack_blocking(sources: object, output: object, ignore: object) -> PackResult:
+def pack_blocking(sources: object, output: object, ignore: object, concurrency: object = None) -> PackResult:
     items = check_sources(sources)
     path = require_str_path(output, "output")
-    return pack(items, path, exclusions_of=exclusions_for(ignore))
+    return pack(items, path, exclusions_of=exclusions_for(ignore), concurrency=check_concurrency(concurrency))
 
 
-async def pack_async(sources: object, output: object, ignore: object) -> PackResult:
+async def pack_async(
+    sources: object, output: object, ignore: object, concurrency: object = None
+) -> PackResult:
     """``pack`` in a thread. Cancelling stops it between chunks and waits for it to remove
     its temporary file and close its descriptors before the CancelledError propagates."""
     items = check_sources(sources)
     path = require_str_path(output, "output")
     exclusions_of = exclusions_for(ignore)
+    limit = check_concurrency(concurrency)
     stop = threading.Event()
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(
-        None, functools.partial(pack, items, path, exclusions_of=exclusions_of, stop=stop)
+        None, functools.partial(pack, items, path, exclusions_of=exclusions_of, stop=stop, concurrency=limit)
     )
     try:
         return await asyncio.shield(future)

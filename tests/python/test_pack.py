@@ -238,6 +238,11 @@ def test_bad_arguments_are_typed_errors(tree: Path, tmp_path: Path) -> None:
         sync.pack_mounts(str(tree), tmp_path / "o.zip")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="output"):
         sync.pack_mounts([tree], b"o.zip")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="concurrency must be at least 1, got 0"):
+        sync.pack_mounts([tree], tmp_path / "o.zip", concurrency=0)
+    with pytest.raises(TypeError, match="concurrency must be an int or None, not float"):
+        sync.pack_mounts([tree], tmp_path / "o.zip", concurrency=2.0)  # type: ignore[arg-type]
+    assert not (tmp_path / "o.zip").exists()
 
 
 def test_a_file_growing_during_the_read_is_an_error_and_output_is_untouched(
@@ -423,3 +428,38 @@ async def test_cancellation_while_the_pool_reads_closes_every_file(tmp_path: Pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
     assert open_descriptors() <= before
     assert not pack_threads()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+async def test_files_open_at_once_never_exceed_concurrency(
+    call: Caller, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, concurrency: int
+) -> None:
+    monkeypatch.setattr(_pack, "_POOLED_MAX", 64 * 1024)  # large files too: the writer holds one
+    lock = threading.Lock()
+    held: set[int] = set()
+    most = 0
+    real_open, real_close = _pack._open_regular, os.close
+
+    def open_regular(path: str, expected: int) -> int:
+        nonlocal most
+        fd = real_open(path, expected)
+        with lock:
+            held.add(fd)
+            most = max(most, len(held))
+        return fd
+
+    def close(fd: int) -> None:
+        with lock:
+            held.discard(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(_pack, "_open_regular", open_regular)
+    monkeypatch.setattr(_pack.os, "close", close)
+    root = tmp_path / "src"
+    mixed_tree(root)
+    for i in range(40):
+        (root / f"g{i}").write_bytes(os.urandom(30_000))
+    result = await call.pack_mounts([root], tmp_path / "out.zip", concurrency=concurrency)
+    assert result.files == 3 * 8 + 40
+    assert not held
+    assert 1 <= most <= concurrency
