@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     # The same bindings written out, for type checkers and IDEs, which cannot see through
     # globals().update(); test_public_names checks that they name exactly the table's rows.
     from ._api import SUPPORTED_ALGORITHMS as SUPPORTED_ALGORITHMS
+    from ._follow import Follow as Follow
     from ._follow import follow as follow
     from ._pack import PackResult as PackResult
     from ._stream_log import stream_log as stream_log

@@ -34,6 +34,7 @@ PUBLIC: tuple[PublicName, ...] = (
     PublicName("hash_file", COROUTINE, True),
     PublicName("hash_files", COROUTINE, True),
     # --- tail: read_last_n_lines, tail_files, follow, stream_log ---
+    PublicName("Follow", VALUE, False),
     PublicName("follow", ASYNC_ITERATOR, True),
     PublicName("read_last_n_lines", COROUTINE, True),
     PublicName("stream_log", ASYNC_ITERATOR, True),
@@ -71,6 +72,7 @@ PUBLIC: tuple[PublicName, ...] = (
 _VALUES: dict[str, Any] = {
     "__version__": _version.__version__,
     "SUPPORTED_ALGORITHMS": _api.SUPPORTED_ALGORITHMS,
+    "Follow": _follow.Follow,
     "follow": _follow.follow,
     "stream_log": _stream_log.stream_log,
     "ScanProblem": scan.ScanProblem,

@@ -16,6 +16,7 @@ from sky_async import _public, sync
 
 PACKAGE_NAMES = [
     "FileMountsError",
+    "Follow",
     "PackResult",
     "SUPPORTED_ALGORITHMS",
     "ScanProblem",

@@ -66,7 +66,9 @@ async def tailing(paths: list[str], flag: bool, encoding: str | None) -> None:
     async for raw in sky_async.follow("log", lines=3, encoding=None):
         assert_type(raw, bytes)
     async with sky_async.follow(b"log", encoding=None) as raw_lines:
+        assert_type(raw_lines, sky_async.Follow[bytes])
         assert_type(raw_lines.take_ready(), list[bytes])
+    assert_type(sky_async.follow("log"), sky_async.Follow[str])
 
     lines: list[list[str]] = await sky_async.tail_files(paths, 5, return_exceptions=True)  # type: ignore[assignment]
     await sky_async.tail_files(paths)  # type: ignore[call-overload]  # n is required

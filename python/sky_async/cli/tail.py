@@ -39,10 +39,10 @@ import os
 import re
 import stat
 import sys
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO, NamedTuple, NoReturn, Protocol
+from collections.abc import Iterator
+from typing import Any, BinaryIO, NamedTuple, NoReturn
 
-from .. import follow, sync
+from .. import Follow, follow, sync
 from ._common import describe as _describe
 from ._common import is_special
 from ._names import for_terminal, quotef
@@ -327,22 +327,12 @@ def _last_lines_start(data: bytearray, n: int) -> int:
     return end + 1
 
 
-class _Following(Protocol):
-    """What ``follow(encoding=None)`` returns, as used here."""
-
-    def take_ready(self) -> list[bytes]: ...
-
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
-
-    def close(self) -> None: ...
-
-
 async def _follow_all(args: argparse.Namespace, files: list[str], printer: _Printer) -> int:
-    followers: list[tuple[str, _Following]] = []
+    followers: list[tuple[str, Follow[bytes]]] = []
     failed = 0
     for path in files:
         try:
-            follower: _Following = follow(
+            follower: Follow[bytes] = follow(
                 path, lines=args.count.n, encoding=None, poll_interval=args.sleep_interval
             )
         except (OSError, ValueError) as exc:
@@ -359,7 +349,7 @@ async def _follow_all(args: argparse.Namespace, files: list[str], printer: _Prin
 
     lines: asyncio.Queue[tuple[str, bytes | BaseException]] = asyncio.Queue()
 
-    async def pump(path: str, follower: _Following) -> None:
+    async def pump(path: str, follower: Follow[bytes]) -> None:
         try:
             async for line in follower:
                 lines.put_nowait((path, line))
