@@ -62,7 +62,7 @@ class batch_operation : public basic_operation<Result>, public std::enable_share
     // cancel() and this meet in the middle (both sequentially consistent): whichever
     // comes second sees the other's flag, and stop() runs once.
     launched_.store(true);
-    if (cancelled()) stop_once();
+    if (cancelled_.load()) stop_once();
     return true;
   }
 
