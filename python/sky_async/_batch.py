@@ -47,11 +47,16 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _THREAD_RESERVATION = 72 * 1024 * 1024
 
 
-def _pool_size() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, where the platform has one)."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
+        return os.cpu_count() or 1
+
+
+def _pool_size() -> int:
+    cpus = usable_cpus()
     # As the native backend's threads I/O backend: each thread blocks on its read, so twice
     # the CPUs keep cold reads overlapping (bench/hash_bench.py: as fast as min(32, cores + 4)).
     size = max(4, min(32, 2 * cpus))

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
 from . import _skypilot_ignore
+from ._batch import usable_cpus
 from ._checks import check_concurrency, require_str_path
 
 # Bounded memory: a file is read, compressed and hashed this much at a time.
@@ -189,10 +190,7 @@ def _read_exactly(fd: int, path: str, expected: int, stopped: Callable[[], bool]
 
 
 def _pool_threads() -> int:
-    try:
-        return min(len(os.sched_getaffinity(0)), 8)
-    except (AttributeError, OSError):  # no sched_getaffinity outside Linux
-        return min(os.cpu_count() or 1, 8)
+    return min(usable_cpus(), 8)
 
 
 class _Packer:
