@@ -78,7 +78,6 @@ class batch_operation : public basic_operation<Result>, public std::enable_share
   runtime_impl& runtime() const noexcept { return runtime_; }
   // The k-th of the workers launch() counted load on.
   worker& worker_at(std::size_t k) const noexcept { return runtime_.worker_at(first_worker_ + k); }
-  std::size_t first_worker() const noexcept { return first_worker_; }
 
   // On cancel(), once, never before launch(): stop issuing new work and finish the
   // items nobody claimed. Work already in the kernel finishes first, and still ends its
