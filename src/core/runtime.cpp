@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <future>
 #include <stdexcept>
 #include <system_error>
 
@@ -33,13 +35,7 @@ std::optional<io_backend> parse_io_backend(std::string_view name) noexcept {
 namespace detail {
 
 worker::worker(unsigned index, io_backend backend)
-    : index_(index), keep_running_(boost::asio::make_work_guard(context_)) {
-  if (backend == io_backend::io_uring) {
-    ring_ = std::make_unique<uring>(ring_entries_per_worker);
-    ring_signal_.emplace(context_, ring_->event_fd());
-    fd_waits_.emplace(context_);
-  }
-}
+    : index_(index), backend_(backend), keep_running_(boost::asio::make_work_guard(context_)) {}
 
 // Stopping a thread has no recovery: if it throws, terminating is the right outcome.
 // NOLINTNEXTLINE(bugprone-exception-escape)
@@ -49,11 +45,34 @@ worker::~worker() {
 }
 
 void worker::start() {
-  if (ring_) wait_for_ring();
-  thread_ = std::thread([this] {
+  std::promise<void> ready;
+  std::future<void> started = ready.get_future();
+  thread_ = std::thread([this, ready = std::move(ready)]() mutable {
     pthread_setname_np(pthread_self(), ("sky-async-" + std::to_string(index_)).substr(0, 15).c_str());
+    if (backend_ == io_backend::io_uring) {
+      try {
+        open_ring();  // here, not on the caller's thread: see uring's constructor
+      } catch (...) {
+        ready.set_exception(std::current_exception());
+        return;
+      }
+    }
+    ready.set_value();
     context_.run();
   });
+  try {
+    started.get();
+  } catch (...) {
+    thread_.join();
+    throw;
+  }
+}
+
+void worker::open_ring() {
+  ring_ = std::make_unique<uring>(ring_entries_per_worker);
+  ring_signal_.emplace(context_, ring_->event_fd());
+  fd_waits_.emplace(context_);
+  wait_for_ring();
 }
 
 void worker::stop_and_join() {
@@ -163,20 +182,19 @@ runtime_impl::runtime_impl(const runtime_options& options) {
 
   if (wanted == io_backend::io_uring) {
     int error = 0;
-    std::string reason = io_uring_unavailable_reason(error);
-    if (reason.empty()) {
-      try {
-        create_workers(io_backend::io_uring, options.threads ? options.threads : cpus);
-      } catch (const std::system_error& e) {
-        workers_.clear();
-        reason = e.what();
-        error = e.code().value();
-      } catch (const boost::system::system_error& e) {
-        // Asio's reactor (epoll, its eventfd and timerfd), made for the ring's eventfd.
-        workers_.clear();
-        reason = e.what();
-        error = e.code().value();
-      }
+    std::string reason;
+    try {
+      start_workers(io_backend::io_uring, options.threads ? options.threads : cpus);
+    } catch (const std::system_error& e) {
+      // No ring (seccomp, kernel.io_uring_disabled, an old kernel, EMFILE), or no thread.
+      workers_.clear();
+      reason = e.what();
+      error = e.code().value();
+    } catch (const boost::system::system_error& e) {
+      // Asio's reactor (epoll, its eventfd and timerfd), made for the ring's eventfd.
+      workers_.clear();
+      reason = e.what();
+      error = e.code().value();
     }
     if (!reason.empty()) {
       if (forced) {
@@ -190,21 +208,23 @@ runtime_impl::runtime_impl(const runtime_options& options) {
   } else {
     backend_reason_ = "forced";
   }
-  try {
-    if (wanted == io_backend::threads) {
+  if (wanted == io_backend::threads) {
+    try {
       // Each thread blocks on its read, so more threads than cores keep cold reads overlapping.
-      create_workers(io_backend::threads, options.threads ? options.threads : std::max(4U, 2 * cpus));
+      start_workers(io_backend::threads, options.threads ? options.threads : std::max(4U, 2 * cpus));
+    } catch (const std::system_error& e) {
+      throw start_error(e.code().value(), e.what());  // a thread that cannot be created (EAGAIN)
     }
-    backend_ = wanted;
-    for (auto& w : workers_) w->start();
-  } catch (const std::system_error& e) {
-    throw start_error(e.code().value(), e.what());  // a thread that cannot be created (EAGAIN)
   }
+  backend_ = wanted;
 }
 
-void runtime_impl::create_workers(io_backend backend, unsigned threads) {
+void runtime_impl::start_workers(io_backend backend, unsigned threads) {
   workers_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<worker>(i, backend));
+  for (unsigned i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<worker>(i, backend));
+    workers_.back()->start();
+  }
 }
 
 // As ~worker: a shutdown that fails cannot be recovered from in a destructor.

@@ -52,6 +52,8 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
+  // Starts the thread; in io_uring mode it makes its ring first, and a ring that cannot
+  // be made is thrown here (std::system_error, or Asio's for its reactor).
   void start();
   // Stops the thread once its queued handlers have run; call after every operation finished.
   void stop_and_join();
@@ -76,9 +78,11 @@ class worker {
 
  private:
   void pump();
+  void open_ring();
   void wait_for_ring();
 
   unsigned index_;
+  io_backend backend_;
   asio::io_context context_{1};
   asio::executor_work_guard<asio::io_context::executor_type> keep_running_;
   std::unique_ptr<uring> ring_;
@@ -122,7 +126,8 @@ class runtime_impl {
   void shutdown();
 
  private:
-  void create_workers(io_backend backend, unsigned threads);
+  // Makes and starts the workers one by one; throws what the first that cannot start threw.
+  void start_workers(io_backend backend, unsigned threads);
 
   io_backend backend_ = io_backend::threads;
   std::string backend_reason_;

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <system_error>
 
 #include <sys/eventfd.h>
@@ -10,32 +11,33 @@
 
 namespace sky_async::detail {
 
-std::string io_uring_unavailable_reason(int& error) {
-  error = 0;
-  io_uring ring{};
-  if (int rc = io_uring_queue_init(4, &ring, 0); rc < 0) {
-    error = -rc;
-    return std::string("io_uring_setup: ") + std::strerror(-rc);
-  }
+namespace {
+
+// Why the kernel cannot run what we submit, or empty: a ring without IORING_OP_OPENAT,
+// READ or CLOSE (kernels before 5.6).
+std::string missing_opcode(io_uring& ring) {
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring);
+  if (probe == nullptr) return "io_uring probe failed";
   std::string reason;
-  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring)) {
-    for (int op : {IORING_OP_OPENAT, IORING_OP_READ, IORING_OP_CLOSE}) {
-      if (!io_uring_opcode_supported(probe, op)) {
-        reason = "io_uring lacks opcode " + std::to_string(op);
-        break;
-      }
+  for (int op : {IORING_OP_OPENAT, IORING_OP_READ, IORING_OP_CLOSE}) {
+    if (!io_uring_opcode_supported(probe, op)) {
+      reason = "io_uring lacks opcode " + std::to_string(op);
+      break;
     }
-    io_uring_free_probe(probe);
-  } else {
-    reason = "io_uring probe failed";
   }
-  io_uring_queue_exit(&ring);
+  io_uring_free_probe(probe);
   return reason;
 }
 
+}  // namespace
+
 uring::uring(unsigned entries) {
   if (int rc = io_uring_queue_init(entries, &ring_, 0); rc < 0) {
-    throw std::system_error(-rc, std::system_category(), "io_uring_queue_init");
+    throw std::system_error(-rc, std::system_category(), "io_uring_setup");
+  }
+  if (std::string missing = missing_opcode(ring_); !missing.empty()) {
+    io_uring_queue_exit(&ring_);
+    throw std::system_error(ENOSYS, std::system_category(), missing);
   }
   // A child forked while the ring exists must not share its memory; it builds its own.
   io_uring_ring_dontfork(&ring_);

@@ -31,15 +31,16 @@ inline void prep_close(io_uring_sqe* sqe, int fd) noexcept {
   io_uring_prep_close(sqe, fd);
 }
 
-// Empty when this process can create a ring that supports every operation we
-// submit; otherwise why not (seccomp EPERM, kernel.io_uring_disabled, ENOSYS, an
-// old kernel without IORING_OP_OPENAT/READ/CLOSE). `error` gets the errno of a failed
-// io_uring_setup (EMFILE: no descriptor for the ring), 0 otherwise.
-std::string io_uring_unavailable_reason(int& error);
-
 class uring {
  public:
-  // Throws std::system_error when the ring or its eventfd cannot be created.
+  // Throws std::system_error when the ring or its eventfd cannot be created, or the
+  // kernel lacks an operation we submit; its what() says why ("io_uring_setup: ..." for
+  // seccomp's EPERM, kernel.io_uring_disabled, ENOSYS; EMFILE: no descriptor for it).
+  //
+  // Make it on the thread that will submit to it, and only there: the kernel ties a
+  // ring to the thread that creates it, and task work it queues for that thread makes
+  // the thread's blocking system calls return early (a write to a full pipe returns
+  // short, and Python's print() drops the rest of its text).
   explicit uring(unsigned entries);
   ~uring();
   uring(const uring&) = delete;

@@ -5,13 +5,22 @@
 #include "fd_exhaustion.hpp"
 #include "test_support.hpp"
 
+#include <sky_async/hash.hpp>
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
 
 namespace {
 
@@ -154,6 +163,68 @@ TEST(RuntimeBackend, OutOfDescriptorsForcedIoUringThrowsEmfileAndAutoFallsBackTo
   runtime rt({.threads = 2, .backend = std::nullopt});
   EXPECT_EQ(rt.backend(), io_backend::threads);
   EXPECT_NE(rt.backend_reason().find(std::strerror(EMFILE)), std::string::npos) << rt.backend_reason();
+}
+
+// How many of this thread's blocking writes to a full pipe returned short, writing 1 MiB
+// at a time for about `duration` to a pipe another thread drains slowly (each write blocks).
+int short_blocking_writes(std::chrono::milliseconds duration) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::system_error(errno, std::system_category(), "pipe");
+  std::thread drainer([read_end = fds[0]] {
+    std::vector<char> buffer(4096);
+    while (::read(read_end, buffer.data(), buffer.size()) > 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    ::close(read_end);
+  });
+  const std::vector<char> block(1 << 20, 'x');
+  int short_writes = 0;
+  const auto deadline = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::size_t written = 0;
+    while (written < block.size()) {
+      const ssize_t n = ::write(fds[1], block.data() + written, block.size() - written);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        ::close(fds[1]);
+        drainer.join();
+        throw std::system_error(errno, std::system_category(), "write");
+      }
+      if (written == 0 && static_cast<std::size_t>(n) < block.size()) ++short_writes;
+      written += static_cast<std::size_t>(n);
+    }
+  }
+  ::close(fds[1]);
+  drainer.join();
+  return short_writes;
+}
+
+// The kernel ties an io_uring ring to the thread that creates it, and later queues task
+// work for that thread (when a ring is torn down, for one), which cuts short the blocking
+// system call the thread is in: a write to a full pipe returns early. Programs that do not
+// loop on short writes lose data (Python's print() drops the rest of its text). So the
+// runtime's rings are made by its own threads, and starting a runtime, using it and
+// ending it leave the caller's blocking calls alone.
+TEST(RuntimeRings, TheCallersBlockingWritesAreNeverCutShort) {
+  const sky_async_test::temp_dir dir;
+  const auto file = dir / "f";
+  sky_async_test::write_file(file, sky_async_test::make_data(100000));
+  for (const io_backend backend : {io_backend::io_uring, io_backend::threads}) {
+    SCOPED_TRACE(std::string(sky_async::to_string(backend)));
+    std::optional<runtime> rt;
+    try {
+      rt.emplace(runtime_options{.threads = 2, .backend = backend});
+    } catch (const std::system_error& e) {
+      std::cout << "io_uring unavailable here, only threads checked: " << e.what() << '\n';
+      continue;
+    }
+    const auto results = sky_async_test::run(sky_async::hash_files(*rt, {file}));
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_FALSE(results[0].error) << results[0].error.message();
+    EXPECT_EQ(short_blocking_writes(std::chrono::milliseconds(300)), 0);
+    rt.reset();
+    EXPECT_EQ(short_blocking_writes(std::chrono::milliseconds(300)), 0) << "after the runtime ended";
+  }
 }
 
 TEST(RuntimeThreads, DefaultIsPositive) {

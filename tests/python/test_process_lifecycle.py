@@ -361,3 +361,62 @@ def test_more_files_in_flight_than_descriptors_all_hash_correctly(
     assert out["results"] == [hashlib_digest(Path(p)) for p in out["paths"]]
     assert out["same_again"]
     assert out["fds_leaked"] == 0
+
+
+SHORT_WRITES_SCRIPT = """
+import asyncio, os, sys, threading, time
+import sky_async
+
+def short_blocking_writes(seconds):
+    # This thread writes 1 MiB at a time to a pipe another thread drains slowly, so every
+    # write blocks; returns how many returned short.
+    read_end, write_end = os.pipe()
+    def drain():
+        while os.read(read_end, 4096):
+            time.sleep(0.0005)
+        os.close(read_end)
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    block = b"x" * (1 << 20)
+    short = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        written = os.write(write_end, block)
+        short += written < len(block)
+        while written < len(block):
+            written += os.write(write_end, block[written:])
+    os.close(write_end)
+    drainer.join()
+    return short
+
+sky_async.sync.hash_file(sys.argv[1])  # the first call starts the runtime, on this thread
+after_start = short_blocking_writes(0.3)
+asyncio.run(sky_async.hash_files([sys.argv[1]] * 50))
+after_async = short_blocking_writes(0.3)
+print(after_start, after_async, sky_async.get_backend_info().get("io_backend"))
+"""
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "io_uring"},
+        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "threads"},
+        {"SKY_ASYNC_BACKEND": "python"},
+    ],
+    ids=["native-io_uring", "native-threads", "python"],
+)
+def test_the_callers_blocking_writes_are_never_cut_short(sample: Path, env: dict[str, str]) -> None:
+    """A thread that created an io_uring ring gets task work from the kernel (when a ring
+    is torn down, for one), which cuts short the blocking call it is in: a write to a full
+    pipe returned early, and print() then dropped the rest of its text (a child's 141 KB of
+    JSON arrived as its first 64 KiB, about one run in thirty). The runtime's rings are
+    made by its own threads, so the calling thread's writes are never cut short."""
+    if env["SKY_ASYNC_BACKEND"] == "native":
+        require_native()
+    result = run_python(SHORT_WRITES_SCRIPT, os.fspath(sample), env=clean_env(**env))
+    if "io_uring was requested but is unavailable" in result.stderr:
+        pytest.skip("io_uring is unavailable here")
+    assert result.returncode == 0, result.stderr
+    after_start, after_async, io_backend = result.stdout.split()
+    assert (after_start, after_async) == ("0", "0"), io_backend
