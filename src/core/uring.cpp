@@ -1,8 +1,6 @@
 #include "core/uring.hpp"
 
 #include <cerrno>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <system_error>
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import subprocess
 import threading
 import time
 import traceback
@@ -315,6 +316,29 @@ def test_multiprocessing_fork_pool_hashes_correctly(
 
 # --- Descriptor limits -----------------------------------------------------------------------------
 
+# A child process on each backend and I/O backend, chosen by its environment.
+every_child_backend = pytest.mark.parametrize(
+    "env",
+    [
+        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "io_uring"},
+        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "threads"},
+        {"SKY_ASYNC_BACKEND": "python"},
+    ],
+    ids=["native-io_uring", "native-threads", "python"],
+)
+
+
+def run_on_child_backend(script: str, argument: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """*script* run with *argument* in a child on the backend *env* selects; skipped where
+    that backend is not here (no extension, io_uring blocked)."""
+    if env["SKY_ASYNC_BACKEND"] == "native":
+        require_native()
+    result = run_python(script, argument, env=clean_env(**env))
+    if "io_uring was requested but is unavailable" in result.stderr:
+        pytest.skip("io_uring is unavailable here")
+    return result
+
+
 LOW_FD_LIMIT_SCRIPT = """
 import asyncio, json, os, resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
@@ -337,25 +361,13 @@ print(json.dumps({
 """
 
 
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "io_uring"},
-        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "threads"},
-        {"SKY_ASYNC_BACKEND": "python"},
-    ],
-    ids=["native-io_uring", "native-threads", "python"],
-)
+@every_child_backend
 def test_more_files_in_flight_than_descriptors_all_hash_correctly(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    if env["SKY_ASYNC_BACKEND"] == "native":
-        require_native()
     for index in range(1500):
         write_random(tmp_path / f"f{index:04d}", 3000 + index, seed=index)
-    result = run_python(LOW_FD_LIMIT_SCRIPT, os.fspath(tmp_path), env=clean_env(**env))
-    if "io_uring was requested but is unavailable" in result.stderr:
-        pytest.skip("io_uring is unavailable here")
+    result = run_on_child_backend(LOW_FD_LIMIT_SCRIPT, os.fspath(tmp_path), env)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["results"] == [hashlib_digest(Path(p)) for p in out["paths"]]
@@ -397,26 +409,14 @@ print(after_start, after_async, sky_async.get_backend_info().get("io_backend"))
 """
 
 
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "io_uring"},
-        {"SKY_ASYNC_BACKEND": "native", "SKY_ASYNC_IO_BACKEND": "threads"},
-        {"SKY_ASYNC_BACKEND": "python"},
-    ],
-    ids=["native-io_uring", "native-threads", "python"],
-)
+@every_child_backend
 def test_the_callers_blocking_writes_are_never_cut_short(sample: Path, env: dict[str, str]) -> None:
     """A thread that created an io_uring ring gets task work from the kernel (when a ring
     is torn down, for one), which cuts short the blocking call it is in: a write to a full
     pipe returned early, and print() then dropped the rest of its text (a child's 141 KB of
     JSON arrived as its first 64 KiB, about one run in thirty). The runtime's rings are
     made by its own threads, so the calling thread's writes are never cut short."""
-    if env["SKY_ASYNC_BACKEND"] == "native":
-        require_native()
-    result = run_python(SHORT_WRITES_SCRIPT, os.fspath(sample), env=clean_env(**env))
-    if "io_uring was requested but is unavailable" in result.stderr:
-        pytest.skip("io_uring is unavailable here")
+    result = run_on_child_backend(SHORT_WRITES_SCRIPT, os.fspath(sample), env)
     assert result.returncode == 0, result.stderr
     after_start, after_async, io_backend = result.stdout.split()
     assert (after_start, after_async) == ("0", "0"), io_backend
