@@ -1,5 +1,6 @@
 #include <sky_async/mounts.hpp>
 
+#include "core/batch_operation.hpp"
 #include "core/digest.hpp"
 #include "core/runtime_impl.hpp"
 #include "core/worker_job.hpp"
@@ -52,92 +53,92 @@ namespace {
 using mounts_plan_operation = worker_job<mounts_plan>;
 
 // The whole digest as one operation: the walk, then the files hashed concurrently, then
-// the stream fed in order. Cancelling stops whichever of the two is running; the
-// completion comes after it has closed its files.
-class mounts_digest final : public mounts_digest_operation,
-                            public std::enable_shared_from_this<mounts_digest> {
+// the stream fed in order. One piece (the whole) and no load of its own: the walk and the
+// hashing are operations of their own that count theirs. Cancelling stops whichever of
+// the two is running; the completion comes after it has closed its files.
+class mounts_digest final : public batch_operation<mounts_digest, file_mounts_result> {
  public:
-  mounts_digest(runtime& rt, std::vector<file_mount> mounts, std::string prefix, hash_options options)
-      : runtime_(rt), mounts_(std::move(mounts)), prefix_(std::move(prefix)), options_(options) {
+  mounts_digest(sky_async::runtime& rt, std::vector<file_mount> mounts, std::string prefix,
+                hash_options options)
+      : batch_operation(impl_of(rt)),
+        public_runtime_(rt),
+        mounts_(std::move(mounts)),
+        prefix_(std::move(prefix)),
+        options_(options) {
     options_.stop_on_error = false;  // every problem is reported, not only the first
   }
 
   void start(completion done) override {
-    done_ = std::move(done);
-    std::shared_ptr<mounts_plan_operation> walk;
-    {
-      std::lock_guard lock(mutex_);
-      walk = walk_ = std::make_shared<mounts_plan_operation>(
-          impl_of(runtime_), [mounts = std::move(mounts_)](const std::atomic<bool>& stop) mutable {
-            return plan_file_mounts(std::move(mounts), stop);
+    if (launch(std::move(done), 0, 1)) {
+      run(std::make_shared<mounts_plan_operation>(
+              runtime(),
+              [mounts = std::move(mounts_)](const std::atomic<bool>& stop) mutable {
+                return plan_file_mounts(std::move(mounts), stop);
+              }),
+          [self = shared_from_this()](bool cancelled, mounts_plan plan) {
+            self->walked(cancelled, std::move(plan));
           });
+    } else {
+      piece_done();  // nothing starts
     }
-    walk->start([self = shared_from_this()](bool cancelled, mounts_plan plan) mutable {
-      self->walked(cancelled, std::move(plan));
-    });
+    started();
   }
 
-  void cancel() noexcept override {
+ private:
+  // Starts `step` as the one stop() cancels. A cancel that came before it was published
+  // is passed on here (an operation keeps a cancel that comes before its start).
+  template <typename Step, typename Then>
+  void run(std::shared_ptr<Step> step, Then then) {
+    {
+      std::lock_guard lock(mutex_);
+      running_ = step;
+    }
+    if (cancelled()) step->cancel();
+    step->start(std::move(then));
+  }
+
+  void stop() noexcept override {
     std::shared_ptr<operation> running;
     {
       std::lock_guard lock(mutex_);
-      cancelled_ = true;
-      running = hashing_ ? std::shared_ptr<operation>(hashing_) : std::shared_ptr<operation>(walk_);
+      running = running_;
     }
     if (running) running->cancel();
   }
 
- private:
   void walked(bool cancelled, mounts_plan plan) {
     plan_ = std::move(plan);
-    {
-      std::lock_guard lock(mutex_);
-      walk_.reset();
-      cancelled = cancelled || cancelled_;
-    }
-    if (cancelled) {
-      finish(true, {});
-      return;
-    }
-    if (plan_.files.empty()) {
-      finish(false, {});
-      return;
-    }
+    if (cancelled || plan_.files.empty()) return step_done(cancelled);
     // A copy of the paths: the plan's name the problems afterwards.
-    auto hashing = make_hash_operation(runtime_, plan_.files, hash_algorithm::sha256, options_);
-    // Started, then published to cancel() unless it has completed already; a cancel that
-    // came in between is passed on here.
-    hashing->start([self = shared_from_this()](bool hash_cancelled, std::vector<hash_result> digests) {
-      {
-        std::lock_guard lock(self->mutex_);
-        self->hashed_ = true;
-        self->hashing_.reset();
-      }
-      self->finish(hash_cancelled, hash_cancelled ? std::vector<hash_result>() : std::move(digests));
-    });
-    bool cancel_now = false;
+    run(make_hash_operation(public_runtime_, plan_.files, hash_algorithm::sha256, options_),
+        [self = shared_from_this()](bool hash_cancelled, std::vector<hash_result> digests) {
+          self->digests_ = std::move(digests);
+          self->step_done(hash_cancelled);
+        });
+  }
+
+  // The last step is over (or one was cancelled, which ends the whole).
+  void step_done(bool step_cancelled) {
     {
       std::lock_guard lock(mutex_);
-      if (!hashed_) {
-        hashing_ = hashing;
-        cancel_now = cancelled_;
-      }
+      running_.reset();
     }
-    if (cancel_now) hashing->cancel();
+    // A step cancelled by the runtime's shutdown rather than through this operation
+    // cancels the whole, so that the completion says so.
+    if (step_cancelled) {
+      cancel();
+    } else {
+      finished_ = true;
+    }
+    piece_done();
   }
 
-  void finish(bool cancelled, std::vector<hash_result> digests) {
+  file_mounts_result take_result() override {
     file_mounts_result result;
-    if (!cancelled) result = feed(std::move(digests));
-    auto done = std::move(done_);
-    done(cancelled, std::move(result));
-  }
-
-  file_mounts_result feed(std::vector<hash_result> digests) {
-    file_mounts_result result;
+    if (!finished_) return result;  // cancelled: the completion says so
     result.problems = std::move(plan_.problems);
-    for (std::size_t i = 0; i < digests.size(); ++i) {
-      if (digests[i].error) result.problems.push_back({plan_.files[i], digests[i].error});
+    for (std::size_t i = 0; i < digests_.size(); ++i) {
+      if (digests_[i].error) result.problems.push_back({plan_.files[i], digests_[i].error});
     }
     if (!result.problems.empty()) {
       std::sort(result.problems.begin(), result.problems.end(),
@@ -152,7 +153,7 @@ class mounts_digest final : public mounts_digest_operation,
     for (const auto& piece : plan_.pieces) {
       stream.update(piece.bytes.data(), piece.bytes.size());
       if (piece.file != mounts_plan::no_file) {
-        const std::string raw = raw_digest(digests[piece.file].digest);
+        const std::string raw = raw_digest(digests_[piece.file].digest);
         stream.update(raw.data(), raw.size());
       }
     }
@@ -160,18 +161,16 @@ class mounts_digest final : public mounts_digest_operation,
     return result;
   }
 
-  runtime& runtime_;
+  sky_async::runtime& public_runtime_;  // what make_hash_operation takes
   std::vector<file_mount> mounts_;
   const std::string prefix_;
   hash_options options_;
-  completion done_;
-  mounts_plan plan_;  // written by the walk's completion, read by the hashing's
+  // Written by the steps' completions, read by take_result() after the last piece.
+  mounts_plan plan_;
+  std::vector<hash_result> digests_;
+  bool finished_ = false;  // both steps ran to the end
   std::mutex mutex_;
-  // Guarded by mutex_: what cancel() stops.
-  bool cancelled_ = false;
-  bool hashed_ = false;  // the hashing has completed
-  std::shared_ptr<mounts_plan_operation> walk_;
-  std::shared_ptr<hash_operation> hashing_;
+  std::shared_ptr<operation> running_;  // guarded by mutex_: the step stop() cancels
 };
 
 }  // namespace

@@ -94,32 +94,23 @@ void probe_batch::run_slice(std::size_t share, std::size_t next) {
 
 exit_waiter::exit_waiter(runtime_impl& rt, long long pid,
                          std::optional<std::chrono::steady_clock::duration> timeout)
-    : runtime_(rt), pid_(pid), timeout_(timeout), poll_interval_(first_poll_interval) {}
+    : batch_operation(rt), pid_(pid), timeout_(timeout), poll_interval_(first_poll_interval) {}
 
 void exit_waiter::start(completion done) {
-  done_ = std::move(done);
-  if (!runtime_.register_operation(shared_from_this())) {
-    completed_.store(true, std::memory_order_release);
-    auto finished = std::move(done_);
-    finished(true, false);
-    return;
+  worker_ = &runtime().worker_at(runtime().first_worker_for(1));
+  if (launch(std::move(done), 0, 1)) {
+    boost::asio::post(worker_->context(), [self = shared_from_this()] { self->begin(); });
+  } else {
+    piece_done();  // the wait never starts
   }
-  // Idle waits do not count as load: they cost the worker nothing until they complete.
-  worker* w = &runtime_.worker_at(runtime_.first_worker_for(1));
-  worker_.store(w, std::memory_order_release);
-  boost::asio::post(w->context(), [self = shared_from_this()] { self->begin(); });
+  started();
 }
 
 // post() may only throw bad_alloc, where terminating is the right outcome.
 // NOLINTNEXTLINE(bugprone-exception-escape)
-void exit_waiter::cancel() noexcept {
-  if (completed_.load(std::memory_order_acquire) ||
-      cancel_requested_.exchange(true, std::memory_order_acq_rel)) {
-    return;
-  }
-  // Before start() there is nothing to stop: begin() sees the flag.
-  if (worker* w = worker_.load(std::memory_order_acquire)) {
-    boost::asio::post(w->context(), [self = shared_from_this()] { self->finish(false, true); });
+void exit_waiter::stop() noexcept {
+  if (begun_.load()) {
+    boost::asio::post(worker_->context(), [self = shared_from_this()] { self->finish(false); });
   }
 }
 
@@ -128,21 +119,22 @@ bool exit_waiter::exited() const noexcept {
 }
 
 void exit_waiter::begin() {
-  if (cancel_requested_.load(std::memory_order_acquire)) return finish(false, true);
-  if (pid_ <= 0 || pid_ > pid_max()) return finish(true, false);
+  begun_.store(true);
+  if (cancelled()) return finish(false);
+  if (pid_ <= 0 || pid_ > pid_max()) return finish(true);
   const int fd = open_pidfd(pid_);
-  if (fd < 0 && errno == ESRCH) return finish(true, false);
+  if (fd < 0 && errno == ESRCH) return finish(true);
   // Read after the pidfd pins the process: both then describe the same one.
   if (const auto stat = read_proc_stat(pid_)) start_time_ = stat->start_time;
   if (exited()) {
     if (fd >= 0) ::close(fd);
-    return finish(true, false);
+    return finish(true);
   }
   arm_timeout();
   if (fd >= 0) {
     // Registered and waited on in this one handler, on the thread that runs the reactor:
     // an exit before the registration is still seen (the pidfd is then readable).
-    pidfd_.emplace(worker_.load(std::memory_order_relaxed)->context(), fd);
+    pidfd_.emplace(worker_->context(), fd);
     wait_on_pidfd();
   } else {
     // ENOSYS (old kernel), EPERM (a seccomp filter), EINVAL (a thread id), EMFILE...
@@ -152,12 +144,12 @@ void exit_waiter::begin() {
 
 void exit_waiter::arm_timeout() {
   if (!timeout_) return;
-  deadline_.emplace(worker_.load(std::memory_order_relaxed)->context());
+  deadline_.emplace(worker_->context());
   deadline_->expires_after(std::max(*timeout_, std::chrono::steady_clock::duration::zero()));
   deadline_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->finished_ || ec) return;
     // An exit that raced with the deadline still counts.
-    self->finish(self->exited(), false);
+    self->finish(self->exited());
   });
 }
 
@@ -171,33 +163,31 @@ void exit_waiter::wait_on_pidfd() {
                          return self->poll_later();
                        }
                        // A pidfd becomes readable when the process exits (a zombie included).
-                       self->finish(true, false);
+                       self->finish(true);
                      });
 }
 
 void exit_waiter::poll_later() {
-  if (!poll_timer_) poll_timer_.emplace(worker_.load(std::memory_order_relaxed)->context());
+  if (!poll_timer_) poll_timer_.emplace(worker_->context());
   poll_timer_->expires_after(poll_interval_);
   poll_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (self->finished_ || ec) return;
-    if (self->exited()) return self->finish(true, false);
+    if (self->exited()) return self->finish(true);
     self->poll_interval_ = std::min(self->poll_interval_ * 2, max_poll_interval);
     self->poll_later();
   });
 }
 
-void exit_waiter::finish(bool exited, bool cancelled) {
+void exit_waiter::finish(bool exited) {
   if (finished_) return;
   finished_ = true;
+  exited_ = exited;
   // Destroying them closes the pidfd and aborts their waits; the aborted handlers see
   // finished_ and do nothing.
   pidfd_.reset();
   deadline_.reset();
   poll_timer_.reset();
-  completed_.store(true, std::memory_order_release);
-  runtime_.unregister_operation(this);
-  auto done = std::move(done_);
-  done(cancelled, exited && !cancelled);
+  piece_done();
 }
 
 }  // namespace sky_async::detail

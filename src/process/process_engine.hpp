@@ -52,14 +52,14 @@ class probe_batch final : public batch_operation<probe_batch, std::vector<proces
 };
 
 // Waits on a pidfd registered with one worker's io_context, or polls where pidfd_open(2)
-// is unavailable. Every member but cancel_requested_ and completed_ is touched only on
-// that worker's thread.
-class exit_waiter final : public exit_wait_operation, public std::enable_shared_from_this<exit_waiter> {
+// is unavailable. One piece (the wait) on one worker, counted as no load: an idle wait
+// costs the worker nothing until it completes. Every member but begun_ is touched only on
+// that worker's thread once start() has posted begin().
+class exit_waiter final : public batch_operation<exit_waiter, bool> {
  public:
   exit_waiter(runtime_impl& rt, long long pid, std::optional<std::chrono::steady_clock::duration> timeout);
 
   void start(completion done) override;
-  void cancel() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
 
  private:
   void begin();
@@ -67,15 +67,16 @@ class exit_waiter final : public exit_wait_operation, public std::enable_shared_
   void wait_on_pidfd();
   void poll_later();
   bool exited() const noexcept;
-  // Once: releases the pidfd and the timers (here, on the worker thread that owns
-  // them), unregisters and delivers.
-  void finish(bool exited, bool cancelled);
+  // Once: releases the pidfd and the timers (here, on the worker thread that owns them)
+  // and ends the piece.
+  void finish(bool exited);
+  // Wakes the worker to finish, once begin() has run (before, begin() sees the cancel).
+  void stop() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
+  bool take_result() override { return exited_; }
 
-  runtime_impl& runtime_;
-  std::atomic<worker*> worker_{nullptr};
+  worker* worker_ = nullptr;
   long long pid_;
   std::optional<std::chrono::steady_clock::duration> timeout_;
-  completion done_;
   // The start time seen at the start: a polling wait must not take a new process that
   // got the same pid for the one it waits for.
   std::optional<std::uint64_t> start_time_;
@@ -84,8 +85,10 @@ class exit_waiter final : public exit_wait_operation, public std::enable_shared_
   std::optional<boost::asio::steady_timer> poll_timer_;
   std::chrono::milliseconds poll_interval_;
   bool finished_ = false;
-  std::atomic<bool> cancel_requested_{false};
-  std::atomic<bool> completed_{false};
+  bool exited_ = false;
+  // begin() has run: from then on a cancel must wake the worker. It and cancelled() meet
+  // in the middle (both sequentially consistent), as launch() and cancel() do.
+  std::atomic<bool> begun_{false};
 };
 
 }  // namespace sky_async::detail

@@ -1,5 +1,4 @@
-// The lifecycle every engine operation shares (src/core/batch_operation.hpp, and the
-// exit wait and the mounts digest that compose their own): a cancel that comes before
+// The lifecycle every engine operation shares (src/core/batch_operation.hpp): a cancel that comes before
 // start() is kept, and the operation completes at once when started, as cancelled, with
 // every item cancelled and no descriptor left open. Each operation, on each I/O backend.
 #include "test_support.hpp"

@@ -12,11 +12,13 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -258,6 +260,41 @@ TEST_P(FileMountsDigest, CancellationThroughTheSlotClosesEverythingItOpened) {
   // thread was preempted for all that time in each of the first cases.
   EXPECT_GE(aborted, 1) << "no cancellation took effect";
   EXPECT_EQ(digest(mounts), expected) << "still usable";
+}
+
+// The runtime's shutdown cancels a digest that is hashing: it completes once, with
+// operation_aborted and no digest, after the file it was reading is closed. The file is
+// sparse and 64 GiB long, so the hashing is still running when the runtime goes, however
+// slow the machine.
+TEST_P(FileMountsDigest, ShutdownWhileHashingCompletesAsAbortedAndClosesTheFile) {
+  fs::create_directories(dir_ / "tree");
+  const fs::path big = dir_ / "tree" / "sparse";
+  write_file(big, "");
+  fs::resize_file(big, std::uintmax_t{64} << 30);
+  const auto fds_before = open_fds();
+  auto future =
+      sky_async::async_file_mounts_digest(*rt_, {{"/t", (dir_ / "tree").string()}}, {}, {}, asio::use_future);
+  const auto reading = [&] {
+    for (const auto& [fd, target] : open_fds()) {
+      if (target == big.string()) return true;
+    }
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!reading() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(reading()) << "the hashing never opened the file";
+  rt_.reset();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  try {
+    const auto result = future.get();
+    ADD_FAILURE() << "completed normally, digest " << result.digest;
+  } catch (const boost::system::system_error& e) {
+    EXPECT_EQ(e.code(), asio::error::operation_aborted);
+  }
+  // The runtime's own descriptors (rings, eventfds) went with it; nothing else may be new.
+  for (const auto& [fd, target] : open_fds()) {
+    EXPECT_EQ(fds_before.count(fd), 1u) << "left open: " << fd << " -> " << target;
+  }
 }
 
 TEST_P(FileMountsDigest, OnTheGlobalRuntimeToo) {
