@@ -17,6 +17,7 @@ from typing import Union
 
 from . import _hash_py
 from ._batch import run_stoppable
+from ._dirs import list_dir
 from ._errors import Item
 from .mounts import MountsItem
 
@@ -82,22 +83,13 @@ def _walk(top: bytes, result: Plan, stop: threading.Event | None) -> None:
         if stop is not None and stop.is_set():
             raise Cancelled
         path = pending.pop()
-        dirs: list[tuple[bytes, bool]] = []
-        files: list[bytes] = []
         try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    if is_dir:
-                        dirs.append((entry.name, entry.is_symlink()))
-                    else:
-                        files.append(entry.name)
+            listing = list_dir(path)
         except OSError as exc:
             result.problems.append((path, exc))
             continue
+        dirs = [(name, is_link) for name, is_dir, is_link in listing if is_dir]
+        files = [name for name, is_dir, _ in listing if not is_dir]
         dirs.sort()
         files.sort()
         pieces.append(path + b"\0")

@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ._dirs import list_dir
 from ._gitignore import _CLASSES, _bracket
 from ._skyignore import SKY_IGNORE_FILE, _check_root, _relative
 
@@ -288,16 +289,10 @@ def _entries(directory: bytes) -> Iterator[tuple[bytes, bool]]:
     """(name, is a directory by lstat) of each entry; none when it cannot be listed (rsync
     reports the error and goes on)."""
     try:
-        with os.scandir(directory) as it:
-            listing = list(it)
+        listing = list_dir(directory, follow_symlinks=False)
     except OSError:
-        return
-    for entry in listing:
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        yield entry.name, is_dir
+        listing = []
+    return iter([(name, is_dir) for name, is_dir, _ in listing])
 
 
 def _rules_of(directory: bytes, rel: bytes, current: bytes, base: bytes, inherited: list[Rule]) -> list[Rule]:

@@ -30,11 +30,11 @@ import glob
 import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ._checks import require_str_path
+from ._dirs import list_dir
 
 SKY_IGNORE_FILE = ".skyignore"
 
@@ -226,18 +226,13 @@ class _Step:
         return frozenset(found)
 
 
-def _entries(path: str) -> Iterator[tuple[str, bool]]:
-    """(name, is a directory following symlinks) of each entry, as glob lists them."""
+def _entries(path: str) -> list[tuple[str, bool]]:
+    """(name, is a directory following symlinks) of each entry, as glob lists them; none
+    when *path* cannot be listed."""
     try:
-        with os.scandir(path) as it:
-            for entry in it:
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                yield entry.name, is_dir
+        return [(name, is_dir) for name, is_dir, _ in list_dir(path)]
     except OSError:
-        return
+        return []
 
 
 # --- the matcher ---------------------------------------------------------------------------

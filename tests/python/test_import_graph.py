@@ -28,6 +28,7 @@ ALLOWED_IN_FUNCTIONS = {
 LEAVES = {
     "sky_async._batch",
     "sky_async._checks",
+    "sky_async._dirs",
     "sky_async._errors",
     "sky_async._fd_budget",
     "sky_async._skyignore",
