@@ -36,7 +36,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python"))
 
-from sky_async import _gitignore, compat  # noqa: E402
+from sky_async import compat  # noqa: E402
+from sky_async._upload import gitignore as _gitignore  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -82,8 +82,8 @@ def worker(variant: str, mounts: dict[str, str]) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - started, "digest": digest}
 
     import sky_async
-    from sky_async import _mounts_py
     from sky_async import mounts as mounts_module
+    from sky_async._mounts import python as _mounts_py
 
     sky_async.sync.file_mounts_digest(mounts)
     started = time.perf_counter()

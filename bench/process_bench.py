@@ -7,7 +7,7 @@
 Cases:
   probe    10,000 pids: every live pid of the system (from /proc), a few zombies made here, and
            pids with no process up to 10,000. Variants: (a) a Python loop over the SkyPilot-faithful
-           pure-Python is_process_alive (sky_async._process); (b) a bare os.kill(pid, 0) loop (wrong
+           pure-Python is_process_alive (sky_async._process.api); (b) a bare os.kill(pid, 0) loop (wrong
            for zombies: context only); (c) a psutil.pid_exists loop, if psutil is installed (also
            wrong for zombies); (d) sky_async.sync.probe_processes, native; (e) await
            sky_async.probe_processes, native; (f) the same two on the python backend.
@@ -43,9 +43,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "python"))  # a dev tree (scripts/dev-build) when not installed
 
 import sky_async  # noqa: E402
-from sky_async import _process_py  # noqa: E402
 from sky_async._api import Api  # noqa: E402
 from sky_async._native_backend import NativeBackend  # noqa: E402
+from sky_async._process import python as _process_py  # noqa: E402
 from sky_async._python_backend import PythonBackend  # noqa: E402
 
 try:

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "python"))
 
-from sky_async._skyignore import SkyIgnore  # noqa: E402
+from sky_async._upload.skyignore import SkyIgnore  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

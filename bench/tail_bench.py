@@ -6,7 +6,7 @@
     python3 bench/tail_bench.py --no-write # print the table, write nothing
 
 Variants (one process, page cache warm, rounds interleaved with the order rotated, medians):
-  skypilot_loop      a Python loop over SkyPilot's read_last_n_lines (sky_async._tail, its exact code)
+  skypilot_loop      a Python loop over SkyPilot's read_last_n_lines (sky_async._tail.api, its exact code)
   native_sync        sky_async.sync.tail_files (native backend, this process's I/O backend)
   native_async       await sky_async.tail_files (native backend), in one event loop kept
                      across rounds (as an application calls it; asyncio.run per call
@@ -46,9 +46,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python"))  # this tree, when not installed
 
 import sky_async  # noqa: E402
-from sky_async import _tail  # noqa: E402
 from sky_async._api import Api  # noqa: E402
 from sky_async._python_backend import PythonBackend  # noqa: E402
+from sky_async._tail import api as _tail  # noqa: E402
 
 try:
     from file_read_backwards import FileReadBackwards

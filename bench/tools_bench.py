@@ -180,7 +180,10 @@ def make_logs(directory: Path, count: int, lines: int) -> list[str]:
 
 def skypilot_read_last_n_lines() -> Callable[[str, int], list[str]]:
     """SkyPilot's algorithm in pure Python (the Python backend's implementation of it)."""
-    for module, name in (("sky_async._tail", "read_last_n_lines"), ("sky_async.compat", "read_last_n_lines")):
+    for module, name in (
+        ("sky_async._tail.api", "read_last_n_lines"),
+        ("sky_async.compat", "read_last_n_lines"),
+    ):
         try:
             mod = __import__(module, fromlist=[name])
             return getattr(mod, name)
@@ -328,7 +331,7 @@ def probe_variants(pids: list[int]) -> list[Variant]:
             )
         )
     for module, name in (
-        ("sky_async._process", "is_process_alive"),
+        ("sky_async._process.api", "is_process_alive"),
         ("sky_async.compat", "is_process_alive"),
     ):
         try:

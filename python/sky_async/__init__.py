@@ -23,11 +23,11 @@ __all__ = package_all()
 if TYPE_CHECKING:
     # The same bindings written out, for type checkers and IDEs, which cannot see through
     # globals().update(); test_public_names checks that they name exactly the table's rows.
-    from ._api import SUPPORTED_ALGORITHMS as SUPPORTED_ALGORITHMS
-    from ._follow import Follow as Follow
-    from ._follow import follow as follow
-    from ._pack import PackResult as PackResult
-    from ._stream_log import stream_log as stream_log
+    from ._hash.api import SUPPORTED_ALGORITHMS as SUPPORTED_ALGORITHMS
+    from ._tail.follow import Follow as Follow
+    from ._tail.follow import follow as follow
+    from ._tail.stream_log import stream_log as stream_log
+    from ._upload.pack import PackResult as PackResult
     from ._version import __version__ as __version__
     from .mounts import FileMountsError as FileMountsError
     from .scan import ScanProblem as ScanProblem
@@ -58,23 +58,9 @@ if TYPE_CHECKING:
 # Every module a call may need is imported now rather than on first use: a process may drop
 # privileges, chroot or lose its install tree after importing sky_async (a daemon switching to
 # an unprivileged user, say), and a lazy import would then fail in the middle of a call.
-from . import (  # noqa: E402, F401
-    _batch,
-    _hash_py,
-    _mounts_py,
-    _pack,
-    _process,
-    _process_py,
-    _python_backend,
-    _scan_py,
-    _strings,
-    _system,
-    _tail,
-    _tail_py,
-    mounts,
-    scan,
-    sync,
-)
+# _api (imported above, through _default) brings every feature's api.py; _python_backend every
+# feature's pure-Python module, which the native backend also uses for what it does not run.
+from . import _batch, _python_backend, mounts, scan, sync  # noqa: E402, F401
 
 if _default_api.backend_name == "native":
-    from . import _native_exact  # noqa: F401
+    from ._system import native_exact as _native_exact  # noqa: F401

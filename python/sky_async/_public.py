@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import _api, _follow, _pack, _stream_log, _version, mounts, scan
+from . import _version, mounts, scan
 from ._default import default_api
+from ._hash import api as _hash_api
+from ._tail import follow as _follow
+from ._tail import stream_log as _stream_log
+from ._upload import pack as _pack
 
 # The kinds of public name.
 COROUTINE = "coroutine"  # a coroutine method of Api; its blocking twin is the SyncApi method
@@ -71,7 +75,7 @@ PUBLIC: tuple[PublicName, ...] = (
 # The objects of the rows that are not methods of Api.
 _VALUES: dict[str, Any] = {
     "__version__": _version.__version__,
-    "SUPPORTED_ALGORITHMS": _api.SUPPORTED_ALGORITHMS,
+    "SUPPORTED_ALGORITHMS": _hash_api.SUPPORTED_ALGORITHMS,
     "Follow": _follow.Follow,
     "follow": _follow.follow,
     "stream_log": _stream_log.stream_log,

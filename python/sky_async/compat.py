@@ -52,16 +52,19 @@ import zipfile
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from . import _pack, _process_py, _system, _tail
+from ._process import python as _process_py
+from ._system import python as _system
+from ._system.strings import base36_encode as _py_base36_encode
+from ._system.strings import format_float as _py_format_float
+from ._system.strings import truncate_long_string as _py_truncate_long_string
+from ._tail import api as _tail
+from ._upload import pack as _pack
 
 # Outside the twelve (no native version, nothing to choose): SkyPilot's exclusion lists for an
 # upload, the .skyignore one evaluated in one walk, the .gitignore one without running git.
-from ._skypilot_ignore import get_excluded_files as get_excluded_files
-from ._skypilot_ignore import get_excluded_files_from_gitignore as get_excluded_files_from_gitignore
-from ._skypilot_ignore import get_excluded_files_from_skyignore as get_excluded_files_from_skyignore
-from ._strings import base36_encode as _py_base36_encode
-from ._strings import format_float as _py_format_float
-from ._strings import truncate_long_string as _py_truncate_long_string
+from ._upload.skypilot_ignore import get_excluded_files as get_excluded_files
+from ._upload.skypilot_ignore import get_excluded_files_from_gitignore as get_excluded_files_from_gitignore
+from ._upload.skypilot_ignore import get_excluded_files_from_skyignore as get_excluded_files_from_skyignore
 
 __all__ = [
     "base36_encode",
@@ -150,7 +153,8 @@ def _load_native() -> tuple[dict[str, Callable[..., Any]], str | None, dict[str,
     """The native versions by name (empty without the native module), its version, and
     the Python-level sources each native version stands in for."""
     try:
-        from . import _native, _native_exact
+        from . import _native
+        from ._system import native_exact as _native_exact
     except ImportError:
         return {}, None, {}
     natives = {

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     # The same bindings written out, for type checkers and IDEs, which cannot see through
     # globals().update(); test_public_names checks that they name exactly the table's rows.
     from ._default import default_api as _default_api
-    from ._follow import follow_blocking as _follow_blocking
-    from ._stream_log import stream_log_blocking as _stream_log_blocking
+    from ._tail.follow import follow_blocking as _follow_blocking
+    from ._tail.stream_log import stream_log_blocking as _stream_log_blocking
 
     follow = _follow_blocking  # an assignment: mypy --strict exports no `import x as y`
     stream_log = _stream_log_blocking

@@ -1,17 +1,39 @@
-"""Both backends implement the whole Backend protocol of sky_async._api, with its parameter names."""
+"""Both backends implement the whole Backend protocol of sky_async._api, with its parameter names,
+and each feature's part of it in that feature's folder (``_<feature>/native.py`` and
+``_<feature>/python.py`` beside the protocol in ``_<feature>/api.py``)."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from conftest import BACKENDS, require_native
 from sky_async._api import Backend
 
-PROTOCOL_METHODS = sorted(
-    name for name, member in vars(Backend).items() if inspect.isfunction(member) and not name.startswith("_")
-)
+
+def own_functions(cls: type[Any]) -> set[str]:
+    """The public functions (and static methods) *cls* itself defines."""
+    return {
+        name
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, staticmethod))
+    }
+
+
+def package_functions(cls: type[Any]) -> set[str]:
+    """The public functions *cls* defines or inherits from the package's classes."""
+    return {
+        name
+        for base in cls.__mro__
+        if base.__module__.startswith("sky_async")
+        for name in own_functions(base)
+    }
+
+
+PROTOCOL_METHODS = sorted(package_functions(Backend))
+# One protocol per feature, in its folder: _<feature>/api.py.
+FEATURE_PROTOCOLS = [base for base in Backend.__bases__ if base is not Protocol]
 
 
 def backend_class(name: str) -> type[Any]:
@@ -27,10 +49,6 @@ def backend_class(name: str) -> type[Any]:
 
 def parameter_names(function: Any) -> list[str]:
     return list(inspect.signature(function).parameters)
-
-
-# What a backend has beyond the protocol: the native backend's way to await a native call.
-ADAPTER_ONLY = {"native": {"call"}, "python": set()}
 
 
 def test_the_protocol_lists_every_feature_the_api_calls() -> None:
@@ -75,13 +93,28 @@ def test_the_protocol_lists_every_feature_the_api_calls() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_operation_of_the_backend_is_in_the_protocol(backend: str) -> None:
-    cls = backend_class(backend)
-    public = {
-        name
-        for name, member in vars(cls).items()
-        if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, staticmethod))
-    }
-    assert public - ADAPTER_ONLY[backend] == set(PROTOCOL_METHODS)
+    assert package_functions(backend_class(backend)) == set(PROTOCOL_METHODS)
+
+
+def test_each_feature_protocol_lives_in_its_feature_folder() -> None:
+    folders = [protocol.__module__ for protocol in FEATURE_PROTOCOLS]
+    assert folders == [
+        f"sky_async._{feature}.api" for feature in ("hash", "tail", "process", "scan", "system", "mounts")
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("protocol", FEATURE_PROTOCOLS, ids=lambda protocol: protocol.__name__)
+def test_each_feature_adapter_sits_beside_its_protocol_and_implements_exactly_it(
+    backend: str, protocol: type[Any]
+) -> None:
+    feature = protocol.__name__.removesuffix("Backend")
+    prefix, module = ("Native", "native") if backend == "native" else ("Python", "python")
+    adapters = [base for base in backend_class(backend).__bases__ if base.__name__ == prefix + feature]
+    assert len(adapters) == 1, f"{backend} backend has no {prefix}{feature}"
+    (adapter,) = adapters
+    assert adapter.__module__ == protocol.__module__.replace(".api", f".{module}")
+    assert own_functions(adapter) == own_functions(protocol)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

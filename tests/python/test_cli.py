@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import sky_async
 from conftest import BACKENDS, require_native
-from sky_async import _system as system
 from sky_async import cli
+from sky_async._system import python as system
 
 # The package under test, whatever the working directory of the child (PYTHONPATH may be relative).
 PACKAGE_ROOT = str(Path(sky_async.__file__).resolve().parent.parent)

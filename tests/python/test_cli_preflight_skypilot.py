@@ -120,7 +120,7 @@ def test_several_sources_are_packed_again_when_their_parts_cannot_be_joined(
 ) -> None:
     # A part over zip64's limits cannot be copied into the launch archive as it is
     # (``concatenate`` raises ValueError): the launch archive is then packed from the sources.
-    from sky_async import _pack
+    from sky_async._upload import pack as _pack
     from sky_async.cli import _preflight_skypilot
 
     def refuse(archives: list[str], output: str) -> int:

@@ -17,8 +17,8 @@ import sky_async
 from conftest import NATIVE_IMPORT_ERROR, clean_env, require_native, run_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sky_async import _system as system
 from sky_async import compat
+from sky_async._system import python as system
 
 # Both paths compat can take for a function (the measured choice picks one): every
 # read_last_n_lines and is_process_alive test below runs on each.
@@ -302,7 +302,7 @@ def test_is_process_alive_is_the_same_on_both_paths(pid: object) -> None:
     _same("is_process_alive", os.getpid())
 
 
-# --- the rest is shared with sky_async._strings and sky_async._system --------------------------
+# --- the rest is shared with sky_async._system.strings and sky_async._system.python ---
 
 
 def test_compat_exposes_the_twelve_functions() -> None:

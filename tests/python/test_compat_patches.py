@@ -329,7 +329,7 @@ def test_psutil_itself_is_not_a_patch_but_a_wrapper_of_it_is() -> None:
     require_native()
     import functools
 
-    from sky_async import _native_exact
+    from sky_async._system import native_exact as _native_exact
 
     sources = _native_exact.SOURCES["get_mem_size_gb"]
     assert sources.intact()
@@ -384,7 +384,7 @@ def test_without_psutil_the_python_definitions_compute_the_same_numbers() -> Non
 
 def test_every_native_version_declares_its_sources() -> None:
     require_native()
-    from sky_async import _native_exact
+    from sky_async._system import native_exact as _native_exact
 
     natives = {
         name for name, fn in compat.implementations("native").items() if fn is not compat._PYTHON[name]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import sky_async
 from conftest import MiB, assert_closing_from_another_task_ends_its_wait, fd_count, fds_open_on, run_python
-from sky_async import _follow
+from sky_async._tail import follow as _follow
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
 

@@ -1,4 +1,4 @@
-"""git's ignore rules (sky_async._gitignore) against the real git, and compat against SkyPilot.
+"""git's ignore rules (sky_async._upload.gitignore) against the real git, and compat against SkyPilot.
 
 The specification is what git itself prints: ``git ls-files -z --others --ignored
 --exclude-standard --directory`` for the listing and ``git check-ignore --no-index`` for
@@ -28,8 +28,9 @@ import pytest
 from conftest import import_skypilot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sky_async import _gitignore, compat
-from sky_async._gitignore import GitIgnore, NotAGitRepository, ignored_paths, parse
+from sky_async import compat
+from sky_async._upload import gitignore as _gitignore
+from sky_async._upload.gitignore import GitIgnore, NotAGitRepository, ignored_paths, parse
 
 sky, sky_storage = import_skypilot("data.storage_utils")
 
@@ -486,7 +487,7 @@ def test_parse_trims_as_git_does() -> None:
 def test_the_module_is_a_leaf_importing_only_the_shared_argument_checks() -> None:
     from test_import_graph import LEAVES, import_graph
 
-    assert import_graph()["sky_async._gitignore"] == {"sky_async._checks"}
+    assert import_graph()["sky_async._upload.gitignore"] == {"sky_async._checks"}
     assert "sky_async._checks" in LEAVES  # leaves may import leaves (as _batch does)
     assert _gitignore.GIT_IGNORE_FILE == ".gitignore"
 

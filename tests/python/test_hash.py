@@ -31,7 +31,8 @@ from conftest import (
     run_python,
     write_random,
 )
-from sky_async._api import SUPPORTED_ALGORITHMS, Api
+from sky_async._api import Api
+from sky_async._hash.api import SUPPORTED_ALGORITHMS
 
 ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 

@@ -18,7 +18,7 @@ ALLOWED_IN_FUNCTIONS = {
         "pure-Python backend is used, so the native backend is imported under an ImportError guard"
     ),
     ("sky_async.compat", "sky_async._native"): "optional compiled module, under an ImportError guard",
-    ("sky_async.compat", "sky_async._native_exact"): (
+    ("sky_async.compat", "sky_async._system.native_exact"): (
         "imports the compiled module, so it is optional too, under the same ImportError guard"
     ),
 }
@@ -31,7 +31,7 @@ LEAVES = {
     "sky_async._dirs",
     "sky_async._errors",
     "sky_async._fd_budget",
-    "sky_async._skyignore",
+    "sky_async._upload.skyignore",
     "sky_async._skypilot_ux",
     "sky_async._version",
 }

@@ -329,7 +329,7 @@ async def test_the_native_backend_walks_in_cpp_not_in_python(
     call: Caller, backend_name: str, in_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One implementation per behaviour: the pure-Python walk serves only the Python backend."""
-    from sky_async import _mounts_py
+    from sky_async._mounts import python as _mounts_py
 
     def no_python_walk(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the pure-Python walk ran")

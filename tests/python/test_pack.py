@@ -23,8 +23,9 @@ import pytest
 from conftest import Caller, import_skypilot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sky_async import PackResult, _pack, compat, sync
+from sky_async import PackResult, compat, sync
 from sky_async import pack_mounts as pack_mounts_async
+from sky_async._upload import pack as _pack
 
 sky, sky_storage, sky_common = import_skypilot("data.storage_utils", "client.common")
 

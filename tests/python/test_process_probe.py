@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from conftest import API_PRELUDE, Caller, fd_count, run_python
-from sky_async import _process_py
 from sky_async._api import Api
+from sky_async._process import python as _process_py
 
 try:
     from sky_async import _native

@@ -1,4 +1,4 @@
-"""rsync's ``--filter='dir-merge,- .skyignore'`` (sky_async._rsync_filter) against the real rsync.
+"""rsync's ``--filter='dir-merge,- .skyignore'`` (sky_async._upload.rsync_filter) against the real rsync.
 
 The specification is what rsync itself transfers: ``rsync -rlD -n -8 --out-format=%n
 --filter='dir-merge,- .skyignore' ROOT/ DEST/`` prints every path of its file list, the root
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sky_async import _rsync_filter
-from sky_async._rsync_filter import RsyncFilter, Rule, excluded_paths, parse, transferred_paths, walk
+from sky_async._upload import rsync_filter as _rsync_filter
+from sky_async._upload.rsync_filter import RsyncFilter, Rule, excluded_paths, parse, transferred_paths, walk
 
 RSYNC = shutil.which("rsync")
 pytestmark = pytest.mark.skipif(RSYNC is None, reason="rsync is not installed (scripts/setup installs it)")

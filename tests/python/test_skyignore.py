@@ -24,8 +24,9 @@ import pytest
 from conftest import SKYPILOT_VERSION, import_skypilot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sky_async import _skyignore, compat
-from sky_async._skyignore import Rule, SkyIgnore, excluded_paths, parse
+from sky_async import compat
+from sky_async._upload import skyignore as _skyignore
+from sky_async._upload.skyignore import Rule, SkyIgnore, excluded_paths, parse
 
 sky, sky_storage, sky_constants = import_skypilot("data.storage_utils", "skylet.constants")
 
@@ -38,7 +39,7 @@ def test_the_specification_is_the_pinned_release() -> None:
 def test_the_module_is_a_leaf_importing_only_the_shared_checks_and_listing() -> None:
     from test_import_graph import LEAVES, import_graph
 
-    assert import_graph()["sky_async._skyignore"] == {"sky_async._checks", "sky_async._dirs"}
+    assert import_graph()["sky_async._upload.skyignore"] == {"sky_async._checks", "sky_async._dirs"}
     # Leaves may import leaves (as _batch does).
     assert {"sky_async._checks", "sky_async._dirs"} <= LEAVES
 

@@ -36,7 +36,9 @@ from conftest import (
     require_native,
     run_python,
 )
-from sky_async import _follow, _inotify_hub, _stream_log
+from sky_async._tail import follow as _follow
+from sky_async._tail import inotify_hub as _inotify_hub
+from sky_async._tail import stream_log as _stream_log
 
 HANG = 20.0  # seconds before a wait that should succeed is reported as a failure
 
@@ -703,7 +705,8 @@ import asyncio, os, resource, sys
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
 import sky_async
-from sky_async import _inotify_hub, _stream_log
+from sky_async._tail import inotify_hub as _inotify_hub
+from sky_async._tail import stream_log as _stream_log
 # Neither a recheck nor polling could deliver within the test's bounds: only inotify can.
 _stream_log._RECHECK_INOTIFY = _stream_log._RECHECK_POLLING = 3600.0
 directory, count = sys.argv[1], int(sys.argv[2])

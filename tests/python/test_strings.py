@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from sky_async._strings import base36_encode, format_float, truncate_long_string
+from sky_async._system.strings import base36_encode, format_float, truncate_long_string
 
 # --- base36_encode -----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The package's sizing helpers and port probe (get_cpu_count, get_mem_size_gb,
 get_parallel_threads, estimate_fd_for_directory, get_max_workers_for_file_mounts,
 find_free_port) and its string helpers, on both backends, through the coroutines and
-their blocking twins. sky_async._system (SkyPilot's formulas in pure Python) is the oracle."""
+their blocking twins. sky_async._system.python (SkyPilot's formulas in pure Python) is the oracle."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from conftest import Caller, fd_count, run_python
-from sky_async import _strings as strings
-from sky_async import _system as system
 from sky_async._api import Api
+from sky_async._system import python as system
+from sky_async._system import strings as strings
 
 ENV_VARS = ("SKYPILOT_POD_CPU_CORE_LIMIT", "SKYPILOT_POD_MEMORY_GB_LIMIT", "SKYPILOT_POD_MEMORY_BYTES_LIMIT")
 
@@ -216,7 +216,7 @@ async def test_fd_estimate_rejects_what_is_not_a_path(call: Caller, bad: object,
 # A directory nobody but root may list, checked in a child process running as nobody.
 UNLISTABLE_CHECK = """
 import asyncio, errno, json, logging, os, resource, sys, collections.abc
-from sky_async import _system as system
+from sky_async._system import python as system
 from sky_async._api import Api
 if sys.argv[1] == "native":
     from sky_async._native_backend import NativeBackend as Backend

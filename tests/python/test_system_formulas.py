@@ -9,7 +9,7 @@ import resource
 from pathlib import Path
 
 import pytest
-from sky_async import _system as system
+from sky_async._system import python as system
 
 ENV_VARS = ("SKYPILOT_POD_CPU_CORE_LIMIT", "SKYPILOT_POD_MEMORY_GB_LIMIT", "SKYPILOT_POD_MEMORY_BYTES_LIMIT")
 GiB = 1024**3

@@ -34,8 +34,8 @@ from conftest import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sky_async import _tail
 from sky_async._api import Api
+from sky_async._tail import api as _tail
 
 
 def oracle(data: bytes, n: int, encoding: str = "utf-8", errors: str = "replace") -> list[str]:

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from typing import Union
 
-from sky_async import _scan_py
+from sky_async._scan import python as _scan_py
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 Action = Union[str, tuple[str, PathLike]]

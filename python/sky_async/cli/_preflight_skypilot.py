@@ -28,7 +28,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import _gitignore, _pack, _skyignore, _skypilot_ignore
+from .._upload import gitignore as _gitignore
+from .._upload import pack as _pack
+from .._upload import skyignore as _skyignore
+from .._upload import skypilot_ignore as _skypilot_ignore
 from ._common import describe
 
 # SkyPilot's _PATH_SIZE_MEGABYTES_WARN_THRESHOLD, in path_size_megabytes' units (MiB, rounded down).

@@ -26,13 +26,13 @@ from typing import IO, Any
 from .. import (
     SUPPORTED_ALGORITHMS,
     __version__,
-    _system,
     estimate_fd_for_directory,
     file_mounts_digest,
     get_max_workers_for_file_mounts,
     hash_files,
     scan_tree,
 )
+from .._system import python as _system
 from ..scan import (
     BROKEN_SYMLINK,
     INVALID_UTF8_NAME,

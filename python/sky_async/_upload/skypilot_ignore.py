@@ -14,7 +14,8 @@ import os
 import shutil
 import subprocess
 
-from . import _gitignore, _skyignore
+from . import gitignore as _gitignore
+from . import skyignore as _skyignore
 
 
 def get_excluded_files_from_skyignore(src_dir_path: str) -> list[str]:

@@ -42,7 +42,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ._checks import require_str_path
+from .._checks import require_str_path
 
 GIT_IGNORE_FILE = ".gitignore"
 

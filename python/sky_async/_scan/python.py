@@ -10,14 +10,17 @@ result is the native backend's, item for item.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import heapq
 import os
 import stat
+import threading
 from collections.abc import Callable
 from typing import Any, Optional
 
-from .scan import (
+from .. import _batch
+from ..scan import (
     BROKEN_SYMLINK,
     INVALID_UTF8_NAME,
     PROBLEM_KINDS,
@@ -27,6 +30,7 @@ from .scan import (
     TOO_LARGE,
     UNREADABLE_DIRECTORY,
     UNREADABLE_FILE,
+    ScanOptions,
 )
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -420,3 +424,23 @@ def scan(
     else:
         walk.special_file(root)
     return None if stopped() else walk.result()
+
+
+class PythonScan:
+    """Scan_tree on the pure-Python backend."""
+
+    async def scan_tree(self, root: bytes, options: ScanOptions) -> Any:
+        """The walk runs on the pool; cancelling stops it at the next entry and waits for it."""
+        loop = asyncio.get_running_loop()
+
+        def walk(stop: threading.Event) -> Any:
+            def stopped() -> bool:
+                return stop.is_set() or _batch.interpreter_exiting() or loop.is_closed()
+
+            return scan(root, *options, stopped)
+
+        return await _batch.run_stoppable(walk)
+
+    def scan_tree_blocking(self, root: bytes, options: ScanOptions) -> Any:
+        """In the calling thread: Ctrl-C stops the walk, which closes its directories as it unwinds."""
+        return scan(root, *options, _batch.interpreter_exiting)

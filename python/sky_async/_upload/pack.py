@@ -48,9 +48,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
-from . import _skypilot_ignore
-from ._batch import usable_cpus
-from ._checks import check_concurrency, require_str_path
+from .._batch import usable_cpus
+from .._checks import check_concurrency, require_str_path
+from . import skypilot_ignore as _skypilot_ignore
 
 # Bounded memory: a file is read, compressed and hashed this much at a time.
 CHUNK_SIZE = 1 << 20

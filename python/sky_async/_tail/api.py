@@ -15,12 +15,12 @@ from __future__ import annotations
 import codecs
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, Protocol, Union, overload
 
-from ._checks import check_concurrency, encode_paths, require_int
-from ._errors import make_os_error
-from ._skypilot_ux import print_exception_no_traceback
+from .._checks import StrOrBytesPath, as_path_list, check_concurrency, encode_paths, require_int
+from .._errors import make_os_error
+from .._skypilot_ux import print_exception_no_traceback
 
 # The largest n and chunk_size passed down: beyond any real file's line count or size, so
 # clamping changes no result while keeping the values inside a C size_t.
@@ -296,3 +296,281 @@ class TailRequest:
                 if isinstance(result, BaseException):
                     raise result
         return results
+
+
+class TailBackend(Protocol):
+    """What a backend implements for tail_files (see ``_api.Backend``)."""
+
+    # Per path a TailItem (sky_async._tail): (lines, final_newline) with lines decoded as
+    # read_last_n_lines returns them, or raw bytes pieces when *encoding* is None; the
+    # exception decoding raised; (errno, message or None); or None if never reached.
+    async def tail_files(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[TailItem]: ...
+
+    def tail_files_blocking(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[TailItem]: ...
+
+
+class TailApi:
+    """The coroutines: tail_files."""
+
+    @property
+    def _backend(self) -> TailBackend:
+        raise NotImplementedError  # the composed Api holds the backend
+
+    async def read_last_n_lines(
+        self,
+        path: StrOrBytesPath,
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+    ) -> list[str]:
+        """The last *n* lines of the file at *path*, exactly as SkyPilot's read_last_n_lines.
+
+        Lines are split on LF only and decoded one by one with (*encoding*, *errors*);
+        trailing CRs are stripped; every line but the last ends with ``'\\n'``; a final
+        LF does not start an empty line. The file is read backwards in *chunk_size*
+        blocks and only until the lines are found.
+
+        Errors are the standard ones rather than SkyPilot's asserts: ValueError for a
+        negative *n* or a non-positive *chunk_size*, TypeError for a non-int,
+        FileNotFoundError, IsADirectoryError, PermissionError (errno and filename set),
+        OSError(EINVAL) at once for FIFOs, sockets and devices (where SkyPilot blocks),
+        LookupError for an unknown *encoding*, UnicodeDecodeError with ``errors='strict'``.
+        """
+        require_encoding(encoding)
+        (result,) = await self.tail_files(
+            [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
+        )
+        return result
+
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[str]]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[str] | BaseException]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[bytes]]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[bytes] | BaseException]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+    @overload
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool,
+    ) -> list[list[bytes]] | list[list[bytes] | BaseException]: ...
+    async def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str | None = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        """read_last_n_lines for many files concurrently; one result per path, in input order.
+
+        Without *return_exceptions* the first failure (in input order) is raised; with
+        it, a failed file's slot holds its exception and every other file still gets
+        its lines. *concurrency* bounds the files open at once.
+
+        With ``encoding=None`` the lines are not decoded: each is the file's bytes as they
+        are, CRs kept, with the LF that ends it (the last line only if the file ends with
+        one), so that ``b"".join(lines)`` is what ``tail -n`` prints. *errors* is then
+        ignored. For ``a\\nb\\nc`` and ``n=2``: ``[b"b\\n", b"c"]``, where the default gives
+        ``["b\\n", "c"]``; for ``a\\nb\\n``: ``[b"a\\n", b"b\\n"]``.
+        """
+        request = TailRequest(as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
+        items = []
+        if request.encoded:
+            items = await self._backend.tail_files(
+                request.encoded,
+                request.n,
+                request.chunk_size,
+                request.concurrency,
+                request.encoding,
+                request.errors,
+            )
+        return request.finish(items, return_exceptions)
+
+
+class SyncTailApi:
+    """The blocking twins: tail_files."""
+
+    @property
+    def _backend(self) -> TailBackend:
+        raise NotImplementedError  # the composed SyncApi holds the backend
+
+    def read_last_n_lines(
+        self,
+        path: StrOrBytesPath,
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+    ) -> list[str]:
+        require_encoding(encoding)
+        (result,) = self.tail_files(
+            [path], n, chunk_size=chunk_size, encoding=encoding, errors=errors, concurrency=1
+        )
+        return result
+
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[str]]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[str] | BaseException]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[list[bytes]]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: Literal[True],
+    ) -> list[list[bytes] | BaseException]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[list[str]] | list[list[str] | BaseException]: ...
+    @overload
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: None,
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool,
+    ) -> list[list[bytes]] | list[list[bytes] | BaseException]: ...
+    def tail_files(
+        self,
+        paths: Iterable[StrOrBytesPath],
+        n: int,
+        *,
+        chunk_size: int = 8192,
+        encoding: str | None = "utf-8",
+        errors: str = "replace",
+        concurrency: int | None = None,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        request = TailRequest(as_path_list(paths), n, chunk_size, encoding, errors, concurrency)
+        items = []
+        if request.encoded:
+            items = self._backend.tail_files_blocking(
+                request.encoded,
+                request.n,
+                request.chunk_size,
+                request.concurrency,
+                request.encoding,
+                request.errors,
+            )
+        return request.finish(items, return_exceptions)

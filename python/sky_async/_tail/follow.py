@@ -47,9 +47,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
-from ._checks import StrOrBytesPath
-from ._errors import NOT_A_REGULAR_FILE, make_os_error
-from ._tail import check_codec, check_line_count, read_tail_pieces
+from .._checks import StrOrBytesPath
+from .._errors import NOT_A_REGULAR_FILE, make_os_error
+from .api import check_codec, check_line_count, read_tail_pieces
 
 _READ_SIZE = 64 * 1024  # the smallest read: what is new is usually a few lines
 _MAX_READ = 1024 * 1024  # the largest read, when much is known to be new

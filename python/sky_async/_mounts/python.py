@@ -15,11 +15,11 @@ import os
 import threading
 from typing import Union
 
-from . import _hash_py
-from ._batch import run_stoppable
-from ._dirs import list_dir
-from ._errors import Item
-from .mounts import MountsItem
+from .._batch import run_stoppable
+from .._dirs import list_dir
+from .._errors import Item
+from .._hash import python as _hash_py
+from ..mounts import MountsItem
 
 # SkyPilot 0.14.1's _FILE_MOUNT_BASENAMES_SKIP_HASH: gcloud's credential caches, which
 # gcloud rewrites on every run; their names are fed but their content is not, so that a
@@ -148,3 +148,17 @@ def file_mounts_digest_blocking(
     walked = plan(file_mounts)
     items = _hash_py.hash_files_blocking(walked.files, "sha256", concurrency, False) if walked.files else []
     return finish(walked, prefix, items)
+
+
+class PythonMounts:
+    """File_mounts_digest on the pure-Python backend."""
+
+    async def file_mounts_digest(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> MountsItem:
+        return await file_mounts_digest(file_mounts, prefix, concurrency)
+
+    def file_mounts_digest_blocking(
+        self, file_mounts: list[tuple[bytes, bytes]], prefix: bytes, concurrency: int
+    ) -> MountsItem:
+        return file_mounts_digest_blocking(file_mounts, prefix, concurrency)

@@ -49,9 +49,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ._dirs import list_dir
-from ._gitignore import _CLASSES, _bracket
-from ._skyignore import SKY_IGNORE_FILE, _check_root, _relative
+from .._dirs import list_dir
+from .gitignore import _CLASSES, _bracket
+from .skyignore import SKY_IGNORE_FILE, _check_root, _relative
 
 RSYNC_FILTER = f"dir-merge,- {SKY_IGNORE_FILE}"
 """The filter rule SkyPilot passes to rsync (``--filter='dir-merge,- .skyignore'``)."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from typing import Union
+from typing import Any, Union
 
-from ._batch import _Batch, read_regular_file, run_batch, run_batch_blocking
-from ._tail import TailItem, decode_lines, read_tail_pieces
+from .._batch import _Batch, read_regular_file, run_batch, run_batch_blocking
+from .api import TailItem, decode_lines, read_tail_pieces
 
 # What reading one file gives, before decoding: (pieces, final_newline), (errno, message or
 # None), or None for a file never reached.
@@ -78,3 +78,17 @@ def tail_files_blocking(
 ) -> list[TailItem]:
     make = functools.partial(TailBatch, paths, n, chunk_size, encoding, errors)
     return run_batch_blocking(make, len(paths), concurrency)
+
+
+class PythonTail:
+    """Tail_files on the pure-Python backend."""
+
+    async def tail_files(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[Any]:
+        return await tail_files(paths, n, chunk_size, concurrency, encoding, errors)
+
+    def tail_files_blocking(
+        self, paths: list[bytes], n: int, chunk_size: int, concurrency: int, encoding: str | None, errors: str
+    ) -> list[Any]:
+        return tail_files_blocking(paths, n, chunk_size, concurrency, encoding, errors)

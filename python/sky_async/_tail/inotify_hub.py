@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._follow import (
+from .follow import (
     _DIR_EVENTS,
     _FILE_EVENTS,
     _IN_CLOEXEC,

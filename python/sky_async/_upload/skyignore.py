@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ._checks import require_str_path
-from ._dirs import list_dir
+from .._checks import require_str_path
+from .._dirs import list_dir
 
 SKY_IGNORE_FILE = ".skyignore"
 

@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._checks import require_int
-from ._process import check_pid
+from .. import _batch
+from .._checks import require_int
+from .api import check_pid
 
 # The kernel's PID_MAX_LIMIT: no pid_max setting exceeds it.
 PID_MAX_LIMIT = 4194304
@@ -240,3 +241,29 @@ def wait_for_exit_blocking(pid: int, timeout: float | None) -> bool:
                 return not probe(pid, start)
     finally:
         os.close(fd)
+
+
+class PythonProcess:
+    """The process probes and exit waits on the pure-Python backend."""
+
+    def is_process_alive(self, pid: int) -> bool:
+        return probe(pid)
+
+    def process_start_time(self, pid: int) -> int | None:
+        return process_start_time(pid)
+
+    async def probe_processes(self, pids: Sequence[Any], start_times: list[int | None] | None) -> list[bool]:
+        check_pids(pids)
+        return await _batch.run_stoppable(lambda stop: probe_many(pids, start_times, stop.is_set))
+
+    def probe_processes_blocking(
+        self, pids: Sequence[Any], start_times: list[int | None] | None
+    ) -> list[bool]:
+        check_pids(pids)
+        return probe_many(pids, start_times)
+
+    async def wait_for_exit(self, pid: int, timeout: float | None) -> bool:
+        return await wait_for_exit(pid, timeout)
+
+    def wait_for_exit_blocking(self, pid: int, timeout: float | None) -> bool:
+        return wait_for_exit_blocking(pid, timeout)

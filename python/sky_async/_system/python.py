@@ -19,6 +19,7 @@ keeps SkyPilot's behaviour, through the ``skypilot=True`` forms of the helpers):
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import math
@@ -26,11 +27,13 @@ import os
 import resource
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from ._skypilot_ux import print_exception_no_traceback
+from .._batch import _get_executor
+from .._skypilot_ux import print_exception_no_traceback
+from . import strings as _strings
 
 # Named as before the module became private: the name users configure logging with.
 logger = logging.getLogger("sky_async.system")
@@ -342,3 +345,44 @@ def _free_port_item(start_port: int) -> int | tuple[int, str | None]:
                 continue
             return port
     return (errno.EADDRINUSE, None)
+
+
+class PythonSystem:
+    """The system helpers on the pure-Python backend."""
+
+    @staticmethod
+    async def _in_pool(function: Callable[..., Any], *args: Any) -> Any:
+        # A short blocking call (a listing, port probes) on the shared pool; cancelling the
+        # awaiting task abandons the result, the call itself runs to its (bounded) end.
+        return await asyncio.get_running_loop().run_in_executor(_get_executor(), function, *args)
+
+    def get_cpu_count(self) -> int:
+        return get_cpu_count()
+
+    def get_mem_size_gb(self) -> float:
+        return get_mem_size_gb()
+
+    def get_parallel_threads(self, cloud: str | None) -> int:
+        return get_parallel_threads(cloud)
+
+    base36_encode = staticmethod(_strings.base36_encode)
+    format_float = staticmethod(_strings.format_float)
+    truncate_long_string = staticmethod(_strings.truncate_long_string)
+
+    async def estimate_fd_for_directory(self, path: bytes) -> Any:
+        return await PythonSystem._in_pool(_estimate_item, path)
+
+    def estimate_fd_for_directory_blocking(self, path: bytes) -> Any:
+        return _estimate_item(path)
+
+    async def max_workers_for_file_mounts(self, sources: list[bytes], cloud: str | None) -> Any:
+        return await PythonSystem._in_pool(_max_workers_item, sources, cloud)
+
+    def max_workers_for_file_mounts_blocking(self, sources: list[bytes], cloud: str | None) -> Any:
+        return _max_workers_item(sources, cloud)
+
+    async def find_free_port(self, start_port: int) -> Any:
+        return await PythonSystem._in_pool(_free_port_item, start_port)
+
+    def find_free_port_blocking(self, start_port: int) -> Any:
+        return _free_port_item(start_port)

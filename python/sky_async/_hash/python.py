@@ -14,8 +14,8 @@ import os
 import threading
 from collections.abc import Callable
 
-from ._batch import _Batch, read_regular_file, run_batch, run_batch_blocking
-from ._errors import Item
+from .._batch import _Batch, read_regular_file, run_batch, run_batch_blocking
+from .._errors import Item
 
 CHUNK_SIZE = 256 * 1024
 
@@ -82,3 +82,17 @@ def hash_files_blocking(
     return run_batch_blocking(
         functools.partial(HashBatch, paths, algorithm, stop_on_error), len(paths), concurrency
     )
+
+
+class PythonHash:
+    """Hash_files on the pure-Python backend."""
+
+    async def hash_files(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Item]:
+        return await hash_files(paths, algorithm, concurrency, stop_on_error)
+
+    def hash_files_blocking(
+        self, paths: list[bytes], algorithm: str, concurrency: int, stop_on_error: bool
+    ) -> list[Item]:
+        return hash_files_blocking(paths, algorithm, concurrency, stop_on_error)

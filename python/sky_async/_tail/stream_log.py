@@ -47,11 +47,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Union
 
-from . import _follow, _inotify_hub
-from ._checks import StrOrBytesPath, require_int
-from ._follow import _INLINE_BYTES, _MAX_POLL_MS, _Follower, _settle
-from ._inotify_hub import Subscription
-from ._tail import MAX_COUNT, check_codec, check_line_count
+from .._checks import StrOrBytesPath, require_int
+from . import follow as _follow
+from . import inotify_hub as _inotify_hub
+from .api import MAX_COUNT, check_codec, check_line_count
+from .follow import _INLINE_BYTES, _MAX_POLL_MS, _Follower, _settle
+from .inotify_hub import Subscription
 
 # The most read in one worker-thread turn: bounds the memory a reader holds while it goes
 # through a large backlog (tail=None of a big log); the next turn comes once it is yielded.

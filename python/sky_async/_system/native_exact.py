@@ -29,7 +29,11 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from . import _native, _process_py, _strings, _system, _tail
+from .. import _native
+from .._process import python as _process_py
+from .._tail import api as _tail
+from . import python as _system
+from . import strings as _strings
 
 # --- the caller's patches ------------------------------------------------------------------
 
