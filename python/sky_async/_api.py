@@ -88,7 +88,8 @@ class Backend(Protocol):
 
     # --- scan: scan_tree ---
 
-    # *options* checked by sky_async.scan.check_scan_options (max_file_size 0: no limit).
+    # *options* checked by sky_async.scan.check_scan_options (max_file_size 0: no limit;
+    # excluded: the entries to leave out, by their paths relative to the root).
     # The item: the raw result dict (see sky_async.scan.finish_scan), (errno, message or
     # None) when *root* cannot be scanned, or None when the walk was stopped at exit.
     async def scan_tree(self, root: bytes, options: _scan.ScanOptions) -> Any: ...

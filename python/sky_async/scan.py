@@ -151,6 +151,8 @@ class ScanOptions(NamedTuple):
     largest: int
     collect_files: bool
     max_problems: int
+    # The paths to leave out, relative to the root (scan_options::excluded in C++), sorted.
+    excluded: tuple[builtins.bytes, ...] = ()
 
 
 def _check_bool(name: str, value: object) -> bool:
