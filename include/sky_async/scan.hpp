@@ -150,7 +150,9 @@ std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, const std::file
 template <typename CompletionToken>
 auto async_scan_tree(runtime& rt, std::filesystem::path root, scan_options options, CompletionToken&& token) {
   return detail::async_run<tree_scan>(
-      [&rt, root = std::move(root), options]() { return detail::make_scan_operation(rt, root, options); },
+      [&rt, root = std::move(root), options = std::move(options)]() {
+        return detail::make_scan_operation(rt, root, options);
+      },
       std::forward<CompletionToken>(token));
 }
 
