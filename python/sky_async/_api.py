@@ -16,7 +16,7 @@ import resource
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, overload
 
-from . import _pack, _process, _system, mounts
+from . import _batch, _pack, _process, _system, mounts
 from . import scan as _scan
 from ._checks import (
     StrOrBytesPath,
@@ -88,7 +88,8 @@ class Backend(Protocol):
 
     # --- scan: scan_tree ---
 
-    # *options* checked by sky_async.scan.check_scan_options (max_file_size 0: no limit).
+    # *options* checked by sky_async.scan.check_scan_options (max_file_size 0: no limit;
+    # excluded: the entries to leave out, by their paths relative to the root).
     # The item: the raw result dict (see sky_async.scan.finish_scan), (errno, message or
     # None) when *root* cannot be scanned, or None when the walk was stopped at exit.
     async def scan_tree(self, root: bytes, options: _scan.ScanOptions) -> Any: ...
@@ -454,6 +455,7 @@ class Api:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
+        ignore: _scan.IgnoreMode | None = None,
     ) -> _scan.TreeScan[str]: ...
     @overload
     async def scan_tree(
@@ -465,6 +467,7 @@ class Api:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
+        ignore: _scan.IgnoreMode | None = None,
     ) -> _scan.TreeScan[bytes]: ...
     async def scan_tree(
         self,
@@ -475,6 +478,7 @@ class Api:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
+        ignore: _scan.IgnoreMode | None = None,
     ) -> _scan.TreeScan[str] | _scan.TreeScan[bytes]:
         """Walk the tree at *path* concurrently; return its counts, sizes and problems.
 
@@ -484,16 +488,26 @@ class Api:
         files and directories, broken symlinks, symlink loops, special files, names
         that are not UTF-8, files over *max_file_size* bytes) while counting them all,
         and with *collect_files* lists every regular file. Symlinked directories are
-        only descended with *follow_symlinks*. See ``sky_async.scan`` for the rules.
+        only descended with *follow_symlinks*. With *ignore* (``"skypilot"``, ``"git"``,
+        ``"skyignore"`` or ``"rsync"``) the paths those rules exclude are left out and
+        not descended, and ``TreeScan.excluded`` lists them with their rules. See
+        ``sky_async.scan`` for the rules.
 
         Raises FileNotFoundError (and the other OSErrors, with errno and filename)
-        when *path* itself cannot be scanned, TypeError/ValueError for bad arguments.
+        when *path* itself cannot be scanned, TypeError/ValueError for bad arguments
+        (and, with *ignore*, the rule set's own errors: see ``sky_async.scan``).
         """
         options = _scan.check_scan_options(
             follow_symlinks, max_file_size, largest, collect_files, max_problems
         )
+        mode = _scan.check_ignore(ignore)
         root = encode_path(path)
-        return _scan.finish_scan(await self._backend.scan_tree(root, options), path, options)
+        if mode is None:
+            return _scan.finish_scan(await self._backend.scan_tree(root, options), path, options)
+        # The rules' engines read the tree: on the pool, off the event loop.
+        exclusions = await _batch.run_stoppable(lambda _stop: _scan.find_exclusions(root, mode))
+        options = _scan.with_exclusions(options, exclusions)
+        return _scan.finish_scan(await self._backend.scan_tree(root, options), path, options, exclusions)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
@@ -872,6 +886,7 @@ class SyncApi:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
+        ignore: _scan.IgnoreMode | None = None,
     ) -> _scan.TreeScan[str]: ...
     @overload
     def scan_tree(
@@ -883,6 +898,7 @@ class SyncApi:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
+        ignore: _scan.IgnoreMode | None = None,
     ) -> _scan.TreeScan[bytes]: ...
     def scan_tree(
         self,
@@ -893,12 +909,18 @@ class SyncApi:
         largest: int = 10,
         collect_files: bool = False,
         max_problems: int = 1000,
+        ignore: _scan.IgnoreMode | None = None,
     ) -> _scan.TreeScan[str] | _scan.TreeScan[bytes]:
         options = _scan.check_scan_options(
             follow_symlinks, max_file_size, largest, collect_files, max_problems
         )
+        mode = _scan.check_ignore(ignore)
         root = encode_path(path)
-        return _scan.finish_scan(self._backend.scan_tree_blocking(root, options), path, options)
+        if mode is None:
+            return _scan.finish_scan(self._backend.scan_tree_blocking(root, options), path, options)
+        exclusions = _scan.find_exclusions(root, mode)
+        options = _scan.with_exclusions(options, exclusions)
+        return _scan.finish_scan(self._backend.scan_tree_blocking(root, options), path, options, exclusions)
 
     # --- system: cpu, memory, threads, fd estimates, ports ---
 
