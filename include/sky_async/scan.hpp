@@ -54,6 +54,13 @@ struct scan_options {
   bool collect_files = false;
   // Problems kept in tree_scan::problems; every one is still counted in problem_counts.
   std::size_t max_problems = 1000;
+  // Entries to leave out, as paths relative to the root: the names below it joined with
+  // '/', raw bytes, no leading or trailing '/' ("node_modules", "src/build.log"). An entry
+  // whose path is listed is skipped as if it were not there: it is not counted, not
+  // reported, and a directory (or, with follow_symlinks, a symlink to one) is not descended,
+  // so nothing below it is met. Paths through a followed symlink are named through the
+  // link. The order does not matter; empty (the default): nothing is left out, at no cost.
+  std::vector<std::string> excluded;
 };
 
 struct scan_problem {
@@ -143,7 +150,9 @@ std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, const std::file
 template <typename CompletionToken>
 auto async_scan_tree(runtime& rt, std::filesystem::path root, scan_options options, CompletionToken&& token) {
   return detail::async_run<tree_scan>(
-      [&rt, root = std::move(root), options]() { return detail::make_scan_operation(rt, root, options); },
+      [&rt, root = std::move(root), options = std::move(options)]() {
+        return detail::make_scan_operation(rt, root, options);
+      },
       std::forward<CompletionToken>(token));
 }
 

@@ -72,6 +72,7 @@ def scan_tree(
     largest: int,
     collect_files: bool,
     max_problems: int,
+    excluded: Sequence[bytes],
     future: Any,
 ) -> Operation: ...
 def scan_tree_blocking(
@@ -81,6 +82,7 @@ def scan_tree_blocking(
     largest: int,
     collect_files: bool,
     max_problems: int,
+    excluded: Sequence[bytes],
 ) -> dict[str, Any] | tuple[int, str | None]: ...
 def set_scan_entry_actions(actions: dict[bytes, tuple[str, bytes]] | None) -> None: ...  # tests only
 def file_mounts_digest(

@@ -28,6 +28,29 @@ of the same path:
 - ``too_large``: a regular file over ``max_file_size`` bytes.
 - ``stat_error``: any other failure to stat an entry or its symlink's target (errno set).
 
+With ``ignore``, the paths an ignore rule set excludes are left out of the scan: an excluded
+entry is not counted and not reported, and an excluded directory is not descended, so
+nothing below it is met. ``TreeScan.excluded`` lists the top-most excluded paths, each with
+the rule that excludes it (``ExcludedPath``). The rule sets (``IGNORE_CHOICES``), each read
+from the tree at the root when the scan starts:
+
+- ``"skyignore"``: the root's ``.skyignore`` with SkyPilot 0.14.1's semantics (see
+  docs/skyignore.md); none, or an unreadable one, excludes nothing.
+- ``"git"``: git's rules, as ``git ls-files --others --ignored --exclude-standard
+  --directory`` run in the root lists them (see docs/gitignore.md): tracked files are
+  never excluded. Outside a git work tree nothing is excluded.
+- ``"skypilot"``: SkyPilot's choice for an upload: ``"skyignore"`` when the root has a
+  ``.skyignore``, else ``"git"``.
+- ``"rsync"``: rsync's ``--filter='dir-merge,- .skyignore'``, SkyPilot's rsync of a tree:
+  every directory's ``.skyignore``, each for its own directory and below (see
+  docs/rsync-filter.md).
+
+The root itself is never excluded, and a root that is not a directory has nothing to exclude.
+The rule sets' own failures are raised as they are: ``UnicodeDecodeError`` for a
+``.skyignore`` that is not UTF-8 (``"skyignore"``, as in SkyPilot), and ``RuntimeError``
+where git itself cannot list (``"git"``, for a root inside a directory git's rules exclude,
+where ``git ls-files`` stops with an internal error).
+
 A tree that changes while it is scanned is not a problem of the tree: an entry listed in
 its directory that is gone when the scan comes to stat or open it is counted in
 ``TreeScan.vanished`` (see there), never reported as a problem.
@@ -39,9 +62,13 @@ import builtins
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar, Union, overload
 
 from ._errors import make_os_error
+from ._upload import gitignore as _gitignore
+from ._upload import rsync_filter as _rsync_filter
+from ._upload import skyignore as _skyignore
+from ._upload import skypilot_ignore as _skypilot_ignore
 
 UNREADABLE_DIRECTORY = "unreadable_directory"
 UNREADABLE_FILE = "unreadable_file"
@@ -62,6 +89,11 @@ PROBLEM_KINDS = (
     TOO_LARGE,
     STAT_ERROR,
 )
+
+IgnoreMode = Literal["skypilot", "git", "skyignore", "rsync"]
+"""The rule sets ``scan_tree(ignore=...)`` takes (see the module's docstring)."""
+
+IGNORE_CHOICES: tuple[IgnoreMode, ...] = ("skypilot", "git", "skyignore", "rsync")
 
 ScanPath = Union[str, builtins.bytes]
 
@@ -92,6 +124,43 @@ else:
     class LargeFile(NamedTuple):
         path: ScanPath
         size: int
+
+
+@dataclass(frozen=True)
+class ExcludedPath(Generic[PathT]):
+    """A top-most path the ``ignore`` rules left out of the scan, and the rule that did.
+
+    ``str(excluded)`` is the report's line, as ``sky-async preflight --skypilot`` names a
+    rule: ``node_modules/ excluded by .gitignore:3``.
+    """
+
+    path: PathT
+    """The root as given joined with the path below it, as the result's other paths."""
+    relative: str
+    """The path relative to the root, ``/``-separated, with a trailing ``/`` for a
+    directory (by lstat); undecodable bytes as surrogate escapes."""
+    source: str | None
+    """The ignore file of the rule: ``.skyignore``, ``sub/.skyignore`` (rsync), ``.gitignore``,
+    ``sub/.gitignore``, ``.git/info/exclude``, relative to the root when it is below it.
+    None only for a directory git lists because every entry in it is ignored (git's
+    ``--directory``), which no single line excludes."""
+    line: int | None
+    """The rule's 1-based line number in *source*."""
+    pattern: str | None
+    """The rule's line, as the rule set reads it."""
+
+    @property
+    def is_dir(self) -> bool:
+        return self.relative.endswith("/")
+
+    @property
+    def rule(self) -> str | None:
+        """``source:line``, such as ``.gitignore:3``; None when there is no single rule."""
+        return None if self.source is None else f"{self.source}:{self.line}"
+
+    def __str__(self) -> str:
+        by = self.rule if self.rule is not None else "git (everything in it is ignored)"
+        return f"{self.relative} excluded by {by}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +198,8 @@ class TreeScan(Generic[PathT]):
     file_paths: tuple[PathT, ...] | None
     # Entries gone between their listing and their stat or open (last, for positional callers).
     vanished: int = 0
+    # With ignore: the top-most excluded paths and their rules, sorted by path; else None.
+    excluded: tuple[ExcludedPath[PathT], ...] | None = None
 
     @property
     def total_problems(self) -> int:
@@ -151,6 +222,12 @@ class ScanOptions(NamedTuple):
     largest: int
     collect_files: bool
     max_problems: int
+    # The paths to leave out, relative to the root (scan_options::excluded in C++), sorted.
+    excluded: tuple[builtins.bytes, ...] = ()
+
+
+# What excluded a path: (relative path as the engines list it, source, line, pattern).
+Exclusion = tuple[str, Union[str, None], Union[int, None], Union[str, None]]
 
 
 def _check_bool(name: str, value: object) -> bool:
@@ -184,6 +261,41 @@ def check_scan_options(
     )
 
 
+def check_ignore(ignore: object) -> IgnoreMode | None:
+    """*ignore* as given: None or one of IGNORE_CHOICES; TypeError for another type,
+    ValueError naming the accepted values for another str."""
+    if ignore is None:
+        return None
+    if not isinstance(ignore, str):
+        raise TypeError(f"ignore must be None or a str, not {type(ignore).__name__}")
+    for choice in IGNORE_CHOICES:
+        if ignore == choice:
+            return choice
+    choices = ", ".join(repr(choice) for choice in (*IGNORE_CHOICES, None))
+    raise ValueError(f"ignore must be one of {choices}, not {ignore!r}")
+
+
+def find_exclusions(root: builtins.bytes, ignore: IgnoreMode) -> list[Exclusion]:
+    """The top-most paths *ignore*'s rules exclude below *root*, with their rules, from the
+    rule set's own engine; [] when *root* is not a directory (the scan reports a missing
+    root). Blocking: it reads the tree."""
+    path = os.fsdecode(root)
+    if not os.path.isdir(path):
+        return []
+    if ignore == "skypilot":
+        ignore = "skyignore" if _skypilot_ignore.uses_skyignore(path) else "git"
+    if ignore == "skyignore":
+        return list(_skyignore.excluded_top_most(path))
+    if ignore == "git":
+        return _gitignore.excluded_top_most(path)
+    return list(_rsync_filter.excluded_top_most(path))
+
+
+def with_exclusions(options: ScanOptions, exclusions: list[Exclusion]) -> ScanOptions:
+    """*options* with the paths of *exclusions* to leave out, as the backends take them."""
+    return options._replace(excluded=tuple(sorted(os.fsencode(rel.rstrip("/")) for rel, *_ in exclusions)))
+
+
 def _message(kind: str, code: int | None, size: int, limit: int) -> str:
     reason = f": {os.strerror(code)}" if code is not None else ""
     if kind == UNREADABLE_DIRECTORY:
@@ -208,15 +320,25 @@ def _message(kind: str, code: int | None, size: int, limit: int) -> str:
 
 
 @overload
-def finish_scan(item: Any, path: str | os.PathLike[str], options: ScanOptions) -> TreeScan[str]: ...
+def finish_scan(
+    item: Any, path: str | os.PathLike[str], options: ScanOptions, exclusions: list[Exclusion] | None = None
+) -> TreeScan[str]: ...
 @overload
 def finish_scan(
-    item: Any, path: builtins.bytes | os.PathLike[builtins.bytes], options: ScanOptions
+    item: Any,
+    path: builtins.bytes | os.PathLike[builtins.bytes],
+    options: ScanOptions,
+    exclusions: list[Exclusion] | None = None,
 ) -> TreeScan[builtins.bytes]: ...
 @overload
-def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan[Any]: ...
-def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan[Any]:
-    """The TreeScan for a backend's item, or the OSError naming *path* for a root that failed."""
+def finish_scan(
+    item: Any, path: object, options: ScanOptions, exclusions: list[Exclusion] | None = None
+) -> TreeScan[Any]: ...
+def finish_scan(
+    item: Any, path: object, options: ScanOptions, exclusions: list[Exclusion] | None = None
+) -> TreeScan[Any]:
+    """The TreeScan for a backend's item, or the OSError naming *path* for a root that failed.
+    *exclusions*: what find_exclusions found with ``ignore``, None without it."""
     if isinstance(item, tuple):
         code, message = item
         raise make_os_error(code, message, path)
@@ -233,6 +355,17 @@ def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan[Any]:
         for kind, raw, code, size in item["problems"]
     )
     file_paths = item["file_paths"]
+    excluded = None
+    if exclusions is not None:
+        root = os.fsencode(path)  # type: ignore[arg-type]  # a str, bytes or path-like root
+        found = sorted(
+            (_join(root, os.fsencode(rel.rstrip("/"))), rel, source, line, pattern)
+            for rel, source, line, pattern in exclusions
+        )
+        excluded = tuple(
+            ExcludedPath(convert(raw), rel, source, line, pattern)
+            for raw, rel, source, line, pattern in found
+        )
     return TreeScan(
         files=item["files"],
         directories=item["directories"],
@@ -244,11 +377,18 @@ def finish_scan(item: Any, path: object, options: ScanOptions) -> TreeScan[Any]:
         largest=tuple(LargeFile(convert(raw), size) for raw, size in item["largest"]),
         file_paths=None if file_paths is None else tuple(convert(raw) for raw in file_paths),
         vanished=item["vanished"],
+        excluded=excluded,
     )
+
+
+def _join(root: builtins.bytes, relative: builtins.bytes) -> builtins.bytes:
+    """As the scans join a directory and a name: no separator after one already there."""
+    return root + relative if root.endswith(b"/") else root + b"/" + relative
 
 
 __all__ = [
     "BROKEN_SYMLINK",
+    "IGNORE_CHOICES",
     "INVALID_UTF8_NAME",
     "PROBLEM_KINDS",
     "SPECIAL_FILE",
@@ -257,6 +397,8 @@ __all__ = [
     "TOO_LARGE",
     "UNREADABLE_DIRECTORY",
     "UNREADABLE_FILE",
+    "ExcludedPath",
+    "IgnoreMode",
     "LargeFile",
     "ScanProblem",
     "TreeScan",

@@ -4,6 +4,8 @@
 
 #include "scan/scan_engine.hpp"
 
+#include <pybind11/stl.h>
+
 #include <sky_async/runtime.hpp>
 #include <sky_async/scan.hpp>
 
@@ -15,6 +17,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -62,12 +65,14 @@ py::object to_item(const tree_scan& scan, bool collect_files) {
   return out;
 }
 
+// `excluded`: relative paths as bytes (scan_options::excluded), converted with the GIL held.
 std::shared_ptr<detail::scan_operation> make_operation(const py::bytes& root, bool follow_symlinks,
                                                        std::uint64_t max_file_size, std::size_t largest,
-                                                       bool collect_files, std::size_t max_problems) {
-  return detail::make_scan_operation(
-      runtime::global(), std::string(root),
-      scan_options{follow_symlinks, max_file_size, largest, collect_files, max_problems});
+                                                       bool collect_files, std::size_t max_problems,
+                                                       std::vector<std::string> excluded) {
+  return detail::make_scan_operation(runtime::global(), std::string(root),
+                                     scan_options{follow_symlinks, max_file_size, largest, collect_files,
+                                                  max_problems, std::move(excluded)});
 }
 
 // What set_scan_entry_actions does to a path, on the worker (which never takes the GIL).
@@ -127,24 +132,27 @@ void register_scan(py::module_& m) {
       "scan_tree",
       [](const std::shared_ptr<completion_queue>& queue, const py::bytes& root, bool follow_symlinks,
          std::uint64_t max_file_size, std::size_t largest, bool collect_files, std::size_t max_problems,
-         py::object future) {
-        return start_for_loop(
-            queue, make_operation(root, follow_symlinks, max_file_size, largest, collect_files, max_problems),
-            std::move(future),
-            [collect_files](const tree_scan& scan) { return to_item(scan, collect_files); });
+         std::vector<std::string> excluded, py::object future) {
+        return start_for_loop(queue,
+                              make_operation(root, follow_symlinks, max_file_size, largest, collect_files,
+                                             max_problems, std::move(excluded)),
+                              std::move(future), [collect_files](const tree_scan& scan) {
+                                return to_item(scan, collect_files);
+                              });
       },
       py::arg("queue"), py::arg("root"), py::arg("follow_symlinks"), py::arg("max_file_size"),
-      py::arg("largest"), py::arg("collect_files"), py::arg("max_problems"), py::arg("future"));
+      py::arg("largest"), py::arg("collect_files"), py::arg("max_problems"), py::arg("excluded"),
+      py::arg("future"));
   m.def(
       "scan_tree_blocking",
       [](const py::bytes& root, bool follow_symlinks, std::uint64_t max_file_size, std::size_t largest,
-         bool collect_files, std::size_t max_problems) {
+         bool collect_files, std::size_t max_problems, std::vector<std::string> excluded) {
         return to_item(run_blocking(make_operation(root, follow_symlinks, max_file_size, largest,
-                                                   collect_files, max_problems)),
+                                                   collect_files, max_problems, std::move(excluded))),
                        collect_files);
       },
       py::arg("root"), py::arg("follow_symlinks"), py::arg("max_file_size"), py::arg("largest"),
-      py::arg("collect_files"), py::arg("max_problems"));
+      py::arg("collect_files"), py::arg("max_problems"), py::arg("excluded"));
   m.def("set_scan_entry_actions", &set_entry_actions, py::arg("actions"),
         "For sky_async's tests: {listed: (action, target)} with bytes paths as a scan builds them, or"
         " None. A scan started afterwards that lists `listed` does `action` to `target` once, before it"

@@ -3,6 +3,7 @@
 #include "scan/scan_engine.hpp"
 
 #include <array>
+#include <utility>
 
 namespace sky_async {
 
@@ -39,14 +40,14 @@ std::shared_ptr<scan_operation> make_scan_operation(runtime& rt, const std::file
 // Coroutine parameters are taken by value: a reference could dangle across the co_await.
 // cppcheck-suppress passedByValue
 boost::asio::awaitable<tree_scan> scan_tree(runtime& rt, std::filesystem::path root, scan_options options) {
-  tree_scan result = co_await async_scan_tree(rt, root, options, boost::asio::use_awaitable);
+  tree_scan result = co_await async_scan_tree(rt, root, std::move(options), boost::asio::use_awaitable);
   if (result.error) throw std::filesystem::filesystem_error("scan_tree", root, result.error);
   co_return result;
 }
 
 // cppcheck-suppress passedByValue
 boost::asio::awaitable<tree_scan> scan_tree(std::filesystem::path root, scan_options options) {
-  return scan_tree(runtime::global(), std::move(root), options);
+  return scan_tree(runtime::global(), std::move(root), std::move(options));
 }
 
 }  // namespace sky_async

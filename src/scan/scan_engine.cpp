@@ -235,7 +235,12 @@ struct entry_ref {
 class tree_scanner final : public batch_operation<tree_scanner, tree_scan> {
  public:
   tree_scanner(runtime_impl& rt, std::string root, const scan_options& options)
-      : batch_operation(rt), root_(std::move(root)), options_(options), entry_hook_(current_entry_hook()) {}
+      : batch_operation(rt),
+        root_(std::move(root)),
+        options_(options),
+        excluded_(options.excluded.begin(), options.excluded.end()),
+        relative_start_(root_.size() + (root_.empty() || root_.back() != '/' ? 1 : 0)),
+        entry_hook_(current_entry_hook()) {}
 
   void start(completion done) override {
     participants_ = std::vector<participant>(runtime().thread_count());
@@ -474,7 +479,23 @@ class tree_scanner final : public batch_operation<tree_scanner, tree_scan> {
     }
   }
 
+  // Whether the entry `name` of the directory `dir` is one of scan_options::excluded.
+  bool excluded(const std::string& dir, std::string_view name) const {
+    // `dir` is the root, or the root joined with names: its part after the root's is the
+    // directory's path relative to the root.
+    std::string relative;
+    if (dir.size() > relative_start_) {
+      relative.reserve(dir.size() - relative_start_ + 1 + name.size());
+      relative.append(dir, relative_start_);
+      relative += '/';
+    }
+    relative += name;
+    return excluded_.contains(relative);
+  }
+
   void visit(participant& p, cursor& c, const char* name, unsigned char type) {
+    // Left out: not even stat'ed, so nothing about it or below it is counted or reported.
+    if (!excluded_.empty() && excluded(c.path, name)) return;
     const entry_ref entry{&c.path, name, c.fd.get(), name};
     if (entry_hook_) (*entry_hook_)(entry.path());
     struct stat st{};
@@ -711,6 +732,8 @@ class tree_scanner final : public batch_operation<tree_scanner, tree_scan> {
 
   const std::string root_;
   const scan_options options_;
+  const std::unordered_set<std::string> excluded_;  // options_.excluded, to look entries up
+  const std::size_t relative_start_;                // where an entry's path relative to the root starts
   const credentials credentials_;
   const std::shared_ptr<const scan_entry_hook> entry_hook_;  // null: none (the usual case)
   std::vector<participant> participants_;

@@ -705,6 +705,55 @@ TEST_P(ScanTree, EmptyDirectory) {
   EXPECT_TRUE(result.largest.empty());
 }
 
+// scan_options::excluded: an excluded entry is neither counted nor reported, and an excluded
+// directory is not descended (the FIFO and the broken link in it are never met). The result
+// is that of the same tree without the excluded paths.
+TEST_P(ScanTree, ExcludedPathsArePrunedAndNotCounted) {
+  const auto build = [](const std::string& root, bool with_excluded) {
+    make_dir(root);
+    write_file(root + "/keep.txt", std::string(10, 'k'));
+    make_dir(root + "/src");
+    write_file(root + "/src/main.c", std::string(30, 'm'));
+    if (with_excluded) {
+      write_file(root + "/src/build.log", std::string(500, 'l'));
+      make_dir(root + "/node_modules");
+      make_dir(root + "/node_modules/pkg");
+      write_file(root + "/node_modules/pkg/index.js", std::string(7000, 'j'));
+      make_fifo(root + "/node_modules/pkg/fifo");
+      make_link("missing", root + "/node_modules/nowhere");
+      make_link("src", root + "/src_link");
+    }
+  };
+  const std::string pruned = (dir_ / "pruned").string();
+  const std::string oracle = (dir_ / "oracle").string();
+  build(pruned, true);
+  build(oracle, false);
+  const std::vector<std::string> excluded = {"src_link", "node_modules", "src/build.log", "not/there"};
+  for (bool follow : {false, true}) {
+    for (const std::string& root : {pruned, pruned + "/"}) {
+      const auto result =
+          scan(root, {.follow_symlinks = follow, .collect_files = true, .excluded = excluded});
+      const auto expected = scan(oracle, {.follow_symlinks = follow, .collect_files = true});
+      ASSERT_FALSE(result.error) << describe(result.error);
+      EXPECT_EQ(result.files, expected.files);
+      EXPECT_EQ(result.files, 2u);
+      EXPECT_EQ(result.directories, expected.directories);
+      EXPECT_EQ(result.symlinks, expected.symlinks);
+      EXPECT_EQ(result.special_files, expected.special_files);
+      EXPECT_EQ(result.bytes, 40u);
+      EXPECT_EQ(result.total_problems(), 0u);
+      EXPECT_EQ(rows(result), std::vector<problem_row>{});
+      const std::string base = root.back() == '/' ? root : root + "/";
+      EXPECT_EQ(result.file_paths, (std::vector<std::string>{base + "keep.txt", base + "src/main.c"}));
+    }
+  }
+  // Without the list, the same tree has the problems the excluded directory hides.
+  const auto whole = scan(pruned);
+  EXPECT_EQ(whole.files, 4u);
+  EXPECT_EQ(whole.count(kind::special_file), 1u);
+  EXPECT_EQ(whole.count(kind::broken_symlink), 1u);
+}
+
 TEST(ScanProblemKind, NamesRoundTrip) {
   const char* names[] = {"unreadable_directory", "unreadable_file",   "broken_symlink", "symlink_loop",
                          "special_file",         "invalid_utf8_name", "too_large",      "stat_error"};

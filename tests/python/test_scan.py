@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import tempfile
 import threading
 import time
@@ -29,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sky_async import scan as scan_module
 from sky_async._api import Api
-from sky_async.scan import LargeFile, ScanProblem, TreeScan
+from sky_async.scan import ExcludedPath, LargeFile, ScanProblem, TreeScan
 from vanishing import vanishing
 
 CANCEL_BOUND = 2.0
@@ -324,6 +325,245 @@ def test_public_names() -> None:
         scan_module.TOO_LARGE,
         scan_module.STAT_ERROR,
     )
+
+
+# --- ignore: the rule sets' exclusions, pruned ---------------------------------------------------
+
+# (relative, source, line, pattern) per tree, sorted by path: what each rule set excludes.
+EXCLUDED_BY_SKYIGNORE = [
+    ("build/", ".skyignore", 4, "/build/"),
+    ("node_modules/", ".skyignore", 2, "node_modules"),
+    ("src/debug.log", ".skyignore", 3, "*.log"),
+    ("sub/node_modules/", ".skyignore", 2, "node_modules"),
+]
+EXCLUDED_BY_GIT = [
+    ("build", ".gitignore", 6, "build"),
+    ("cache/", None, None, None),  # every entry ignored: git lists the directory, no line does
+    ("node_modules/", ".gitignore", 2, "node_modules/"),
+    ("secret.txt", ".git/info/exclude", 1, "secret.txt"),
+    ("src/debug.log", ".gitignore", 3, "*.log"),
+    ("src/generated/", "src/.gitignore", 1, "generated/"),
+]
+EXCLUDED_BY_RSYNC = [
+    ("node_modules/", ".skyignore", 1, "node_modules/"),
+    ("src/debug.log", ".skyignore", 2, "*.log"),
+    ("sub/local/", "sub/.skyignore", 1, "local/"),
+    ("sub/only_here.txt", "sub/.skyignore", 2, "/only_here.txt"),
+]
+
+
+@pytest.fixture
+def pinned_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git's configuration from the test's own HOME only (no user's core.excludesFile)."""
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (home / "gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
+
+
+def git(where: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "safe.directory=*", "-C", str(where), *args], capture_output=True, check=True, text=True
+    ).stdout
+
+
+def build_ignore_tree(base: Path, rules: str) -> Path:
+    """A tree for the rule set *rules* ("skyignore", "git" or "rsync"); returns its root. Each
+    has kept files, excluded files, and an excluded directory with files, a FIFO and a broken
+    symlink in it (which a scan that entered it would report as problems). git's tree is the
+    directory proj/ of a repository (its .git outside the scanned root), with a negation, a
+    tracked file the rules match, and rules from info/exclude and from a nested .gitignore."""
+    root = base / "proj" if rules == "git" else base
+    root.mkdir(parents=True)
+
+    def write(relative: str, size: int) -> None:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+
+    write("keep.txt", 10)
+    write("src/main.py", 30)
+    write("src/debug.log", 500)
+    write("node_modules/pkg/index.js", 7000)
+    os.mkfifo(root / "node_modules/pkg/fifo")
+    os.symlink("missing", root / "node_modules/nowhere")
+    if rules == "skyignore":
+        (root / ".skyignore").write_text("# dependencies\nnode_modules\n*.log\n/build/\n")
+        write("build/out.bin", 900)
+        write("src/build/kept.c", 5)  # /build/ is anchored at the root
+        write("sub/node_modules/y.js", 3)
+    elif rules == "git":
+        git(base, "init", "-q")
+        (base / ".git/info").mkdir(exist_ok=True)
+        (base / ".git/info/exclude").write_text("secret.txt\n")
+        (root / ".gitignore").write_text("# dependencies\nnode_modules/\n*.log\n!keep.log\n\nbuild\n")
+        write("src/.gitignore", 0)
+        (root / "src/.gitignore").write_text("generated/\n")
+        write("keep.log", 4)  # re-included by !keep.log
+        write("tracked.log", 6)  # matched by *.log, but tracked: git never lists it
+        git(base, "add", "-f", "proj/tracked.log")
+        write("secret.txt", 7)
+        write("build", 8)  # "build" names files too
+        write("src/generated/a.c", 9)
+        write("cache/a.log", 11)
+        write("cache/b.log", 12)
+    else:
+        (root / ".skyignore").write_text("node_modules/\n*.log\n")
+        write("sub/.skyignore", 0)
+        (root / "sub/.skyignore").write_text("local/\n/only_here.txt\n")
+        write("sub/local/z", 13)
+        write("sub/only_here.txt", 14)
+        write("only_here.txt", 15)  # anchored at sub/: kept here
+        write("sub/kept.txt", 16)
+    return root
+
+
+def remove_from_disk(root: Path, relatives: list[str]) -> None:
+    for relative in relatives:
+        path = root / relative.rstrip("/")
+        if relative.endswith("/"):
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def relative_paths(root: Path, paths: Any) -> list[str]:
+    return [os.path.relpath(path, root) for path in paths]
+
+
+IGNORE_CASES = [
+    ("skyignore", "skyignore", EXCLUDED_BY_SKYIGNORE),
+    ("skypilot", "skyignore", EXCLUDED_BY_SKYIGNORE),  # a .skyignore at the root: it is used
+    ("git", "git", EXCLUDED_BY_GIT),
+    ("skypilot", "git", EXCLUDED_BY_GIT),  # none: git's rules
+    ("rsync", "rsync", EXCLUDED_BY_RSYNC),
+]
+
+
+@pytest.mark.parametrize(("ignore", "tree", "expected"), IGNORE_CASES)
+@pytest.mark.parametrize("follow", [False, True])
+@pytest.mark.usefixtures("pinned_git")
+async def test_ignore_prunes_what_the_rules_exclude_as_if_it_were_not_on_disk(
+    call: Caller, tmp_path: Path, ignore: str, tree: str, expected: list[Any], follow: bool
+) -> None:
+    root = build_ignore_tree(tmp_path / "pruned", tree)
+    result = await call.scan_tree(
+        root, ignore=ignore, follow_symlinks=follow, collect_files=True, largest=100
+    )
+    assert result.excluded is not None
+    assert [(e.relative, e.source, e.line, e.pattern) for e in result.excluded] == expected
+    assert [e.path for e in result.excluded] == [str(root / rel.rstrip("/")) for rel, *_ in expected]
+
+    # The oracle: the same tree with the excluded paths removed from disk, scanned as it is.
+    oracle = build_ignore_tree(tmp_path / "oracle", tree)
+    remove_from_disk(oracle, [relative for relative, *_ in expected])
+    plain = await call.scan_tree(oracle, follow_symlinks=follow, collect_files=True, largest=100)
+    assert plain.excluded is None
+    counts = ("files", "directories", "symlinks", "special_files", "bytes", "vanished", "problem_counts")
+    assert {name: getattr(result, name) for name in counts} == {name: getattr(plain, name) for name in counts}
+    assert relative_paths(root, result.file_paths) == relative_paths(oracle, plain.file_paths)
+    assert [(os.path.relpath(f.path, root), f.size) for f in result.largest] == [
+        (os.path.relpath(f.path, oracle), f.size) for f in plain.largest
+    ]
+    # Pruned: the FIFO and the broken symlink in the excluded directory were never met.
+    assert result.total_problems == 0 and result.problems == ()
+    whole = await call.scan_tree(root, follow_symlinks=follow)
+    assert whole.problem_counts["special_file"] == 1 and whole.problem_counts["broken_symlink"] == 1
+    assert whole.files > result.files and whole.excluded is None
+
+
+@pytest.mark.usefixtures("pinned_git")
+@pytest.mark.parametrize("at_top", [False, True])
+async def test_ignore_git_excludes_what_git_ls_files_lists(
+    call: Caller, tmp_path: Path, at_top: bool
+) -> None:
+    proj = build_ignore_tree(tmp_path / "repo", "git")
+    root = tmp_path / "repo" if at_top else proj
+    listed = git(root, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory").splitlines()
+    top_most = [p for p in listed if not any(p != q and q.endswith("/") and p.startswith(q) for q in listed)]
+    result = await call.scan_tree(os.fsencode(root), ignore="git")
+    assert result.excluded is not None
+    assert sorted(e.relative for e in result.excluded) == sorted(top_most)
+    assert all(isinstance(e.path, bytes) for e in result.excluded)
+    if at_top:
+        assert "proj/node_modules/" in top_most  # the subdirectory's rules, named from the top
+    # A tracked file is never excluded, whatever the rules say; a negation re-includes.
+    kept = await call.scan_tree(proj, ignore="git", collect_files=True)
+    assert {"tracked.log", "keep.log", "keep.txt"} <= set(relative_paths(proj, kept.file_paths))
+
+
+@pytest.mark.usefixtures("pinned_git")
+async def test_ignore_excludes_nothing_where_the_rules_are_missing(call: Caller, tmp_path: Path) -> None:
+    root = build_ignore_tree(tmp_path / "t", "skyignore")
+    (root / ".skyignore").unlink()
+    plain = await call.scan_tree(root)
+    for ignore in ("skyignore", "rsync", "git", "skypilot"):  # no .skyignore; not in a git work tree
+        result = await call.scan_tree(root, ignore=ignore)
+        assert result.excluded == ()
+        assert (result.files, result.directories, result.bytes, result.problem_counts) == (
+            plain.files,
+            plain.directories,
+            plain.bytes,
+            plain.problem_counts,
+        )
+    # A root that is a file has nothing below it to exclude.
+    single = await call.scan_tree(root / "keep.txt", ignore="skypilot")
+    assert (single.files, single.excluded) == (1, ())
+    with pytest.raises(FileNotFoundError):
+        await call.scan_tree(root / "missing", ignore="git")
+
+
+@pytest.mark.usefixtures("pinned_git")
+async def test_ignore_raises_what_the_rule_sets_cannot_read(call: Caller, tmp_path: Path) -> None:
+    (tmp_path / ".skyignore").write_bytes(b"\xff\n")  # not UTF-8: SkyPilot's error
+    for ignore in ("skyignore", "skypilot"):
+        with pytest.raises(UnicodeDecodeError):
+            await call.scan_tree(tmp_path, ignore=ignore)
+    repo = tmp_path / "repo"
+    (repo / "out/sub").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("out/\n")
+    with pytest.raises(subprocess.CalledProcessError):  # git itself cannot list there
+        git(repo / "out/sub", "ls-files", "--others", "--ignored", "--exclude-standard", "--directory")
+    with pytest.raises(RuntimeError, match="internal error"):
+        await call.scan_tree(repo / "out/sub", ignore="git")
+
+
+async def test_ignore_none_leaves_the_result_as_it_was(call: Caller, zoo: str) -> None:
+    assert await call.scan_tree(zoo, ignore=None) == await call.scan_tree(zoo)
+    assert (await call.scan_tree(zoo)).excluded is None
+
+
+def test_excluded_path_reads_as_preflight_names_a_rule() -> None:
+    git_rule = ExcludedPath("/r/node_modules", "node_modules/", ".gitignore", 3, "node_modules/")
+    assert str(git_rule) == "node_modules/ excluded by .gitignore:3"
+    assert git_rule.rule == ".gitignore:3" and git_rule.is_dir
+    whole = ExcludedPath(b"/r/cache", "cache/", None, None, None)
+    assert whole.rule is None and str(whole).startswith("cache/ excluded by git")
+
+
+@pytest.mark.parametrize(
+    ("ignore", "error", "words"),
+    [
+        ("gitignore", ValueError, "ignore must be one of 'skypilot', 'git', 'skyignore', 'rsync', None"),
+        ("", ValueError, "ignore must be one of"),
+        ("GIT", ValueError, "not 'GIT'"),
+        (True, TypeError, "ignore must be None or a str, not bool"),
+        (b"git", TypeError, "not bytes"),
+        (["git"], TypeError, "not list"),
+    ],
+)
+async def test_bad_ignore_raises_typed_errors_naming_the_choices(
+    call: Caller, tmp_path: Path, ignore: Any, error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        await call.scan_tree(tmp_path, ignore=ignore)
 
 
 # --- permissions ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import assert_type
 
 import sky_async
-from sky_async.scan import LargeFile, ScanProblem, TreeScan
+from sky_async.scan import ExcludedPath, LargeFile, ScanProblem, TreeScan
 
 
 async def hashing(paths: list[str], flag: bool) -> None:
@@ -120,12 +120,27 @@ async def scanning(root: str, broot: bytes, proot: os.PathLike[str], either: str
     assert_type(text.total_problems, int)
     assert_type(text.problems_truncated, bool)
     assert_type(sky_async.ScanProblem[str], type[ScanProblem[str]])
+    ignored = await sky_async.scan_tree(root, ignore="skypilot")
+    assert_type(ignored.excluded, tuple[ExcludedPath[str], ...] | None)
+    assert_type(
+        (await sky_async.scan_tree(broot, ignore="git")).excluded, tuple[ExcludedPath[bytes], ...] | None
+    )
+    assert_type(await sky_async.scan_tree(root, ignore=None), TreeScan[str])
+    for excluded in ignored.excluded or ():
+        assert_type(excluded.path, str)
+        assert_type(excluded.relative, str)
+        assert_type(excluded.source, str | None)
+        assert_type(excluded.line, int | None)
+        assert_type(excluded.pattern, str | None)
+        assert_type(excluded.rule, str | None)
+        assert_type(excluded.is_dir, bool)
 
     # A bytes root gives bytes paths, a str root str paths.
     name: str = raw.problems[0].path  # type: ignore[assignment]
     data: bytes = text.largest[0].path  # type: ignore[assignment]
     await sky_async.scan_tree(root, largest="3")  # type: ignore[call-overload]
     await sky_async.scan_tree(root, True)  # type: ignore[call-overload]  # the options are keyword-only
+    await sky_async.scan_tree(root, ignore="gitignore")  # type: ignore[call-overload]  # not a rule set
     del name, data
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import assert_type
 
 from sky_async import PackResult, sync
-from sky_async.scan import LargeFile, ScanProblem, TreeScan
+from sky_async.scan import ExcludedPath, LargeFile, ScanProblem, TreeScan
 
 
 def hashing(paths: list[str], flag: bool) -> None:
@@ -89,9 +89,12 @@ def scanning(root: str, broot: bytes) -> None:
     assert_type(text.problems, tuple[ScanProblem[str], ...])
     assert_type(text.file_paths, tuple[str, ...] | None)
     assert_type(raw.largest, tuple[LargeFile[bytes], ...])
+    assert_type(sync.scan_tree(broot, ignore="rsync").excluded, tuple[ExcludedPath[bytes], ...] | None)
+    assert_type(sync.scan_tree(root, ignore="skyignore").excluded, tuple[ExcludedPath[str], ...] | None)
 
     name: str = raw.problems[0].path  # type: ignore[assignment]
     sync.scan_tree(root, follow_symlinks="yes")  # type: ignore[call-overload]
+    sync.scan_tree(root, ignore=True)  # type: ignore[call-overload]
     del name
 
 

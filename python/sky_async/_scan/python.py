@@ -114,9 +114,13 @@ class _Walk:
         largest: int,
         collect_files: bool,
         max_problems: int,
+        excluded: frozenset[bytes],
+        relative_start: int,
         stopped: Callable[[], bool],
     ) -> None:
         self.follow = follow_symlinks
+        self.excluded = excluded  # paths relative to the root, left out (see scan)
+        self.relative_start = relative_start  # where an entry's path relative to the root starts
         self.max_file_size = max_file_size
         self.keep_largest = largest
         self.collect = collect_files
@@ -284,6 +288,9 @@ class _Walk:
                             return None
                         name = entry.name
                         entry_path = _join(path, os.fsencode(name))
+                        # Left out: not even stat'ed, so nothing about it or below it is met.
+                        if self.excluded and entry_path[self.relative_start :] in self.excluded:
+                            continue
                         if self.hook is not None:
                             self.hook(entry_path)
                         stat_error: OSError | None = None
@@ -403,15 +410,27 @@ def scan(
     largest: int,
     collect_files: bool,
     max_problems: int,
+    excluded: tuple[bytes, ...],
     stopped: Callable[[], bool],
 ) -> Any:
     """The backend item: the raw result dict, (errno, None) when the root cannot be scanned, or
-    None when *stopped* cut the walk short."""
+    None when *stopped* cut the walk short. *excluded*: entries to leave out, by their path
+    relative to the root (the names below it joined with ``/``), as scan_options::excluded."""
     try:
         st = os.stat(root)
     except OSError as exc:
         return (exc.errno or errno.EIO, None)
-    walk = _Walk(follow_symlinks, max_file_size, largest, collect_files, max_problems, stopped)
+    relative_start = len(root) if root.endswith(b"/") else len(root) + 1
+    walk = _Walk(
+        follow_symlinks,
+        max_file_size,
+        largest,
+        collect_files,
+        max_problems,
+        frozenset(excluded),
+        relative_start,
+        stopped,
+    )
     if stat.S_ISDIR(st.st_mode):
         try:
             fd = _open_directory(root, True)

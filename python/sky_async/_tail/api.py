@@ -301,7 +301,7 @@ class TailRequest:
 class TailBackend(Protocol):
     """What a backend implements for tail_files (see ``_api.Backend``)."""
 
-    # Per path a TailItem (sky_async._tail): (lines, final_newline) with lines decoded as
+    # Per path a TailItem (sky_async._tail.api): (lines, final_newline) with lines decoded as
     # read_last_n_lines returns them, or raw bytes pieces when *encoding* is None; the
     # exception decoding raised; (errno, message or None); or None if never reached.
     async def tail_files(

@@ -718,6 +718,17 @@ class GitIgnore:
         pattern = self.match(relpath, is_dir)
         return pattern is not None and not pattern.negative
 
+    def source_name(self, pattern: Pattern) -> str:
+        """Where *pattern* comes from, as a report names it: relative to the root
+        (``.gitignore``, ``sub/.gitignore``), else to the top of the work tree
+        (``.git/info/exclude``, a ``.gitignore`` above the root), else absolute (a
+        ``core.excludesFile`` outside the work tree)."""
+        shown = os.path.relpath(pattern.source, self.root)
+        if shown.startswith(".."):
+            inside = os.path.relpath(pattern.source, self.repository.top)
+            shown = pattern.source if inside.startswith("..") else inside
+        return shown
+
     def is_tracked(self, relpath: str | os.PathLike[str]) -> bool:
         """Whether the index has *relpath* (a file, link or submodule)."""
         return self._normalize(relpath) in self.index.files
@@ -944,6 +955,35 @@ class _Frame:
         """The subdirectory being walked (with its trailing ``/``), while it is."""
         self.pending_tracked = False
         """Whether that subdirectory holds tracked paths."""
+
+
+def excluded_top_most(root: str | os.PathLike[str]) -> list[tuple[str, str | None, int | None, str | None]]:
+    """The top-most paths of *root*'s ``ignored_paths`` listing (what is inside a listed
+    directory is left out), sorted, each as (path, source, line, pattern): relative to the
+    root, directories with a trailing ``/``; the ignore file (``source_name``), the line
+    number and the line of the pattern that ignores it. git also lists an untracked
+    directory whose entries are all ignored, which no single line ignores: its source,
+    line and pattern are None. [] outside a git work tree (no rule of git's applies), and
+    when git ignores the root itself (the listing is then ``./``: a scan of the root
+    leaves nothing out). GitListingError where git fails."""
+    try:
+        ignore = GitIgnore(root)
+    except NotAGitRepository:
+        return []
+    found: list[tuple[str, str | None, int | None, str | None]] = []
+    above = ""  # the last directory kept: the listing is sorted, so what it holds follows it
+    for path in ignore.ignored_paths():
+        if path == "./" or (above and path.startswith(above)):
+            continue
+        is_dir = path.endswith("/")
+        if is_dir:
+            above = path
+        pattern = ignore.match(path.rstrip("/"), is_dir)
+        if pattern is None or pattern.negative:
+            found.append((path, None, None, None))
+        else:
+            found.append((path, ignore.source_name(pattern), pattern.line, pattern.text))
+    return found
 
 
 def ignored_paths(root: str | os.PathLike[str]) -> list[str]:

@@ -338,6 +338,25 @@ class RsyncFilter:
         return self.match(path) is not None
 
 
+def excluded_top_most(root: str | os.PathLike[str]) -> list[tuple[str, str, int, str]]:
+    """The paths rsync tests and excludes under *root* (the top-most: nothing below an
+    excluded directory is tested), sorted, each as (path, source, line, pattern): relative
+    to the root, directories (by lstat) with a trailing ``/``; the ``.skyignore`` the rule
+    comes from (``sub/.skyignore``), its line number and its pattern."""
+    found = [
+        (
+            entry.path + "/" if entry.is_dir else entry.path,
+            entry.rule.source,
+            entry.rule.line,
+            entry.rule.text,
+        )
+        for entry in walk(root)
+        if entry.rule is not None
+    ]
+    found.sort()
+    return found
+
+
 def excluded_paths(root: str | os.PathLike[str]) -> list[str]:
     """The paths rsync tests and excludes under *root*, sorted (see ``RsyncFilter.matches``)."""
     return sorted(RsyncFilter(root).matches())

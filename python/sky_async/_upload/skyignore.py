@@ -30,6 +30,7 @@ import glob
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -356,6 +357,37 @@ def excluded_paths(root: str | os.PathLike[str]) -> list[str]:
     """The paths SkyPilot's ``get_excluded_files_from_skyignore(root)`` lists, sorted
     (SkyPilot's order comes from a set, so it varies between runs)."""
     return sorted(SkyIgnore(root).matches())
+
+
+def _lists_directory(root: str, path: str) -> str:
+    """*path* with a trailing ``/`` when it is a directory (by lstat), as git lists one."""
+    return path + "/" if stat.S_ISDIR(_lstat_mode(os.path.join(root, path))) else path
+
+
+def _lstat_mode(path: str) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return 0
+
+
+def excluded_top_most(root: str | os.PathLike[str]) -> list[tuple[str, str, int, str]]:
+    """The top-most paths *root*'s ``.skyignore`` excludes (what is inside an excluded
+    directory is left out), sorted, each as (path, source, line, pattern): relative to
+    the root, directories with a trailing ``/``; ``.skyignore``, the line number and the
+    line as SkyPilot uses it. The root itself (a line such as ``.``) and paths outside
+    it (``..``) are not paths below the root, so they are not listed."""
+    ignore = SkyIgnore(root)
+    matches = ignore.matches()
+    found = []
+    for path, rule in sorted(matches.items()):
+        if path == "." or path == ".." or path.startswith("../"):
+            continue
+        parts = path.split("/")
+        if any("/".join(parts[:depth]) in matches for depth in range(1, len(parts))):
+            continue
+        found.append((_lists_directory(ignore.root, path), SKY_IGNORE_FILE, rule.line, rule.text))
+    return found
 
 
 def skypilot_excluded(src_dir_path: str) -> list[str]:

@@ -25,7 +25,7 @@ def get_excluded_files_from_skyignore(src_dir_path: str) -> list[str]:
     return _skyignore.skypilot_excluded(src_dir_path)
 
 
-# SkyPilot's .gitignore listing without running git (sky_async._gitignore). The warnings say
+# SkyPilot's .gitignore listing without running git (sky_async._upload.gitignore). The warnings say
 # what SkyPilot's say, in our words.
 _SKYIGNORE_HINT = "A .skyignore file there would be used instead of git's rules."
 # The logger keeps compat's name: these warnings are the drop-ins' (SkyPilot's) warnings.
@@ -131,6 +131,13 @@ def get_excluded_files(src_dir_path: str) -> list[str]:
         raise ValueError(f"{src_dir_path} does not exist.")
     if os.path.isfile(path):
         raise ValueError(f"{src_dir_path} is a file, not a directory.")
-    if os.path.exists(os.path.join(path, _skyignore.SKY_IGNORE_FILE)):
+    if uses_skyignore(path):
         return get_excluded_files_from_skyignore(src_dir_path)
     return get_excluded_files_from_gitignore(src_dir_path)
+
+
+def uses_skyignore(src_dir_path: str) -> bool:
+    """SkyPilot's choice in ``get_excluded_files``: the directory's ``.skyignore`` when it
+    has one (of any type, even unreadable), else git's rules."""
+    path = os.path.expanduser(src_dir_path)
+    return os.path.exists(os.path.join(path, _skyignore.SKY_IGNORE_FILE))

@@ -101,7 +101,7 @@ class _Rules:
         self.kind: str | None = None
         self.sky: _skyignore.SkyIgnore | None = None
         self.git: _gitignore.GitIgnore | None = None
-        if os.path.exists(os.path.join(root, _skyignore.SKY_IGNORE_FILE)):
+        if _skypilot_ignore.uses_skyignore(root):
             self.kind = _skyignore.SKY_IGNORE_FILE
             with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
                 self.sky = _skyignore.SkyIgnore(root)
@@ -120,13 +120,7 @@ class _Rules:
                 pattern = self.git.match(rel, is_dir)
                 if pattern is None or pattern.negative:
                     return None
-                source = pattern.source
-                shown = os.path.relpath(source, self.root)
-                if shown.startswith(".."):
-                    top = self.git.repository.top
-                    inside = os.path.relpath(source, top)
-                    shown = source if inside.startswith("..") else inside
-                return f"{shown}:{pattern.line}"
+                return f"{self.git.source_name(pattern)}:{pattern.line}"
         return None
 
 
