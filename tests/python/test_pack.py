@@ -363,12 +363,21 @@ def mixed_tree(root: Path) -> None:
         (directory / "link").symlink_to("f1")
 
 
-@pytest.mark.parametrize(("budget", "queue"), [(100_000, 64), (10**9, 4)])
+def pack_mixed_tree(tmp_path: Path) -> PackResult:
+    root = tmp_path / "src"
+    mixed_tree(root)
+    out = tmp_path / "out"
+    out.mkdir()
+    return assert_same_as_skypilot([str(root)], out)
+
+
+@pytest.mark.parametrize(("budget", "queue"), [(120_000, 64), (10**9, 4)])
 def test_pooled_and_streamed_files_in_one_archive_are_skypilots_zip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int, queue: int
 ) -> None:
-    # Small limits, so that one tree goes through every path: files read by the pool and
-    # files streamed on the writing thread, a full budget or a full queue holding the walk.
+    # Small limits, so that one tree goes through every path: files read by the pool, tiny
+    # files read at their turn and files streamed on the writing thread, a full budget or
+    # a full queue holding the walk.
     monkeypatch.setattr(_pack, "_POOLED_MAX", 64 * 1024)
     monkeypatch.setattr(_pack, "_POOL_BUDGET", budget)
     monkeypatch.setattr(_pack, "_QUEUE_MAX", queue)
@@ -380,11 +389,7 @@ def test_pooled_and_streamed_files_in_one_archive_are_skypilots_zip(
         real_write_next(self)
 
     monkeypatch.setattr(_pack._Packer, "_write_next", write_next)
-    root = tmp_path / "src"
-    mixed_tree(root)
-    out = tmp_path / "out"
-    out.mkdir()
-    assert_same_as_skypilot([str(root)], out)
+    pack_mixed_tree(tmp_path)
     # the pool held at most its budget of files read and not yet written, the queue at
     # most its length of entries waiting (and one being added)
     pooled = max(p for p, _ in seen)
@@ -392,6 +397,47 @@ def test_pooled_and_streamed_files_in_one_archive_are_skypilots_zip(
     assert max(n for _, n in seen) <= queue + 1
     if budget < 10**9:
         assert pooled > 64 * 1024  # several files were in the pool at once
+
+
+def test_tiny_files_are_read_at_their_turn_and_the_others_by_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Handing a tiny file to a pool thread costs more than reading it: those are read on
+    # the writing thread when their turn comes, the same entry either way.
+    monkeypatch.setattr(_pack, "_POOLED_MAX", 64 * 1024)
+    inline: list[int] = []
+    pooled: list[int] = []
+    real_inline, real_pooled = _pack._Packer._write_inline, _pack._Packer._write_pooled
+
+    def write_inline(self: Any, path: str, info: Any) -> None:
+        inline.append(info.file_size)
+        real_inline(self, path, info)
+
+    def write_pooled(self: Any, path: str, info: Any, read: Any) -> None:
+        pooled.append(info.file_size)
+        real_pooled(self, path, info, read)
+
+    monkeypatch.setattr(_pack._Packer, "_write_inline", write_inline)
+    monkeypatch.setattr(_pack._Packer, "_write_pooled", write_pooled)
+    pack_mixed_tree(tmp_path)
+    # Twice each (pack_mounts, then compat's drop-in), three directories of the tree.
+    assert sorted(inline) == sorted([0, 1, 100] * 6)
+    assert sorted(pooled) == sorted([40_000, 64 * 1024] * 6)
+
+
+def test_links_to_themselves_and_broken_links_are_stored_as_links_as_skypilot(tmp_path: Path) -> None:
+    # The walk knows links from the directory listing; a link whose target cannot be
+    # stat'ed (a loop) must still be a link, not a file that fails to open.
+    root = tmp_path / "src"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "loop").symlink_to("loop")
+    (root / "broken").symlink_to("missing")
+    (root / "dirlink").symlink_to("sub")
+    (root / "file").write_text("x")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = assert_same_as_skypilot([str(root)], out)
+    assert result.symlinks == 3
 
 
 def test_the_first_failure_in_archive_order_is_the_one_raised(tmp_path: Path) -> None:

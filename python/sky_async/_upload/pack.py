@@ -50,6 +50,7 @@ from typing import BinaryIO, TextIO
 
 from .._batch import usable_cpus
 from .._checks import check_concurrency, require_str_path
+from .._dirs import list_dir
 from . import skypilot_ignore as _skypilot_ignore
 
 # Bounded memory: a file is read, compressed and hashed this much at a time.
@@ -123,6 +124,8 @@ def check_output_outside(items: Sequence[str], output: str) -> None:
 # and waiting for its turn, stays under _POOL_BUDGET bytes, and the entries waiting for
 # their turn under _QUEUE_MAX: memory is bounded whatever the tree.
 _POOLED_MAX = 8 << 20
+# Files up to this size are read at their turn on the writing thread instead.
+_INLINE_MAX = 4 << 10
 _POOL_BUDGET = 64 << 20
 _QUEUE_MAX = 4096
 
@@ -247,23 +250,28 @@ class _Packer:
         self._add(functools.partial(self._write_directory, path, archive_name))
 
     def file(self, path: str, archive_name: str) -> None:
-        if self._pool is None:
-            self._add(functools.partial(self._write_file, path, archive_name))
-            return
+        """A file the walk found (a socket is left out, as SkyPilot leaves it out)."""
         try:
+            # The one stat of the file before its turn: it also tells a socket apart.
             info = zipfile.ZipInfo.from_file(path, archive_name, strict_timestamps=True)
         except Exception as exc:  # raised at its turn, after the entries before it
             self._add(functools.partial(_reraise, exc))
             return
-        if info.is_dir() or info.file_size > _POOLED_MAX:
+        if stat.S_ISSOCK(info.external_attr >> 16):
+            return
+        if self._pool is None or info.is_dir() or info.file_size > _POOLED_MAX:
             self._add(functools.partial(self._write_file, path, archive_name))
             return
         size = info.file_size
+        if size <= _INLINE_MAX:
+            # Handing a tiny file to a pool thread costs more than reading it at its turn.
+            self._add(functools.partial(self._write_inline, path, info))
+            return
         while self._pending and self._pooled_bytes + size > _POOL_BUDGET:
             self._write_next()
         future = self._pool.submit(_read_deflated, path, size, self._level, self._stopped)
         self._pooled_bytes += size
-        self._add(functools.partial(self._write_read, path, info, future), size)
+        self._add(functools.partial(self._write_pooled, path, info, future), size)
 
     def _add(self, write: Callable[[], None], pooled_bytes: int = 0) -> None:
         self._pending.append((write, pooled_bytes))
@@ -344,11 +352,18 @@ class _Packer:
             os.close(fd)
         self._count_file(info.filename, digest.digest(), expected)
 
-    def _write_read(
+    def _write_pooled(
         self, path: str, info: zipfile.ZipInfo, read: concurrent.futures.Future[_Deflated]
     ) -> None:
-        """A file a pool thread has read: the entry zipfile's writer would make of it."""
-        data = read.result()
+        """A file a pool thread has read."""
+        self._write_read(path, info, read.result())
+
+    def _write_inline(self, path: str, info: zipfile.ZipInfo) -> None:
+        """A tiny file, read here at its turn."""
+        self._write_read(path, info, _read_deflated(path, info.file_size, self._level, self._cancelled))
+
+    def _write_read(self, path: str, info: zipfile.ZipInfo, data: _Deflated) -> None:
+        """A file read, compressed and hashed: the entry zipfile's writer would make of it."""
         self._claim(info.filename, path)
         zipf = self.zipf
         # What ZipFile.open(info, "w") sets and then writes, on a seekable output, once its
@@ -363,7 +378,10 @@ class _Packer:
         zipf._didModify = True  # type: ignore[attr-defined]
         raw = zipf.fp
         assert raw is not None
-        raw.seek(zipf.start_dir)
+        # Already there unless another kind of entry was written last: a seek would flush
+        # the output's buffer for every entry.
+        if raw.tell() != zipf.start_dir:
+            raw.seek(zipf.start_dir)
         info.header_offset = zipf.start_dir
         raw.write(info.FileHeader(False))
         raw.writelines(data.chunks)
@@ -435,7 +453,7 @@ def _add_item(
         packer.directory(item, name)
     listed = exclusions_of(item) if exclusions_of is not None else []
     excluded = {os.path.join(item, path.rstrip("/")) for path in listed}
-    for root, dirs, files in os.walk(item, followlinks=False):
+    for root, dirs, files, links in _walk(item):
         packer.check_stop()
         kept = []
         for d in dirs:
@@ -447,7 +465,7 @@ def _add_item(
         dirs[:] = kept
         for d in dirs:
             path = os.path.join(root, d)
-            if os.path.islink(path):
+            if d in links:
                 packer.symlink(path, _archive_name(path, item, relative_to_items), is_dir=True)
             else:
                 packer.directory(path, _archive_name(path, item, relative_to_items))
@@ -457,12 +475,29 @@ def _add_item(
             if path in excluded:
                 packer.excluded.append(path)
                 continue
-            if os.path.islink(path):
+            if f in links:
                 packer.symlink(path, _archive_name(path, item, relative_to_items), is_dir=False)
                 continue
-            if stat.S_ISSOCK(os.stat(path).st_mode):
-                continue
             packer.file(path, _archive_name(path, item, relative_to_items))
+
+
+def _walk(top: str) -> Iterator[tuple[str, list[str], list[str], set[str]]]:
+    """``os.walk(top, followlinks=False)``, top-down, as SkyPilot's zip walks (the caller
+    may prune *dirs* in place), with the names that are symlinks, known from the listing
+    rather than from an lstat of every entry. A directory that cannot be listed yields
+    nothing, as os.walk skips it."""
+    pending = [top]
+    while pending:
+        root = pending.pop()
+        try:
+            listing = list_dir(root)
+        except OSError:
+            continue
+        dirs = [name for name, is_dir, _ in listing if is_dir]
+        files = [name for name, is_dir, _ in listing if not is_dir]
+        links = {name for name, _, is_link in listing if is_link}
+        yield root, dirs, files, links
+        pending.extend(os.path.join(root, name) for name in reversed(dirs) if name not in links)
 
 
 def _open_temp(output: str) -> tuple[int, str]:
