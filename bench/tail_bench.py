@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE.parent / "python"))  # this tree, when not installed
 import sky_async  # noqa: E402
 from sky_async._api import Api  # noqa: E402
 from sky_async._python_backend import PythonBackend  # noqa: E402
-from sky_async._tail import api as _tail  # noqa: E402
+from sky_async._tail import api as _tail_api  # noqa: E402
 
 try:
     from file_read_backwards import FileReadBackwards
@@ -100,7 +100,7 @@ def variants(paths: list[str], loop: asyncio.AbstractEventLoop) -> dict[str, Cal
     python_api = Api(PythonBackend())
     encoded = [os.fsencode(p) for p in paths]
     found: dict[str, Callable[[], Any]] = {
-        "skypilot_loop": lambda: [_tail.read_last_n_lines(p, N) for p in paths],
+        "skypilot_loop": lambda: [_tail_api.read_last_n_lines(p, N) for p in paths],
         "native_sync": lambda: sky_async.sync.tail_files(paths, N),
         "native_async": lambda: loop.run_until_complete(sky_async.tail_files(paths, N)),
         "python_backend": lambda: loop.run_until_complete(python_api.tail_files(paths, N)),

@@ -53,11 +53,11 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ._process import python as _process_py
-from ._system import python as _system
+from ._system import python as _system_py
 from ._system.strings import base36_encode as _py_base36_encode
 from ._system.strings import format_float as _py_format_float
 from ._system.strings import truncate_long_string as _py_truncate_long_string
-from ._tail import api as _tail
+from ._tail import api as _tail_api
 from ._upload import pack as _pack
 
 # Outside the twelve (no native version, nothing to choose): SkyPilot's exclusion lists for an
@@ -101,30 +101,30 @@ def hash_file(path: str, hash_alg: str) -> Any:
 
 def _py_get_cpu_count() -> int:
     """CPUs this process may use, cgroup-aware, as SkyPilot computes it."""
-    return _system._cpu_count(skypilot=True)
+    return _system_py._cpu_count(skypilot=True)
 
 
 def _py_get_mem_size_gb() -> float:
     """Memory in GiB, cgroup-aware, as SkyPilot computes it (total RAM from psutil)."""
-    return _system._mem_size_gb(skypilot=True)
+    return _system_py._mem_size_gb(skypilot=True)
 
 
 # --- the choice ----------------------------------------------------------------------------
 
 # SkyPilot's definitions, in pure Python.
 _PYTHON: dict[str, Callable[..., Any]] = {
-    "read_last_n_lines": _tail.read_last_n_lines,
+    "read_last_n_lines": _tail_api.read_last_n_lines,
     "hash_file": hash_file,
-    "find_free_port": _system.find_free_port,
+    "find_free_port": _system_py.find_free_port,
     "base36_encode": _py_base36_encode,
     "format_float": _py_format_float,
     "truncate_long_string": _py_truncate_long_string,
     "get_cpu_count": _py_get_cpu_count,
     "get_mem_size_gb": _py_get_mem_size_gb,
-    "get_parallel_threads": _system.get_parallel_threads,
+    "get_parallel_threads": _system_py.get_parallel_threads,
     "is_process_alive": _process_py.is_process_alive,
-    "get_max_workers_for_file_mounts": _system.get_max_workers_for_file_mounts,
-    "estimate_fd_for_directory": _system.estimate_fd_for_directory,
+    "get_max_workers_for_file_mounts": _system_py.get_max_workers_for_file_mounts,
+    "estimate_fd_for_directory": _system_py.estimate_fd_for_directory,
 }
 
 # What bench/compat_bench.py measured (see the table in the module docstring). A function

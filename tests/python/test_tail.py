@@ -35,7 +35,7 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sky_async._api import Api
-from sky_async._tail import api as _tail
+from sky_async._tail import api as _tail_api
 
 
 def oracle(data: bytes, n: int, encoding: str = "utf-8", errors: str = "replace") -> list[str]:
@@ -142,7 +142,7 @@ async def test_other_encodings_split_on_the_lf_byte_like_skypilot(
     for n in (1, 2, 5):
         expected = oracle(data, n, encoding)
         assert await call.read_last_n_lines(path, n, encoding=encoding) == expected
-        assert _tail.read_last_n_lines(os.fspath(path), n, encoding=encoding) == expected
+        assert _tail_api.read_last_n_lines(os.fspath(path), n, encoding=encoding) == expected
 
 
 @pytest.mark.parametrize("errors", ["replace", "ignore", "backslashreplace", "surrogateescape"])
@@ -179,7 +179,7 @@ def test_result_matches_skypilots_own_algorithm(tmp_path: Path) -> None:
     path = tmp_path / "x.log"
     path.write_bytes(b"a\r\nb\n\n\xffc\n")
     for n in range(6):
-        assert _tail.read_last_n_lines(os.fspath(path), n) == oracle(path.read_bytes(), n)
+        assert _tail_api.read_last_n_lines(os.fspath(path), n) == oracle(path.read_bytes(), n)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -616,7 +616,7 @@ def test_file_truncated_during_the_read_gives_short_reads(tmp_path: Path) -> Non
 
     fd = os.open(path, os.O_RDONLY)
     try:
-        result = _tail.read_tail_pieces(fd, len(data), 10_000, 1000, truncate_midway)
+        result = _tail_api.read_tail_pieces(fd, len(data), 10_000, 1000, truncate_midway)
     finally:
         os.close(fd)
     assert result is not None

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .._checks import StrOrBytesPath, encode_path, require_int
 from .._errors import make_os_error
-from . import python as _system
+from . import python as _system_py
 
 
 class SystemBackend(Protocol):
@@ -143,7 +143,7 @@ class SystemApi:
                 raise type(exc)(
                     f"file mount {destination!r}: the source {source!r} is not a path: {exc}"
                 ) from exc
-        _system.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        _system_py.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         return sources, encoded, cloud
 
     @staticmethod
@@ -151,7 +151,7 @@ class SystemApi:
         port = require_int(start_port, "start_port")
         if port < 0:
             raise ValueError(f"start_port must be 0 or more, got {port}")
-        return min(port, _system.PORT_LIMIT)
+        return min(port, _system_py.PORT_LIMIT)
 
     @staticmethod
     def _path_result(item: Any, path: object) -> int:
@@ -174,7 +174,7 @@ class SystemApi:
             return item
         code, message = item
         if code == errno.EADDRINUSE:
-            message = f"No free ports available from {start_port} to {_system.PORT_LIMIT - 1}"
+            message = f"No free ports available from {start_port} to {_system_py.PORT_LIMIT - 1}"
         raise OSError(code, message or os.strerror(code))
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from .. import _native
 from .._process import python as _process_py
-from .._tail import api as _tail
-from . import python as _system
+from .._tail import api as _tail_api
+from . import python as _system_py
 from . import strings as _strings
 
 # --- the caller's patches ------------------------------------------------------------------
@@ -184,9 +184,9 @@ def read_last_n_lines(
         encoded is not None
         and _READ_LAST_N_LINES.intact()
         and type(n) is int
-        and 0 < n <= _tail.MAX_COUNT
+        and 0 < n <= _tail_api.MAX_COUNT
         and type(chunk_size) is int
-        and 0 < chunk_size <= _tail.MAX_COUNT
+        and 0 < chunk_size <= _tail_api.MAX_COUNT
         and _has_content_by_size(encoded)
     ):
         native_decoding = encoding == "utf-8" and errors in _NATIVE_ERROR_HANDLERS
@@ -204,10 +204,10 @@ def read_last_n_lines(
                 return item[0]  # type: ignore[return-value]  # decoded natively: str lines
             # Any codec and handler, decoded as SkyPilot decodes (its LookupError and
             # UnicodeDecodeError unwrapped).
-            return _tail.decode_lines(item[0], encoding, errors)  # type: ignore[arg-type]  # no encoding: bytes
+            return _tail_api.decode_lines(item[0], encoding, errors)  # type: ignore[arg-type]  # no encoding: bytes
         if isinstance(item, UnicodeDecodeError):
             raise item  # errors="strict": SkyPilot's decode error, unwrapped
-    return _tail.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
+    return _tail_api.read_last_n_lines(file_path, n, chunk_size, encoding, errors)
 
 
 def _has_content_by_size(path: bytes) -> bool:
@@ -252,7 +252,7 @@ def format_float(num: float | int, precision: int = 1) -> str:
 def get_cpu_count() -> int:
     """SkyPilot's get_cpu_count, including its ZeroDivisionError for a cgroup v2 period of 0."""
     if "SKYPILOT_POD_CPU_CORE_LIMIT" in os.environ or not _GET_CPU_COUNT.intact():
-        return _system._cpu_count(skypilot=True)  # a cheap parse, with SkyPilot's exact errors
+        return _system_py._cpu_count(skypilot=True)  # a cheap parse, with SkyPilot's exact errors
     return _native.get_cpu_count(True)
 
 
@@ -262,14 +262,14 @@ def get_mem_size_gb() -> float:
         or "SKYPILOT_POD_MEMORY_BYTES_LIMIT" in os.environ
         or not _GET_MEM_SIZE_GB.intact()
     ):
-        return _system._mem_size_gb(skypilot=True)
+        return _system_py._mem_size_gb(skypilot=True)
     return _native.get_mem_size_gb()
 
 
 def get_parallel_threads(cloud_str: str | None = None) -> int:
     if (cloud_str is None or type(cloud_str) is str) and _GET_PARALLEL_THREADS.intact():
         return _native.get_parallel_threads(cloud_str)
-    return _system.get_parallel_threads(cloud_str)  # SkyPilot's AttributeError, or its falsy rule
+    return _system_py.get_parallel_threads(cloud_str)  # SkyPilot's AttributeError, or its falsy rule
 
 
 def _native_path(path: object) -> bytes | None:
@@ -282,7 +282,7 @@ def _native_path(path: object) -> bytes | None:
 def estimate_fd_for_directory(path: str) -> int:
     encoded = _native_path(path)
     if encoded is None or not _ESTIMATE_FD.intact():
-        return _system.estimate_fd_for_directory(path)
+        return _system_py.estimate_fd_for_directory(path)
     item = _native.estimate_fd_for_directory_blocking(encoded)
     if isinstance(item, int):
         return item
@@ -298,28 +298,28 @@ def get_max_workers_for_file_mounts(
         or not (cloud_str is None or type(cloud_str) is str)
         or not _MAX_WORKERS.intact()
     ):
-        return _system.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
+        return _system_py.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
     sources = list(common_file_mounts.values())
     encoded = [_native_path(source) for source in sources]
     if None in encoded:
-        return _system.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
-    _system.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        return _system_py.get_max_workers_for_file_mounts(common_file_mounts, cloud_str)
+    _system_py.warn_if_low_fd_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     # No None in encoded: checked just above.
     item: Any = _native.max_workers_for_file_mounts_blocking(encoded, cloud_str)  # type: ignore[arg-type]
     if type(item) is not int:
         code, message, index = item
         raise OSError(code, message or os.strerror(code), sources[index])
-    if _system.logger.isEnabledFor(logging.DEBUG):
-        _system.logger.debug(f"Using {item} workers for file mounts.")
+    if _system_py.logger.isEnabledFor(logging.DEBUG):
+        _system_py.logger.debug(f"Using {item} workers for file mounts.")
     return item
 
 
 def find_free_port(start_port: int) -> int:
-    if type(start_port) is int and 0 <= start_port < _system.PORT_LIMIT and _FIND_FREE_PORT.intact():
+    if type(start_port) is int and 0 <= start_port < _system_py.PORT_LIMIT and _FIND_FREE_PORT.intact():
         item = _native.find_free_port_blocking(start_port)
         if isinstance(item, int):
             return item
         if item[0] == errno.EADDRINUSE:
             raise OSError("No free ports available.")
         # A socket could not be created: the definition raises that error as Python's socket does.
-    return _system.find_free_port(start_port)
+    return _system_py.find_free_port(start_port)

@@ -32,7 +32,7 @@ from .. import (
     hash_files,
     scan_tree,
 )
-from .._system import python as _system
+from .._system import python as _system_py
 from ..scan import (
     BROKEN_SYMLINK,
     INVALID_UTF8_NAME,
@@ -298,14 +298,14 @@ async def hash_all(
 def fd_verdict(fds_per_rsync: int, workers: int) -> tuple[str, str]:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft:,}"
-    if soft != resource.RLIM_INFINITY and fds_per_rsync + _system.FD_RESERVE > soft:
+    if soft != resource.RLIM_INFINITY and fds_per_rsync + _system_py.FD_RESERVE > soft:
         return "insufficient", (
             f"one rsync may need about {fds_per_rsync:,} file descriptors but this process may open {limit}:"
-            f" raise the limit (ulimit -n {fds_per_rsync + _system.FD_RESERVE})"
+            f" raise the limit (ulimit -n {fds_per_rsync + _system_py.FD_RESERVE})"
         )
-    if soft != resource.RLIM_INFINITY and soft < _system.LOW_FD_LIMIT:
+    if soft != resource.RLIM_INFINITY and soft < _system_py.LOW_FD_LIMIT:
         return "low", (
-            f"the file descriptor limit ({limit}) is below {_system.LOW_FD_LIMIT}: file sync will run"
+            f"the file descriptor limit ({limit}) is below {_system_py.LOW_FD_LIMIT}: file sync will run"
             f" {workers} worker(s) and may be slow (ulimit -n to raise it)"
         )
     return (
@@ -392,7 +392,7 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             ticker.cancel()
         progress.clear()
 
-    fds_per_rsync = max([_system.FDS_PER_ENTRY, *(r.fd_estimate for r in reports)])
+    fds_per_rsync = max([_system_py.FDS_PER_ENTRY, *(r.fd_estimate for r in reports)])
     sources = mounts if mounts is not None else {f"~/sky_workdir/{i}": r.path for i, r in enumerate(reports)}
     workers = await get_max_workers_for_file_mounts({k: v for k, v in sources.items() if not is_cloud_url(v)})
     verdict, message = fd_verdict(fds_per_rsync, workers)
