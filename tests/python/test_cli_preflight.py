@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pty
@@ -19,7 +20,7 @@ from conftest import clean_env
 from sky_async import scan, sync
 from sky_async.cli import main
 from sky_async.cli._common import explain
-from sky_async.cli.preflight import HASH_ERROR, PROBLEM_LABELS, parse_size
+from sky_async.cli.preflight import EXCLUDED_SHOWN, HASH_ERROR, PROBLEM_LABELS, parse_size
 
 # The package under test, whatever the working directory of the child (PYTHONPATH may be relative).
 PACKAGE_ROOT = str(Path(sky_async.__file__).resolve().parent.parent)
@@ -469,3 +470,184 @@ def test_the_report_says_how_far_over_the_limit_a_file_is(
     done = run_cli("-q", "--max-file-size", limit, str(tmp_path), backend=backend)
     assert done.returncode == 1, done.stderr
     assert f"    file too large        {tmp_path}/big ({shown})\n" in done.stdout
+
+
+# --ignore MODE: a tree with an excluded directory (files and a FIFO below it), excluded files
+# and kept ones, and the ignore files each mode reads. Each mode's expected exclusions, as
+# (relative path, rule source, line, pattern): what the rules say, not counts.
+IGNORE_TREES: dict[str, dict[str, bytes]] = {
+    "skyignore": {".skyignore": b"build\n*.log\n"},
+    # SkyPilot's choice: the .skyignore when there is one, so the .gitignore is not applied.
+    "skypilot": {".skyignore": b"build\n*.log\n", ".gitignore": b"keep.txt\n"},
+    "git": {".gitignore": b"build/\n*.log\n"},
+    "rsync": {".skyignore": b"build\n*.log\n", "sub/.skyignore": b"tmp/\n"},
+}
+IGNORE_EXCLUDED: dict[str, list[tuple[str, str, int, str]]] = {
+    "skyignore": [
+        ("build/", ".skyignore", 1, "build"),
+        ("debug.log", ".skyignore", 2, "*.log"),
+        ("sub/other.log", ".skyignore", 2, "*.log"),
+    ],
+    "skypilot": [
+        ("build/", ".skyignore", 1, "build"),
+        ("debug.log", ".skyignore", 2, "*.log"),
+        ("sub/other.log", ".skyignore", 2, "*.log"),
+    ],
+    "git": [
+        ("build/", ".gitignore", 1, "build/"),
+        ("debug.log", ".gitignore", 2, "*.log"),
+        ("sub/other.log", ".gitignore", 2, "*.log"),
+    ],
+    "rsync": [
+        ("build/", ".skyignore", 1, "build"),
+        ("debug.log", ".skyignore", 2, "*.log"),
+        ("sub/other.log", ".skyignore", 2, "*.log"),
+        ("sub/tmp/", "sub/.skyignore", 1, "tmp/"),
+    ],
+}
+
+
+def ignore_tree(parent: Path, mode: str) -> Path:
+    root = parent / mode
+    (root / "build" / "obj").mkdir(parents=True)
+    (root / "build" / "obj" / "a.o").write_bytes(b"o" * 5000)
+    (root / "build" / "out.bin").write_bytes(b"b" * 300)
+    os.mkfifo(root / "build" / "obj" / "pipe")
+    (root / "sub" / "tmp").mkdir(parents=True)
+    (root / "sub" / "tmp" / "t").write_bytes(b"t" * 40)
+    (root / "sub" / "keep2.txt").write_bytes(b"kept too\n")
+    (root / "sub" / "other.log").write_bytes(b"log" * 100)
+    (root / "debug.log").write_bytes(b"log" * 10)
+    (root / "keep.txt").write_bytes(b"kept\n")
+    (root / "link").symlink_to("keep.txt")
+    for name, content in IGNORE_TREES[mode].items():
+        (root / name).write_bytes(content)
+    if mode in ("git", "skypilot"):
+        subprocess.run(["git", "init", "-q", str(root)], check=True, capture_output=True, timeout=60)
+    return root
+
+
+def without(root: Path, excluded: list[str], destination: Path) -> Path:
+    """The oracle: a copy of *root* without the *excluded* paths (relative, "/" for a directory)."""
+    skip = {str(root / relative.rstrip("/")) for relative in excluded}
+    shutil.copytree(
+        root,
+        destination,
+        symlinks=True,
+        ignore=lambda directory, names: [name for name in names if os.path.join(directory, name) in skip],
+    )
+    return destination
+
+
+@pytest.mark.parametrize("mode", list(IGNORE_TREES))
+def test_ignore_leaves_out_what_the_rules_exclude(tmp_path: Path, backend: str, mode: str) -> None:
+    root = ignore_tree(tmp_path, mode)
+    expected = IGNORE_EXCLUDED[mode]
+    relative = [path for path, *_ in expected]
+    copy = without(root, relative, tmp_path / "oracle")
+    manifest = tmp_path / "kept.sha256"
+
+    done = run_cli("--json", "--manifest", str(manifest), "--ignore", mode, str(root), backend=backend)
+    assert done.returncode == 0, done.stdout + done.stderr  # the FIFO is below an excluded directory
+    (tree,) = json.loads(done.stdout)["trees"]
+    oracle = run_cli("--json", str(copy), backend=backend)
+    assert oracle.returncode == 0, oracle.stdout + oracle.stderr
+    (want,) = json.loads(oracle.stdout)["trees"]
+    for key in ("files", "directories", "symlinks", "special_files", "bytes"):
+        assert tree[key] == want[key], key
+    assert tree["problems"] == []
+    assert tree["excluded"] == [
+        {"path": str(root / path.rstrip("/")), "source": source, "line": line, "pattern": pattern}
+        for path, source, line, pattern in expected
+    ]
+    assert "excluded" not in want  # only with --ignore
+
+    # The manifest covers exactly the kept files, the oracle's regular files.
+    kept = sorted(
+        os.path.join(directory, name)
+        for directory, _, names in os.walk(copy)
+        for name in names
+        if (Path(directory) / name).is_file() and not (Path(directory) / name).is_symlink()
+    )
+    digests = {
+        str(root / os.path.relpath(path, copy)): hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        for path in kept
+    }
+    listed = {
+        name: digest for digest, name in (line.split("  ", 1) for line in manifest.read_text().splitlines())
+    }
+    assert listed == digests
+
+    text = run_cli("-q", "--ignore", mode, str(root), backend=backend)
+    assert text.returncode == 0, text.stdout + text.stderr
+    lines = "".join(f"    {path} excluded by {source}:{line}\n" for path, source, line, _ in expected)
+    assert (
+        f"  excluded       {len(expected)} path(s), not counted\n{lines}  problems       none\n"
+        in text.stdout
+    )
+
+    # Without --ignore, the excluded directory is walked: its FIFO is a problem.
+    plain = run_cli("-q", str(root), backend=backend)
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    assert f"    special file          {root}/build/obj/pipe (FIFO)\n" in plain.stdout
+    assert "excluded" not in plain.stdout
+
+
+def test_the_report_lists_the_first_excluded_paths_and_counts_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    (root / ".skyignore").write_bytes(b"*.tmp\n")
+    names = [f"f{index:02}.tmp" for index in range(EXCLUDED_SHOWN + 3)]
+    for name in names:
+        (root / name).write_bytes(b"x")
+    done = run_cli("-q", "--ignore", "skyignore", str(root))
+    assert done.returncode == 0, done.stderr
+    shown = "".join(f"    {name} excluded by .skyignore:1\n" for name in names[:EXCLUDED_SHOWN])
+    assert (
+        f"  excluded       {len(names)} path(s), not counted\n{shown}    ... and 3 more (see --json)\n"
+        in (done.stdout)
+    )
+    report = json.loads(run_cli("--json", "--ignore", "skyignore", str(root)).stdout)
+    assert [item["path"] for item in report["trees"][0]["excluded"]] == [str(root / n) for n in names]
+
+
+def test_ignore_with_nothing_to_exclude_says_so(clean_tree: Path) -> None:
+    done = run_cli("-q", "--ignore", "skyignore", str(clean_tree))
+    assert done.returncode == 0, done.stderr
+    assert "  excluded       nothing\n" in done.stdout
+    assert (
+        json.loads(run_cli("--json", "--ignore", "git", str(clean_tree)).stdout)["trees"][0]["excluded"] == []
+    )
+
+
+@pytest.mark.parametrize("mode", ["skyignore", "skypilot"])
+def test_a_skyignore_that_is_not_utf8_is_one_line_and_exits_two(tmp_path: Path, mode: str) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / ".skyignore").write_bytes(b"ok\ncaf\xe9\n")
+    manifest = tmp_path / "m"
+    done = run_cli("--manifest", str(manifest), "--ignore", mode, str(root))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"sky-async: {root}/.skyignore: not UTF-8 (byte 0xe9 at offset 6)\n"
+    assert not manifest.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--ignore", "svn"],
+            "sky-async preflight: error: argument --ignore: invalid choice: 'svn'"
+            " (choose from 'skypilot', 'git', 'skyignore', 'rsync')",
+        ),
+        (
+            ["--ignore", "git", "--skypilot"],
+            "sky-async preflight: --ignore is for the plain report: --skypilot applies SkyPilot's own rules",
+        ),
+    ],
+    ids=["bad-value", "with-skypilot"],
+)
+def test_ignore_usage_errors_exit_two(clean_tree: Path, args: list[str], message: str) -> None:
+    done = run_cli(*args, str(clean_tree))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines()[-1] == message

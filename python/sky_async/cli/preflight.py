@@ -35,6 +35,7 @@ from .. import (
 from .._system import python as _system_py
 from ..scan import (
     BROKEN_SYMLINK,
+    IGNORE_CHOICES,
     INVALID_UTF8_NAME,
     SPECIAL_FILE,
     STAT_ERROR,
@@ -42,6 +43,7 @@ from ..scan import (
     TOO_LARGE,
     UNREADABLE_DIRECTORY,
     UNREADABLE_FILE,
+    TreeScan,
 )
 from . import _preflight_skypilot
 from ._common import describe, explain
@@ -65,6 +67,10 @@ PROBLEM_LABELS = {
     STAT_ERROR: "cannot stat",
     HASH_ERROR: "cannot hash",
 }
+# With --ignore, the text report lists this many excluded paths, the first ones by path (as the
+# scan sorts them), not the biggest: sizing an excluded directory would mean walking it, which is
+# the very work --ignore saves (node_modules/, a build tree); --json lists them all.
+EXCLUDED_SHOWN = 10
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -357,11 +363,21 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                     largest=args.largest,
                     collect_files=algorithm is not None,
                     max_problems=args.max_problems,
+                    ignore=args.ignore,
                 )
                 for report in reports
             ),
             return_exceptions=True,
         )
+        rule_errors = [
+            _rule_error(report.path, args.ignore, scan)
+            for report, scan in zip(reports, scans)
+            if args.ignore is not None and isinstance(scan, (UnicodeDecodeError, RuntimeError))
+        ]
+        if rule_errors:  # rules that cannot be applied: a usage error, before anything is written
+            for line in rule_errors:
+                print(f"sky-async: {line}", file=err)
+            return 2
         for report, scan in zip(reports, scans):
             if isinstance(scan, OSError):
                 report.error = scan
@@ -423,6 +439,15 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             upload,
         )
     return status
+
+
+def _rule_error(root: str, mode: str, error: BaseException) -> str:
+    """One line for the ignore rules' own failure (see sky_async.scan): a root .skyignore that
+    is not UTF-8, or git unable to list the exclusions."""
+    if isinstance(error, UnicodeDecodeError):
+        where = quotef(os.path.join(root, ".skyignore"))
+        return f"{where}: not UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+    return f"{quotef(root)}: --ignore {mode}: {' '.join(str(error).split())}"
 
 
 def _missing(roots: list[str]) -> list[OSError]:
@@ -500,6 +525,13 @@ def _problem_dicts(report: TreeReport) -> list[dict[str, Any]]:
     return items
 
 
+def _excluded_dicts(scan: TreeScan[str]) -> list[dict[str, Any]]:
+    return [
+        {"path": os.fsdecode(item.path), "source": item.source, "line": item.line, "pattern": item.pattern}
+        for item in scan.excluded or ()
+    ]
+
+
 def json_payload(
     reports: list[TreeReport],
     algorithm: str | None,
@@ -552,6 +584,8 @@ def json_payload(
             "fd_estimate": report.fd_estimate,
             "skypilot": report.skypilot,
         }
+        if scan.excluded is not None:  # only with --ignore: the output without it is unchanged
+            tree["excluded"] = _excluded_dicts(scan)
         trees.append(tree)
         for key in ("files", "directories", "symlinks", "special_files", "bytes", "vanished"):
             totals[key] += tree[key]
@@ -612,6 +646,8 @@ def write_text(
             out.write("  largest files\n")
             for item in scan.largest:
                 out.write(f"    {human_bytes(item.size):>10}  {show(item.path)}\n")
+        if scan.excluded is not None:
+            write_excluded(out, scan, row, show)
         if report.skypilot is not None:
             write_skypilot(out, report.skypilot, row, show)
         problems = _problem_dicts(report)
@@ -659,6 +695,20 @@ def write_text(
     )
 
 
+def write_excluded(out: IO[str], scan: TreeScan[str], row: Any, show: Any) -> None:
+    """A tree's ``--ignore`` section: how many top-most paths the rules excluded, and the
+    first EXCLUDED_SHOWN of them with their rules."""
+    excluded = scan.excluded or ()
+    if not excluded:
+        row("excluded", "nothing")
+        return
+    row("excluded", f"{len(excluded):,} path(s), not counted")
+    for item in excluded[:EXCLUDED_SHOWN]:
+        out.write(f"    {show(str(item))}\n")
+    if len(excluded) > EXCLUDED_SHOWN:
+        out.write(f"    ... and {len(excluded) - EXCLUDED_SHOWN:,} more (see --json)\n")
+
+
 def _upload_line(info: dict[str, Any], show: Any) -> str:
     where = f" -> {show(info['pack'])}" if info["pack"] else ""
     return (
@@ -701,6 +751,12 @@ def _command(args: argparse.Namespace) -> int:
     if args.pack is not None and not args.skypilot:
         print("sky-async preflight: --pack needs --skypilot", file=sys.stderr)
         return 2
+    if args.ignore is not None and args.skypilot:
+        print(
+            "sky-async preflight: --ignore is for the plain report: --skypilot applies SkyPilot's own rules",
+            file=sys.stderr,
+        )
+        return 2
     return asyncio.run(run(args, sys.stdout, sys.stderr))
 
 
@@ -723,6 +779,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--max-file-size", type=parse_size, default=None, metavar="SIZE", help="e.g. 100M, 2G"
     )
     parser.add_argument("--follow-symlinks", action="store_true", help="descend into symlinked directories")
+    parser.add_argument(
+        "--ignore",
+        choices=IGNORE_CHOICES,
+        help="leave out what these ignore rules exclude: not counted, not hashed (not with --skypilot)",
+    )
     parser.add_argument(
         "--mounts", metavar="FILE", help="SkyPilot file mounts (YAML or JSON): check their sources"
     )
