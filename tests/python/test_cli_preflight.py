@@ -651,3 +651,19 @@ def test_ignore_usage_errors_exit_two(clean_tree: Path, args: list[str], message
     done = run_cli(*args, str(clean_tree))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines()[-1] == message
+
+
+def test_git_unable_to_list_the_exclusions_is_one_line_and_exits_two(tmp_path: Path) -> None:
+    # A root inside a directory the repository ignores: git ls-files stops with an internal error.
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, capture_output=True, timeout=60)
+    (repo / ".gitignore").write_bytes(b"ignored/\n")
+    root = repo / "ignored" / "tree"
+    root.mkdir(parents=True)
+    (root / "f").write_bytes(b"x")
+    manifest = tmp_path / "m"
+    done = run_cli("--manifest", str(manifest), "--ignore", "git", str(root))
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.startswith(f"sky-async: {root}: --ignore git: ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not manifest.exists()
