@@ -96,6 +96,8 @@ def test_bash_completes_options_of_the_subcommand(bash_script: Path) -> None:
 def test_bash_completes_choices(bash_script: Path) -> None:
     assert complete(bash_script, "hash", "-a", "sha2") == ["sha224", "sha256"]
     assert complete(bash_script, "preflight", "--hash", "md") == ["md5"]
+    assert complete(bash_script, "preflight", "--ignore", "") == ["skypilot", "git", "skyignore", "rsync"]
+    assert complete(bash_script, "preflight", "--ignore", "sky") == ["skypilot", "skyignore"]
     assert complete(bash_script, "completion", "") == list(completion.SHELLS)
 
 
@@ -153,6 +155,7 @@ def test_fish_completes_subcommands_options_and_choices(tmp_path: Path) -> None:
         "--max-problems",
     ]
     assert fish_complete("sky-async hash -a sha2", tmp_path) == ["sha224", "sha256"]
+    assert fish_complete("sky-async preflight --ignore sky", tmp_path) == ["skyignore", "skypilot"]  # sorted
 
 
 def test_zsh_and_fish_scripts_name_every_option_and_subcommand() -> None:
@@ -182,6 +185,8 @@ def test_man_page_names_every_subcommand_and_option() -> None:
             for flag in action.option_strings:
                 roff_flag = flag.replace("-", "\\-")
                 assert f"\\fB{roff_flag}\\fR" in roff, (name, flag)
+    # An option's choices are shown as --help shows them.
+    assert "\n\\fB\\-\\-ignore\\fR \\fI{skypilot,git,skyignore,rsync}\\fR\n" in roff
     # Exit statuses the descriptions document are in their own section.
     exit_status = roff.split('.SH "EXIT STATUS"', 1)[1]
     assert "0 no problems, 1 problems found" in exit_status and "130 when interrupted" in exit_status
