@@ -60,7 +60,7 @@ struct scan_options {
   // reported, and a directory (or, with follow_symlinks, a symlink to one) is not descended,
   // so nothing below it is met. Paths through a followed symlink are named through the
   // link. The order does not matter; empty (the default): nothing is left out, at no cost.
-  std::vector<std::string> excluded;
+  std::vector<std::string> excluded{};
 };
 
 struct scan_problem {
