@@ -6,7 +6,7 @@
 //   start():  decide the pieces and workers -> launch() -> post the pieces -> started()
 //   workers:  each piece of work ends with piece_done()
 //   cancel(): stop(): the feature stops issuing work; unclaimed items finish as cancelled
-//   last piece_done(): load released, unregistered, completion(cancelled(), take_result())
+//   last piece_done(): load released, unregistered, completion(cancelled, take_result())
 //
 // A piece is whatever the feature counts: an item (a file to hash), a job that holds a
 // descriptor until it ends (tail), a share of a batch (probes), or the whole operation
@@ -85,6 +85,10 @@ class batch_operation : public basic_operation<Result>, public std::enable_share
   virtual void stop() noexcept {}
   // The result, taken once, when the last piece is done.
   virtual Result take_result() = 0;
+  // In take_result(): whether the completion reports the operation cancelled. cancelled()
+  // itself may turn true while the result is being made, after the completion's flag was
+  // read.
+  bool completes_cancelled() const noexcept { return completes_cancelled_; }
 
  private:
   void stop_once() noexcept {
@@ -96,8 +100,12 @@ class batch_operation : public basic_operation<Result>, public std::enable_share
     // after the caller has its result and makes its next call.
     for (std::size_t k = 0; k < workers_; ++k) worker_at(k).load.fetch_sub(1, std::memory_order_relaxed);
     runtime_.unregister_operation(this);
+    // Read once, before take_result(): a cancel may still come in while the result is made,
+    // and the result must agree with what the completion reports.
+    completes_cancelled_ = cancelled();
+    Result result = take_result();
     auto done = std::move(completion_);
-    done(cancelled(), take_result());
+    done(completes_cancelled_, std::move(result));
   }
 
   runtime_impl& runtime_;
@@ -108,6 +116,7 @@ class batch_operation : public basic_operation<Result>, public std::enable_share
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> launched_{false};  // registered: stop() may run
   std::atomic<bool> stopped_{false};
+  bool completes_cancelled_ = false;  // written by complete(), before take_result()
 };
 
 }  // namespace sky_async::detail

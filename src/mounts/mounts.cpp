@@ -135,7 +135,9 @@ class mounts_digest final : public batch_operation<mounts_digest, file_mounts_re
 
   file_mounts_result take_result() override {
     file_mounts_result result;
-    if (!finished_) return result;  // cancelled: the completion says so
+    // Cancelled, even after both steps ran to their end: the completion says so, with no
+    // digest.
+    if (!finished_ || completes_cancelled()) return result;
     result.problems = std::move(plan_.problems);
     for (std::size_t i = 0; i < digests_.size(); ++i) {
       if (digests_[i].error) result.problems.push_back({plan_.files[i], digests_[i].error});

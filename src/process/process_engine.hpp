@@ -72,7 +72,8 @@ class exit_waiter final : public batch_operation<exit_waiter, bool> {
   void finish(bool exited);
   // Wakes the worker to finish, once begin() has run (before, begin() sees the cancel).
   void stop() noexcept override;  // NOLINT(bugprone-exception-escape): see its definition
-  bool take_result() override { return exited_; }
+  // A cancelled wait reports no exit, even one seen just before the cancel.
+  bool take_result() override { return exited_ && !completes_cancelled(); }
 
   worker* worker_ = nullptr;
   long long pid_;

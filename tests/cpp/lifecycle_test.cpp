@@ -3,12 +3,17 @@
 // every item cancelled and no descriptor left open. Each operation, on each I/O backend.
 #include "test_support.hpp"
 
+#include "core/batch_operation.hpp"
+#include "core/runtime_impl.hpp"
+
 #include <sky_async/hash.hpp>
 #include <sky_async/mounts.hpp>
 #include <sky_async/process.hpp>
 #include <sky_async/scan.hpp>
 #include <sky_async/system.hpp>
 #include <sky_async/tail.hpp>
+
+#include <boost/asio/post.hpp>
 
 #include <gtest/gtest.h>
 
@@ -102,6 +107,60 @@ TEST_P(Lifecycle, MountsDigestCancelledBeforeStartHasNoDigest) {
   const auto result = cancel_then_start(
       detail::make_mounts_digest_operation(rt(), {{"/remote", dir_.path()}}, "prefix", hash_options{}));
   EXPECT_TRUE(result.digest.empty());
+}
+
+// One piece on one worker that ends when the test lets it, and a result that says whether
+// the completion reports a cancel; optionally a cancel that comes while the result is made.
+class gated_operation final : public detail::batch_operation<gated_operation, int> {
+ public:
+  gated_operation(detail::runtime_impl& rt, std::shared_future<void> gate, bool cancel_while_taking)
+      : batch_operation(rt), gate_(std::move(gate)), cancel_while_taking_(cancel_while_taking) {}
+
+  void start(completion done) override {
+    if (launch(std::move(done), 1, 1)) {
+      boost::asio::post(worker_at(0).context(), [self = shared_from_this()] {
+        self->running_.set_value();
+        self->gate_.wait();
+        self->piece_done();
+      });
+    } else {
+      piece_done();
+    }
+    started();
+  }
+
+  std::future<void> running() { return running_.get_future(); }
+
+ private:
+  int take_result() override {
+    if (cancel_while_taking_) cancel();
+    return completes_cancelled() ? -1 : 42;
+  }
+
+  std::shared_future<void> gate_;
+  std::promise<void> running_;
+  bool cancel_while_taking_;
+};
+
+// The completion's flag and the result agree, whenever the cancel comes: before the work
+// ends (cancelled, and the result knows it) or while the result is being made (too late:
+// neither says cancelled).
+TEST_P(Lifecycle, TheResultAgreesWithTheCompletionAboutACancel) {
+  for (const bool late : {false, true}) {
+    std::promise<void> open;
+    auto op = std::make_shared<gated_operation>(detail::impl_of(rt()), open.get_future().share(), late);
+    auto running = op->running();
+    std::promise<std::pair<bool, int>> completed;
+    auto future = completed.get_future();
+    op->start([&completed](bool cancelled, int result) { completed.set_value({cancelled, result}); });
+    ASSERT_EQ(running.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    if (!late) op->cancel();
+    open.set_value();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    const auto [cancelled, result] = future.get();
+    EXPECT_EQ(cancelled, !late);
+    EXPECT_EQ(result, late ? 42 : -1);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Lifecycle, all_io_backends, io_backend_name);
