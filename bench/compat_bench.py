@@ -50,6 +50,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _machine import cpu_model, git_commit
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(
@@ -338,24 +340,12 @@ def table(rows: list[dict[str, Any]], recommended: dict[str, str]) -> list[str]:
 
 
 def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        commit = None
     return {
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "git_commit": commit or None,
+        "git_commit": git_commit(),
         "loadavg_1min": os.getloadavg()[0],
     }
 

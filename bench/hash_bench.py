@@ -45,6 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from _machine import cpu_flags, cpu_model, git_commit, git_dirty
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_RESULTS = HERE / "results"
@@ -1087,18 +1089,6 @@ def case_cancel(cfg: dict[str, Any], report: Report, tmp_root: str) -> None:
 
 
 def machine_info() -> dict[str, Any]:
-    model = None
-    flags: list[str] = []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model is None:
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = value.split()
-    except OSError:
-        pass
     mem_total = None
     try:
         with open("/proc/meminfo") as f:
@@ -1107,23 +1097,9 @@ def machine_info() -> dict[str, Any]:
                     mem_total = int(line.split()[1]) * KiB
     except OSError:
         pass
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-            or None
-        )
-        dirty = bool(
-            subprocess.run(
-                ["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        commit, dirty = None, None
     return {
-        "cpu_model": model,
-        "sha_ni": "sha_ni" in flags,
+        "cpu_model": cpu_model(),
+        "sha_ni": "sha_ni" in cpu_flags(),
         "cores": CORES,
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": mem_total,
@@ -1133,8 +1109,8 @@ def machine_info() -> dict[str, Any]:
         "openssl_cli": subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
         if shutil.which("openssl")
         else None,
-        "git_commit": commit,
-        "git_dirty": dirty,
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "loadavg_start": os.getloadavg(),
     }
 

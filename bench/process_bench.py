@@ -31,12 +31,13 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from _machine import cpu_model, git_commit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -224,28 +225,14 @@ def bench_wakeup(trials: int, loop: asyncio.AbstractEventLoop, native: Api, pyth
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = ""
     return {
-        "cpu_model": cpu,
+        "cpu_model": cpu_model() or platform.processor(),
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "psutil": None if psutil is None else psutil.__version__,
         "loadavg_start": os.getloadavg(),
-        "git": commit,
+        "git": git_commit() or "",
         "backend_info": sky_async.get_backend_info(),
     }
 

@@ -36,7 +36,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -50,6 +49,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _machine import fmt_seconds, machine
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -130,33 +131,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return elapsed, cpu, result
 
 
-def machine() -> dict[str, Any]:
-    model = None
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--", "python", "src", "include"],
-        capture_output=True,
-        text=True,
-    )
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "git": (commit.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")) or None,
-        "loadavg_start": os.getloadavg()[0],
-    }
-
-
-def fmt(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -216,7 +190,7 @@ def run(sizes: list[int], rounds_small: int, base: str, log: Callable[[str], Non
             if predicted > SKYPILOT_BUDGET_S:
                 skipped["skypilot"] = (
                     f"stopped before N={n:,}: one run predicted to take {predicted:.0f} s "
-                    f"(N={n1:,} took {fmt(r1['median_s'])}, x{n // n1} files, "
+                    f"(N={n1:,} took {fmt_seconds(r1['median_s'])}, x{n // n1} files, "
                     f"per-file growth x{growth:.2f}), "
                     f"over the ~{SKYPILOT_BUDGET_S:.0f} s budget"
                 )
@@ -229,7 +203,8 @@ def run(sizes: list[int], rounds_small: int, base: str, log: Callable[[str], Non
             for key in order:
                 wall, cpu, outcome[key] = timed(fns[key])
                 samples[key].append((wall, cpu))
-                log(f"N={n:,} round {r + 1}/{rounds} {key}: {fmt(wall)} ({wall / n * 1e6:.2f} µs/file)")
+                per_file = f"{wall / n * 1e6:.2f} µs/file"
+                log(f"N={n:,} round {r + 1}/{rounds} {key}: {fmt_seconds(wall)} ({per_file})")
         for key in active:
             wall = statistics.median(s[0] for s in samples[key])
             cpu = statistics.median(s[1] for s in samples[key])
@@ -436,7 +411,7 @@ def markdown(payload: dict[str, Any]) -> str:
         per = results[key]
         lines.append(
             f"| {key} | "
-            + " | ".join(fmt(per[str(n)]["median_s"]) if str(n) in per else "—" for n in sizes)
+            + " | ".join(fmt_seconds(per[str(n)]["median_s"]) if str(n) in per else "—" for n in sizes)
             + " |"
         )
     lines += ["", "## Checks", ""]
@@ -479,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick and sizes[-1] < SIZES_FULL[-1]:
             scaled_down = f"--max-n {args.max_n:,}: the largest N is {sizes[-1]:,}"
     started = time.monotonic()
-    info = machine()
+    info = machine("python", "src", "include")
     payload: dict[str, Any] = {
         "command": "python3 bench/scaling_bench.py" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

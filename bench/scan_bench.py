@@ -27,7 +27,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import resource
 import shlex
@@ -40,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from _machine import fmt_seconds, machine
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -278,29 +279,6 @@ def statx_probe(directory: str) -> dict[str, Any] | None:
         return json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr.strip()}
 
 
-def fmt(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
-
-
-def machine() -> dict[str, Any]:
-    model = None
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True)
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "git": (commit.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")) or None,
-        "loadavg_start": os.getloadavg()[0],
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 entries, 3 rounds, writes nothing")
@@ -357,9 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 {
                     "variant": f"({key}) {label}",
-                    "time": fmt(medians[key]),
+                    "time": fmt_seconds(medians[key]),
                     "per_entry_us": medians[key] / entries * 1e6,
-                    "cpu": "(shell)" if key.startswith("d") else fmt(statistics.median(cpu[key])),
+                    "cpu": "(shell)" if key.startswith("d") else fmt_seconds(statistics.median(cpu[key])),
                     "vs_a": medians["a"] / medians[key],
                     "vs_b": medians["b"] / medians[key],
                     "cpu_vs_b": "" if key.startswith("d") else f"{cpu_medians['b'] / cpu_medians[key]:.2f}x",
