@@ -4,7 +4,7 @@ SkyPilot's client (``sky.client.common.upload_mounts_to_api_server``) zips the w
 the local file-mount sources, by absolute path, into one archive with
 ``storage_utils.zip_files_and_folders`` (each directory's exclusions from
 ``get_excluded_files``: its ``.skyignore``, else git's rules) and names it by
-``_compute_zip_blob_id``. ``sky_async._pack`` writes that zip byte for byte; this module
+``_compute_zip_blob_id``. ``pack_mounts`` writes that zip byte for byte; this module
 runs it on each source (into a temporary file that is deleted, or ``--pack FILE``), says
 which rule left out each excluded path, and repeats the warnings SkyPilot would print:
 
@@ -28,10 +28,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._upload import gitignore as _gitignore
+from .. import compat, sync
+
+# The one private module used: a launch of several sources is one archive, made here from
+# each source's own archive (entries copied, not compressed again) with its blob id from the
+# entries' digests, which the public pack_mounts does not offer.
 from .._upload import pack as _pack
-from .._upload import skyignore as _skyignore
-from .._upload import skypilot_ignore as _skypilot_ignore
 from ._common import describe
 
 # SkyPilot's _PATH_SIZE_MEGABYTES_WARN_THRESHOLD, in path_size_megabytes' units (MiB, rounded down).
@@ -93,35 +95,17 @@ def tree_size(path: str) -> int:
     return total
 
 
-class _Rules:
-    """Which rule excludes a path of one source directory, under SkyPilot's choice."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.kind: str | None = None
-        self.sky: _skyignore.SkyIgnore | None = None
-        self.git: _gitignore.GitIgnore | None = None
-        if _skypilot_ignore.uses_skyignore(root):
-            self.kind = _skyignore.SKY_IGNORE_FILE
-            with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
-                self.sky = _skyignore.SkyIgnore(root)
-        elif shutil.which("git") is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.git = _gitignore.GitIgnore(root)
-                self.kind = "git"
-
-    def of(self, rel: str, is_dir: bool) -> str | None:
-        """``.skyignore:3``, ``.gitignore:1``, ``sub/.gitignore:2``, ``.git/info/exclude:1``..."""
-        with contextlib.suppress(OSError, ValueError):
-            if self.sky is not None:
-                rule = self.sky.match(rel)
-                return None if rule is None else f"{_skyignore.SKY_IGNORE_FILE}:{rule.line}"
-            if self.git is not None:
-                pattern = self.git.match(rel, is_dir)
-                if pattern is None or pattern.negative:
-                    return None
-                return f"{self.git.source_name(pattern)}:{pattern.line}"
-        return None
+def _rules_of(root: str) -> tuple[str, dict[str, str | None]]:
+    """SkyPilot's choice of rules for *root* (``.skyignore`` when the directory has one, else
+    ``git``) and, per top-most excluded path (``node_modules/``, ``debug.log``), the rule that
+    excludes it (``.gitignore:1``, ``src/.gitignore:2``, ``.skyignore:3``), from ``scan_tree``'s
+    engines: ``sky-async preflight --ignore`` names the same rules."""
+    kind = ".skyignore" if os.path.lexists(os.path.join(root, ".skyignore")) else "git"
+    try:
+        scan = sync.scan_tree(root, largest=0, max_problems=0, ignore="skypilot")
+    except (OSError, ValueError, RuntimeError):  # rules SkyPilot's listing reported already
+        return kind, {}
+    return kind, {excluded.relative: excluded.rule for excluded in scan.excluded or ()}
 
 
 def _temp_output() -> tuple[str, Callable[[], None]]:
@@ -139,7 +123,7 @@ def _pack_to(
 
     def exclusions_of(item: str) -> list[str]:
         found = exclusions.get(item)
-        return found if found is not None else _skypilot_ignore.get_excluded_files(item)
+        return found if found is not None else compat.get_excluded_files(item)
 
     if output is not None:
         return _pack.pack(sources, output, exclusions_of=exclusions_of, pairs=pairs)
@@ -226,18 +210,18 @@ def analyze_source(
     warnings: list[str] = info["warnings"]
     if os.path.islink(source):
         warnings.append(f"{label} {path!r} is a symlink. Symlink contents are not uploaded.")
-    rules: _Rules | None = None
+    rules: dict[str, str | None] = {}
     if os.path.isdir(source):
         with _captured_warnings() as logged:
             try:
-                exclusions[source] = _skypilot_ignore.get_excluded_files(source)
+                exclusions[source] = compat.get_excluded_files(source)
             except (OSError, ValueError, UnicodeDecodeError, subprocess.CalledProcessError) as exc:
                 info["error"] = f"SkyPilot cannot list the exclusions: {_error_text(exc)}"
         warnings.extend(logged)
         if info["error"] is not None:
             return info
-        rules = _Rules(source)
-        info["ignore"] = rules.kind if exclusions[source] else None
+        if exclusions[source]:
+            info["ignore"], rules = _rules_of(source)
     try:
         if parts is not None:
             result = _pack_to([source], parts.next_output(), exclusions, parts.pairs)
@@ -253,13 +237,8 @@ def analyze_source(
     for full in result.excluded:
         rel = os.path.relpath(full, source)
         is_dir = os.path.isdir(full) and not os.path.islink(full)
-        excluded.append(
-            {
-                "path": rel + "/" if is_dir else rel,
-                "size": tree_size(full),
-                "rule": rules.of(rel, is_dir) if rules is not None else None,
-            }
-        )
+        shown = rel + "/" if is_dir else rel
+        excluded.append({"path": shown, "size": tree_size(full), "rule": rules.get(shown)})
     excluded.sort(key=lambda item: (-item["size"], item["path"]))
     info["excluded_count"] = len(excluded)
     info["excluded_bytes"] = sum(item["size"] for item in excluded)
