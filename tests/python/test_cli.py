@@ -114,6 +114,71 @@ def test_hash_recursive_reports_a_fifo_in_the_tree_without_reading_it(
     assert result.stderr == b"sky-async: dir/fifo: Not a regular file\n"
 
 
+def _git(*args: str, cwd: Path) -> bytes:
+    env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", HOME=str(cwd), XDG_CONFIG_HOME=str(cwd / ".no-config"))
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, timeout=60, check=True)
+    return done.stdout
+
+
+@needs_coreutils
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is the specification of --ignore git")
+def test_hash_recursive_ignore_git_hashes_what_git_does_not_ignore(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    for name in (
+        "src/main.py",
+        "src/build/out.o",
+        "build/cache",
+        "notes.log",
+        "keep.log",
+        "docs/a.md",
+        "docs/x.tmp",
+    ):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes(name.encode())
+    (repo / ".gitignore").write_bytes(b"*.log\nbuild/\n!keep.log\n")
+    (repo / "docs/.gitignore").write_bytes(b"*.tmp\n")
+    _git("init", "-q", cwd=repo)
+    _git("add", "-f", "notes.log", cwd=repo)  # tracked: git never ignores it, nor does --ignore git
+    # What git calls not ignored: the tracked files and the untracked ones its rules keep.
+    kept = _git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=repo).split(b"\0")
+    # .git itself is no path git's rules exclude: scan_tree and preflight --ignore git keep it too.
+    inside_git = [
+        os.fsencode(path.relative_to(tmp_path)) for path in (repo / ".git").rglob("*") if path.is_file()
+    ]
+    names = sorted([b"repo/" + name for name in kept if name] + inside_git)
+    assert b"repo/notes.log" in names and b"repo/keep.log" in names and b"repo/docs/x.tmp" not in names
+    expected = run_tool("sha256sum", "--", *map(os.fsdecode, names), cwd=tmp_path).stdout
+    result = run_cli("hash", "-r", "--ignore", "git", "repo", env=cli_env, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, expected, b"")
+
+
+def test_hash_recursive_ignore_skyignore_prunes_and_keeps_a_file_named_directly(
+    cli_env: dict[str, str], files: Path
+) -> None:
+    (files / "dir/.skyignore").write_bytes(b"sub\nx\n")
+    result = run_cli("hash", "-r", "--ignore", "skyignore", "dir", "a", env=cli_env, cwd=files)
+    skyignore = (files / "dir/.skyignore").read_bytes()
+    assert (
+        result.stdout.decode()
+        == f"{sha256(skyignore)}  dir/.skyignore\n{sha256(b'alpha' + bytes([10]))}  a\n"
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    # Without --ignore the same walk hashes everything below dir.
+    everything = run_cli("hash", "-r", "dir", env=cli_env, cwd=files)
+    assert everything.stdout.count(b"\n") == 3
+
+
+def test_hash_recursive_ignore_that_cannot_be_applied_is_a_usage_error(
+    cli_env: dict[str, str], files: Path
+) -> None:
+    (files / "dir/.skyignore").write_bytes(b"\xff\n")
+    result = run_cli("hash", "-r", "--ignore", "skyignore", "dir", env=cli_env, cwd=files)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr == b"sky-async: dir/.skyignore: not UTF-8 (byte 0xff at offset 0)\n"
+
+
 def test_hash_in_process(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["hash", str(files / "a")]) == 0
     assert capsys.readouterr().out == f"{sha256(b'alpha' + bytes([10]))}  {files / 'a'}\n"
@@ -253,6 +318,8 @@ def test_manifest_that_is_a_directory_is_a_read_error_as_in_sha256sum(
         (["hash", "--quiet", "a"], b"--quiet is meaningful only with --check"),
         (["hash", "--status", "a"], b"--status is meaningful only with --check"),
         (["hash", "-c", "-r", "a"], b"--recursive cannot be used with --check"),
+        (["hash", "--ignore", "git", "a"], b"--ignore is meaningful only with --recursive"),
+        (["hash", "-r", "--ignore", "svn", "a"], b"invalid choice: 'svn'"),
         (["nope"], b"invalid choice: 'nope'"),
     ],
 )

@@ -35,3 +35,12 @@ def is_special(path: str) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def rule_error(root: str, mode: str, error: BaseException) -> str:
+    """One line for the ignore rules' own failure (see sky_async.scan): a root .skyignore that
+    is not UTF-8, or git unable to list the exclusions."""
+    if isinstance(error, UnicodeDecodeError):
+        where = quotef(os.path.join(root, ".skyignore"))
+        return f"{where}: not UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start})"
+    return f"{quotef(root)}: --ignore {mode}: {' '.join(str(error).split())}"

@@ -46,7 +46,7 @@ from ..scan import (
     TreeScan,
 )
 from . import _preflight_skypilot
-from ._common import describe, explain
+from ._common import describe, explain, rule_error
 from ._names import checksum_line, for_terminal, quotef
 
 SCHEMA = "sky-async.preflight/1"
@@ -370,7 +370,7 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             return_exceptions=True,
         )
         rule_errors = [
-            _rule_error(report.path, args.ignore, scan)
+            rule_error(report.path, args.ignore, scan)
             for report, scan in zip(reports, scans)
             if args.ignore is not None and isinstance(scan, (UnicodeDecodeError, RuntimeError))
         ]
@@ -439,15 +439,6 @@ async def run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             upload,
         )
     return status
-
-
-def _rule_error(root: str, mode: str, error: BaseException) -> str:
-    """One line for the ignore rules' own failure (see sky_async.scan): a root .skyignore that
-    is not UTF-8, or git unable to list the exclusions."""
-    if isinstance(error, UnicodeDecodeError):
-        where = quotef(os.path.join(root, ".skyignore"))
-        return f"{where}: not UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start})"
-    return f"{quotef(root)}: --ignore {mode}: {' '.join(str(error).split())}"
 
 
 def _missing(roots: list[str]) -> list[OSError]:
