@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -228,6 +229,13 @@ rules_ptr make_rules(std::span<const pattern* const> ordered, const rule_set* af
   return rules;
 }
 
+// `patterns` at the end of `out`, the last line first.
+void append_reversed(std::vector<const pattern*>& out, const std::vector<pattern>& patterns) {
+  const auto start = static_cast<std::ptrdiff_t>(out.size());
+  for (const pattern& p : patterns) out.push_back(&p);
+  std::reverse(out.begin() + start, out.end());
+}
+
 // Whether the first of `rules` that matches excludes the path.
 bool excludes(const std::vector<const pattern*>& rules, std::string_view path, std::string_view name) {
   for (const pattern* p : rules) {
@@ -332,11 +340,8 @@ class lister {
   // The rules below the .gitignore lists `stack` (top first), then the global ones.
   rules_ptr rules_of(const std::vector<const std::vector<pattern>*>& stack) const {
     std::vector<const pattern*> ordered;
-    auto add_reversed = [&](const std::vector<pattern>& patterns) {
-      for (auto it = patterns.rbegin(); it != patterns.rend(); ++it) ordered.push_back(&*it);
-    };
-    for (auto it = stack.rbegin(); it != stack.rend(); ++it) add_reversed(**it);
-    for (const auto& patterns : global_) add_reversed(patterns);
+    for (std::size_t k = stack.size(); k-- > 0;) append_reversed(ordered, *stack[k]);
+    for (const auto& patterns : global_) append_reversed(ordered, patterns);
     return make_rules(ordered, nullptr);
   }
 
@@ -400,7 +405,7 @@ class lister {
       const std::vector<pattern>& mine = patterns_of(directory);
       if (!mine.empty()) {
         std::vector<const pattern*> ordered;
-        for (auto it = mine.rbegin(); it != mine.rend(); ++it) ordered.push_back(&*it);
+        append_reversed(ordered, mine);
         out->rules = make_rules(ordered, rules.get());
       }
     }

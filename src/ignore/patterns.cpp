@@ -1,5 +1,6 @@
 #include "ignore/patterns.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <limits>
@@ -75,7 +76,7 @@ std::size_t wildmatch::bracket(std::string_view pattern, std::size_t start, bool
   bool first = true;      // a ']' first is a member, not the end
   while (true) {
     if (index >= end) return 0;
-    unsigned char c = static_cast<unsigned char>(pattern[index]);
+    auto c = static_cast<unsigned char>(pattern[index]);
     if (c == ']' && !first) break;
     first = false;
     if (c == backslash) {
@@ -84,7 +85,7 @@ std::size_t wildmatch::bracket(std::string_view pattern, std::size_t start, bool
       members.set(c);
       previous = c;
     } else if (c == '-' && previous != 0 && index + 1 < end && pattern[index + 1] != ']') {
-      unsigned char high = static_cast<unsigned char>(pattern[++index]);
+      auto high = static_cast<unsigned char>(pattern[++index]);
       if (high == backslash) {
         if (++index >= end) return 0;
         high = static_cast<unsigned char>(pattern[index]);
@@ -122,7 +123,7 @@ bool wildmatch::compile(std::string_view pattern, bool pathname) {
   const std::size_t end = pattern.size();
   std::size_t index = 0;
   while (index < end) {
-    const unsigned char c = static_cast<unsigned char>(pattern[index]);
+    const auto c = static_cast<unsigned char>(pattern[index]);
     if (c == backslash) {
       if (index + 1 >= end) return false;  // a final backslash matches nothing
       steps_.push_back({op::byte, static_cast<unsigned char>(pattern[index + 1]), 0});
@@ -187,28 +188,36 @@ bool wildmatch::matches(std::string_view text) const {
   current[0] = 1;
   close(current);
   for (const char ch : text) {
-    const unsigned char c = static_cast<unsigned char>(ch);
+    const auto c = static_cast<unsigned char>(ch);
     bool alive = false;
     std::fill(next, next + count + 1, 0);
     for (std::size_t k = 0; k < count; ++k) {
       if (!current[k]) continue;
       const step& s = steps_[k];
+      bool reads = false;      // whether the step reads the byte
+      std::size_t to = k + 1;  // and the step it then leads to
       switch (s.kind) {
         case op::byte:
-          if (c == s.byte) next[k + 1] = alive = 1;
+          reads = c == s.byte;
           break;
         case op::one_of:
-          if (sets_[s.set].test(c)) next[k + 1] = alive = 1;
+          reads = sets_[s.set].test(c);
           break;
         case op::many:
-          if (sets_[s.set].test(c)) next[k] = alive = 1;
+          reads = sets_[s.set].test(c);
+          to = k;
           break;
         case op::dirs_open:
           break;
         case op::dirs_in:
-          next[k] = alive = 1;
+          reads = true;
+          to = k;
           if (c == slash) next[k + 1] = 1;
           break;
+      }
+      if (reads) {
+        next[to] = 1;
+        alive = true;
       }
     }
     if (!alive) return false;
