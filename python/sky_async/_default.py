@@ -12,6 +12,7 @@ from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
 
 from ._api import Api
 from ._python_backend import PythonBackend
+from ._upload import gitignore as _gitignore
 
 # The shared libraries the native module links against, and the Debian 12 packages that
 # ship them (other systems name them alike).
@@ -61,7 +62,7 @@ def _load_api() -> Api:
         choice = "auto"
     if choice != "python":
         try:
-            from ._native_backend import NativeBackend
+            from ._native_backend import NativeBackend, gitignore_listing
         except ImportError as exc:
             if choice == "native":
                 raise
@@ -72,6 +73,9 @@ def _load_api() -> Api:
                 stacklevel=4,
             )
         else:
+            # git's ignore listing is not a backend operation (it is called synchronously,
+            # from the upload path), so its module is told which engine to run.
+            _gitignore.use_native_listing(gitignore_listing)
             return Api(NativeBackend())
     return Api(PythonBackend())
 

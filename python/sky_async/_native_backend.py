@@ -15,6 +15,7 @@ from ._process.native import NativeProcess
 from ._scan.native import NativeScan
 from ._system.native import NativeSystem
 from ._tail.native import NativeTail
+from ._upload.native import gitignore_listing as gitignore_listing
 
 
 class NativeBackend(NativeHash, NativeTail, NativeProcess, NativeScan, NativeSystem, NativeMounts):

@@ -208,5 +208,6 @@ void register_strings(py::module_& m);
 void register_system(py::module_& m);
 void register_scan(py::module_& m);
 void register_mounts(py::module_& m);
+void register_ignore(py::module_& m);
 
 }  // namespace sky_async::python

@@ -69,6 +69,7 @@ PYBIND11_MODULE(_native, m) {
   python::register_system(m);
   python::register_scan(m);
   python::register_mounts(m);
+  python::register_ignore(m);
 
   m.def("runtime_info", &runtime_info);
   m.def("build_info", &build_info_dict);

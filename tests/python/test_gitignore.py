@@ -6,7 +6,9 @@ single paths, on random repositories from hypothesis (nested directories, nested
 .gitignore files with patterns from a grammar of git's syntax, info/exclude,
 core.excludesFile, some files tracked, every index version). compat's drop-ins are compared
 with SkyPilot 0.14.1's functions on the same repositories. Each rule also has a
-hand-written case named for it.
+hand-written case named for it. Every test that lists runs on both engines (the ``engine``
+fixture): the native one (``src/ignore/``, through ``sky_async._native``) and the pure-Python
+walk, which must give the same listings and the same errors.
 
 git's environment is pinned: HOME, GIT_CONFIG_GLOBAL and XDG_CONFIG_HOME point into a
 temporary directory and the system config is off, so the user's settings cannot leak in.
@@ -15,6 +17,7 @@ temporary directory and the system config is off, so the user's settings cannot 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import import_skypilot
+from conftest import clean_env, import_skypilot, require_native, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sky_async import compat
@@ -50,6 +53,23 @@ def pinned_git_environment() -> Iterator[Path]:
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
         Path(home, "gitconfig").write_text("[user]\n\tname = Test\n\temail = test@example.com\n")
         yield Path(home)
+
+
+ENGINES = ("native", "python")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The listing's engine for the test: the native one (sky_async._native) or the
+    pure-Python walk. Every test that lists runs on both."""
+    if request.param == "native":
+        require_native()
+        from sky_async._upload.native import gitignore_listing
+
+        monkeypatch.setattr(_gitignore, "_native_listing", gitignore_listing)
+    else:
+        monkeypatch.setattr(_gitignore, "_native_listing", None)
+    return str(request.param)
 
 
 def git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
@@ -253,7 +273,7 @@ def build_repo(root: Path, spec: dict[str, object], home: Path) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=repositories())
 def test_random_repositories_match_git_and_skypilot(
-    spec: dict[str, object], pinned_git_environment: Path
+    engine: str, spec: dict[str, object], pinned_git_environment: Path
 ) -> None:
     config = pinned_git_environment / "gitconfig"
     saved = config.read_bytes()
@@ -295,23 +315,23 @@ def listing(tmp_path: Path, files: dict[str, str], tracked: tuple[str, ...] = ()
     return ignored_paths(repo)
 
 
-def test_nested_gitignore_applies_to_its_own_directory_and_below(tmp_path: Path) -> None:
+def test_nested_gitignore_applies_to_its_own_directory_and_below(engine: str, tmp_path: Path) -> None:
     files = {"a/.gitignore": "*.log\n", "a/x.log": "", "a/b/y.log": "", "z.log": "", "keep": ""}
     assert listing(tmp_path, files) == ["a/b/", "a/b/y.log", "a/x.log"]
 
 
-def test_negation_reincludes_a_file(tmp_path: Path) -> None:
+def test_negation_reincludes_a_file(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "*.log\n!keep.log\n", "keep.log": "", "drop.log": ""}
     assert listing(tmp_path, files) == ["drop.log"]
 
 
-def test_a_file_inside_an_excluded_directory_cannot_be_reincluded(tmp_path: Path) -> None:
+def test_a_file_inside_an_excluded_directory_cannot_be_reincluded(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "build/\n!build/keep\n", "build/keep": "", "build/.gitignore": "!*\n", "t": ""}
     assert listing(tmp_path, files, tracked=("t",)) == ["build/"]
     assert GitIgnore(tmp_path / "repo").is_ignored("build/keep", False)
 
 
-def test_directory_only_pattern_skips_files_and_symlinks(tmp_path: Path) -> None:
+def test_directory_only_pattern_skips_files_and_symlinks(engine: str, tmp_path: Path) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {".gitignore": "out/\nlnk/\n", "out": "", "d/out/x": "", "d/keep": ""})
     os.symlink("d", repo / "lnk")
@@ -319,13 +339,13 @@ def test_directory_only_pattern_skips_files_and_symlinks(tmp_path: Path) -> None
     assert ignored_paths(repo) == ["d/out/"]
 
 
-def test_slash_anchors_a_pattern_to_its_directory(tmp_path: Path) -> None:
+def test_slash_anchors_a_pattern_to_its_directory(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "/top.txt\nsub/mid.txt\n", "top.txt": "", "x/top.txt": "", "sub/mid.txt": ""}
     files["x/sub/mid.txt"] = ""
     assert listing(tmp_path, files) == ["sub/", "sub/mid.txt", "top.txt"]
 
 
-def test_double_star_leading_trailing_and_middle(tmp_path: Path) -> None:
+def test_double_star_leading_trailing_and_middle(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "**/logs\na/**/z\nc/**\n", "p/logs/f": "", "a/z": "", "a/q/r/z": "", "c/d/e": ""}
     files["keep"] = ""
     assert listing(tmp_path, files, tracked=("keep",)) == [
@@ -341,7 +361,7 @@ def test_double_star_leading_trailing_and_middle(tmp_path: Path) -> None:
     ]
 
 
-def test_escapes_for_bang_hash_and_trailing_space(tmp_path: Path) -> None:
+def test_escapes_for_bang_hash_and_trailing_space(engine: str, tmp_path: Path) -> None:
     files = {
         ".gitignore": "\\!bang\n\\#hash\nsp\\ \ntrail   \n",
         "!bang": "",
@@ -353,16 +373,18 @@ def test_escapes_for_bang_hash_and_trailing_space(tmp_path: Path) -> None:
     assert listing(tmp_path, files, tracked=("keep",)) == ["!bang", "#hash", "sp ", "trail"]
 
 
-def test_character_classes_and_ranges(tmp_path: Path) -> None:
+def test_character_classes_and_ranges(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "[a-c]1\n[[:digit:]]x\n[!q]z\n", "b1": "", "d1": "", "7x": "", "qz": "", "rz": ""}
     assert listing(tmp_path, files) == ["7x", "b1", "rz"]
 
 
-def test_unclosed_bracket_matches_nothing(tmp_path: Path) -> None:
+def test_unclosed_bracket_matches_nothing(engine: str, tmp_path: Path) -> None:
     assert listing(tmp_path, {".gitignore": "[ab\n", "[ab": "", "a": ""}) == []
 
 
-def test_info_exclude_and_core_excludes_file(tmp_path: Path, pinned_git_environment: Path) -> None:
+def test_info_exclude_and_core_excludes_file(
+    engine: str, tmp_path: Path, pinned_git_environment: Path
+) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {"a.tmp": "", "b.bak": "", "c.bak": "", ".gitignore": "!c.bak\n"})
     (repo / ".git" / "info" / "exclude").write_text("*.tmp\n")
@@ -372,7 +394,9 @@ def test_info_exclude_and_core_excludes_file(tmp_path: Path, pinned_git_environm
     assert ignored_paths(repo) == ["a.tmp", "b.bak"]
 
 
-def test_default_excludes_file_is_xdg_git_ignore(tmp_path: Path, pinned_git_environment: Path) -> None:
+def test_default_excludes_file_is_xdg_git_ignore(
+    engine: str, tmp_path: Path, pinned_git_environment: Path
+) -> None:
     xdg = pinned_git_environment / "xdg" / "git"
     xdg.mkdir(parents=True, exist_ok=True)
     (xdg / "ignore").write_text("*.xdg\n")
@@ -382,14 +406,14 @@ def test_default_excludes_file_is_xdg_git_ignore(tmp_path: Path, pinned_git_envi
         (xdg / "ignore").unlink()
 
 
-def test_tracked_files_are_never_listed(tmp_path: Path) -> None:
+def test_tracked_files_are_never_listed(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "*.log\n", "tracked.log": "", "new.log": ""}
     assert listing(tmp_path, files, tracked=("tracked.log",)) == ["new.log"]
     assert GitIgnore(tmp_path / "repo").is_tracked("tracked.log")
 
 
 @pytest.mark.parametrize("version", [2, 3, 4])
-def test_every_index_version_is_read(tmp_path: Path, version: int) -> None:
+def test_every_index_version_is_read(engine: str, tmp_path: Path, version: int) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {".gitignore": "*.o\n", "dir/deep/a.o": "", "dir/deep/b.o": "", "dir/x.o": ""})
     git(repo, "add", "-f", "dir/deep/a.o", "dir/x.o")
@@ -399,18 +423,20 @@ def test_every_index_version_is_read(tmp_path: Path, version: int) -> None:
     assert ignored_paths(repo) == ["dir/deep/b.o"]
 
 
-def test_a_directory_whose_every_file_is_ignored_is_listed_with_its_files(tmp_path: Path) -> None:
+def test_a_directory_whose_every_file_is_ignored_is_listed_with_its_files(
+    engine: str, tmp_path: Path
+) -> None:
     files = {".gitignore": "*.log\n", "logs/a.log": "", "logs/b.log": "", "mixed/a.log": "", "mixed/t": ""}
     assert listing(tmp_path, files) == ["logs/", "logs/a.log", "logs/b.log", "mixed/a.log"]
 
 
-def test_an_empty_directory_is_not_ignored_content(tmp_path: Path) -> None:
+def test_an_empty_directory_is_not_ignored_content(engine: str, tmp_path: Path) -> None:
     files = {".gitignore": "*.log\n", "d/a.log": "", "d/empty/": ""}
     assert listing(tmp_path, files) == ["d/a.log"]
 
 
 def test_root_that_git_ignores_entirely_lists_dot_slash(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    engine: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {".gitignore": "*.log\nskipped/\n", "sub/a.log": "", "skipped/x": ""})
@@ -422,7 +448,7 @@ def test_root_that_git_ignores_entirely_lists_dot_slash(
     assert skypilot_gitignore(repo / "sub") == []
 
 
-def test_submodules_are_listed_with_their_path(tmp_path: Path) -> None:
+def test_submodules_are_listed_with_their_path(engine: str, tmp_path: Path) -> None:
     inner = init(tmp_path / "inner")
     write(inner, {".gitignore": "*.o\n", "src": ""})
     git(inner, "add", ".")
@@ -435,7 +461,7 @@ def test_submodules_are_listed_with_their_path(tmp_path: Path) -> None:
     assert got == skypilot_gitignore(repo) == ["x.tmp", "mod/y.o"]
 
 
-def test_an_untracked_nested_repository_is_not_entered(tmp_path: Path) -> None:
+def test_an_untracked_nested_repository_is_not_entered(engine: str, tmp_path: Path) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {".gitignore": "*.log\nignored-nest/\n", "a.log": ""})
     init(repo / "nest")
@@ -445,7 +471,7 @@ def test_an_untracked_nested_repository_is_not_entered(tmp_path: Path) -> None:
     assert ignored_paths(repo) == ["a.log", "ignored-nest/"]
 
 
-def test_fifos_are_never_listed(tmp_path: Path) -> None:
+def test_fifos_are_never_listed(engine: str, tmp_path: Path) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {".gitignore": "*\n"})
     os.mkfifo(repo / "pipe")
@@ -492,7 +518,7 @@ def test_the_module_is_a_leaf_importing_only_the_shared_argument_checks() -> Non
     assert _gitignore.GIT_IGNORE_FILE == ".gitignore"
 
 
-def test_below_an_excluded_directory_git_itself_fails(tmp_path: Path) -> None:
+def test_below_an_excluded_directory_git_itself_fails(engine: str, tmp_path: Path) -> None:
     repo = init(tmp_path / "repo")
     write(repo, {".gitignore": "b/\n", "b/c/a": ""})
     with pytest.raises(subprocess.CalledProcessError):
@@ -545,7 +571,7 @@ def chain_parent(tmp_path: Path) -> Iterator[Path]:
             parent.rmdir()
 
 
-def test_a_chain_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+def test_a_chain_deeper_than_the_recursion_limit(engine: str, tmp_path: Path) -> None:
     """3,000 levels: an ignored directory in the middle, an ignored file below the recursion
     limit and one at the bottom. Past PATH_MAX neither git nor the walk can open a directory
     (git warns "could not open directory" and counts it as empty, as the walk does), so the
@@ -562,3 +588,50 @@ def test_a_chain_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
         assert ignore.is_ignored("d/" * CHAIN_DEPTH + "bottom.log", False)
         assert ignore.is_ignored("d/" * 1500 + "mid/x", False)
         assert not ignore.is_ignored("d/" * CHAIN_DEPTH + "keep", False)
+
+
+# --- the engines ---------------------------------------------------------------------------
+
+
+def test_a_bad_index_is_the_same_error_on_both_engines(engine: str, tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {"a.log": ""})
+    index = repo / ".git" / "index"
+    index.write_bytes(b"NOPE" + bytes(8))
+    with pytest.raises(ValueError, match="not a git index"):
+        ignored_paths(repo)
+    index.write_bytes(b"DIRC" + (9).to_bytes(4, "big") + bytes(4))
+    with pytest.raises(ValueError, match="index version 9 is not supported"):
+        ignored_paths(repo)
+
+
+def test_an_index_that_cannot_be_read_is_an_oserror_with_its_path(engine: str, tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    index = repo / ".git" / "index"
+    index.mkdir()
+    with pytest.raises(IsADirectoryError) as raised:
+        ignored_paths(repo)
+    assert raised.value.errno == errno.EISDIR
+    assert raised.value.filename == str(index)
+
+
+def test_a_name_that_is_not_utf8_is_listed_as_os_fsdecode_gives_it(engine: str, tmp_path: Path) -> None:
+    repo = init(tmp_path / "repo")
+    (repo / ".gitignore").write_bytes(b"*.log\n")
+    name = os.fsdecode(b"caf\xe9.log")
+    (repo / name).write_text("")
+    assert ignored_paths(repo) == git_listing(repo) == [name]
+
+
+@pytest.mark.parametrize("backend", ["native", "python"])
+def test_the_native_engine_lists_when_the_native_backend_is_in_use(backend: str) -> None:
+    if backend == "native":
+        require_native()
+    code = (
+        "import sky_async\n"
+        "from sky_async._upload import gitignore\n"
+        "print(sky_async.get_backend_info()['backend'], gitignore.native_listing() is not None)\n"
+    )
+    result = run_python(code, env=clean_env(SKY_ASYNC_BACKEND=backend, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [backend, str(backend == "native")]

@@ -34,13 +34,15 @@ checkout leaves them out of the work tree.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import re
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._checks import require_str_path
 
@@ -76,6 +78,27 @@ _CLASSES: dict[bytes, frozenset[int]] = {
 }
 
 
+# The native listing engine, ``sky_async._native.gitignore_listing(top, prefix, index,
+# hash_size, exclude_files)`` (paths as bytes; None where git fails): what
+# ``GitIgnore.ignored_paths`` runs when it is set. ``sky_async._default`` sets it when the
+# native backend is the one in use; None (the pure-Python backend, or no compiled module)
+# lists with the walk below. This module imports no compiled code, so it is handed the engine.
+if TYPE_CHECKING:
+    ListingEngine = Callable[[bytes, bytes, bytes, int, list[bytes]], list[str] | None]
+_native_listing: ListingEngine | None = None
+
+
+def use_native_listing(engine: ListingEngine | None) -> None:
+    """List with *engine* (the native one) from now on; None: with the pure-Python walk."""
+    global _native_listing
+    _native_listing = engine
+
+
+def native_listing() -> ListingEngine | None:
+    """The engine ``ignored_paths`` uses, None for the pure-Python walk."""
+    return _native_listing
+
+
 class NotAGitRepository(OSError):
     """The directory is not inside a git work tree."""
 
@@ -83,6 +106,9 @@ class NotAGitRepository(OSError):
 class GitListingError(RuntimeError):
     """A listing git itself cannot print: git 2.39's ``ls-files`` stops with an internal
     error (exit status 128) when run below a directory its rules exclude."""
+
+
+_LISTING_FAILURE = "git ls-files: internal error - directory entry not superset of prefix"
 
 
 # --- patterns ------------------------------------------------------------------------------
@@ -646,15 +672,26 @@ class GitIgnore:
         relative = os.path.relpath(os.path.realpath(path), repo.top)
         self.prefix = b"" if relative == "." else os.fsencode(relative)
         """*root* relative to the top of the work tree (``b""`` at the top)."""
-        hash_size = 32 if (_config(repo, "extensions", "objectformat") or "").lower() == "sha256" else 20
-        self.index = read_index(os.path.join(repo.git_dir, "index"), hash_size=hash_size)
-        self.global_patterns: list[list[Pattern]] = []
-        """info/exclude, then core.excludesFile: the weaker lists, strongest first."""
-        self.global_patterns.append(read_patterns(os.path.join(repo.common_dir, "info", "exclude")))
+        sha256 = (_config(repo, "extensions", "objectformat") or "").lower() == "sha256"
+        self._hash_size = 32 if sha256 else 20
+        self._index_path = os.path.join(repo.git_dir, "index")
+        # info/exclude, then core.excludesFile, strongest first (read when needed: the
+        # native listing reads them itself).
+        self._exclude_files = [os.path.join(repo.common_dir, "info", "exclude")]
         excludes = excludes_file(repo)
         if excludes is not None and os.access(excludes, os.R_OK):
-            self.global_patterns.append(read_patterns(excludes))
+            self._exclude_files.append(excludes)
         self._per_dir: dict[bytes, list[Pattern]] = {}
+
+    @functools.cached_property
+    def index(self) -> Index:
+        """The paths the index tracks (read on first use)."""
+        return read_index(self._index_path, hash_size=self._hash_size)
+
+    @functools.cached_property
+    def global_patterns(self) -> list[list[Pattern]]:
+        """info/exclude, then core.excludesFile: the weaker lists, strongest first."""
+        return [read_patterns(path) for path in self._exclude_files]
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -738,7 +775,22 @@ class GitIgnore:
     def ignored_paths(self) -> list[str]:
         """What ``git ls-files --others --ignored --exclude-standard --directory`` run in the
         root prints (``-z`` form: no quoting), in git's order: relative to the root,
-        directories with a trailing ``/``, ``./`` when the root itself is listed."""
+        directories with a trailing ``/``, ``./`` when the root itself is listed.
+
+        Runs the native engine when one is set (``use_native_listing``), else the walk
+        below; both give the same listing and errors."""
+        engine = _native_listing
+        if engine is not None:
+            listed = engine(
+                os.fsencode(self.repository.top),
+                self.prefix,
+                os.fsencode(self._index_path),
+                self._hash_size,
+                [os.fsencode(path) for path in self._exclude_files],
+            )
+            if listed is None:
+                raise GitListingError(_LISTING_FAILURE)
+            return listed
         found: list[bytes] = []
         self._list(found)
         found.sort()
@@ -772,9 +824,7 @@ class GitIgnore:
                 return
             elif not last:
                 if excluded:
-                    raise GitListingError(
-                        "git ls-files: internal error - directory entry not superset of prefix"
-                    )
+                    raise GitListingError(_LISTING_FAILURE)
                 if _is_nested_repository(absolute):
                     return  # git does not enter it: nothing printed
             elif excluded:
