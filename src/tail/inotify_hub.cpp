@@ -116,7 +116,7 @@ void inotify_hub::wait() {
 
 void inotify_hub::dispatch() {
   std::unordered_set<log_watcher*> woken;
-  alignas(inotify_event) std::array<char, 64 * 1024> buffer{};
+  alignas(inotify_event) std::array<char, std::size_t{64} * 1024> buffer{};
   for (;;) {
     const ssize_t got = ::read(fd_->native_handle(), buffer.data(), buffer.size());
     if (got <= 0) {

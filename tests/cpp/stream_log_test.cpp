@@ -240,6 +240,22 @@ TEST_P(StreamLog, FinishWakesAWaitingRequest) {
   EXPECT_EQ(result.get().ec, boost::asio::error::eof);
 }
 
+TEST_P(StreamLog, OneRequestAtATime) {
+  write_file(log_, "");
+  log_stream stream(rt(), log_, {});
+  auto first = std::make_shared<std::promise<chunk_result>>();
+  auto first_result = first->get_future();
+  stream.async_next_chunk(
+      [first](boost::system::error_code ec, std::string data) { first->set_value({ec, std::move(data)}); });
+  // The first waits for a line; the second is refused at once, and the first still gets its line.
+  EXPECT_EQ(next_chunk(stream).ec, boost::asio::error::already_started);
+  append(log_, "line\n");
+  ASSERT_EQ(first_result.wait_for(hang_timeout), std::future_status::ready);
+  const chunk_result got = first_result.get();
+  EXPECT_FALSE(got.ec) << got.ec.message();
+  EXPECT_EQ(got.data, "line\n");
+}
+
 TEST_P(StreamLog, CancellationClosesEveryDescriptor) {
   write_file(log_, "line\n");
   const auto fds_before = fds_after_warm_up();
