@@ -87,6 +87,8 @@ class log_stream {
   // Closes the stream (see close()) and waits until its descriptors are closed, unless
   // called on the stream's own worker thread.
   ~log_stream();
+  // A moved-from stream may only be destroyed or assigned to. Assigning closes the stream
+  // assigned over as the destructor does.
   log_stream(log_stream&&) noexcept = default;
   log_stream& operator=(log_stream&& other) noexcept;
   log_stream(const log_stream&) = delete;

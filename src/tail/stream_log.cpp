@@ -44,7 +44,10 @@ log_stream::~log_stream() {
 
 log_stream& log_stream::operator=(log_stream&& other) noexcept {
   if (this != &other) {
-    if (engine_) engine_->close_by_user();
+    if (engine_) {
+      engine_->close_by_user();
+      engine_->wait_closed();
+    }
     engine_ = std::move(other.engine_);
   }
   return *this;

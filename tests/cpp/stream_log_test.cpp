@@ -298,6 +298,12 @@ TEST_P(StreamLog, DestructionClosesEveryDescriptor) {
     log_stream stream(rt(), log_, {});
   }
   EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked by a stream never read";
+  {
+    log_stream stream(rt(), log_, {});
+    stream = log_stream(rt(), log_, {.tail = 0, .follow = false});  // closes the first
+    EXPECT_EQ(next_chunk(stream).ec, boost::asio::error::eof);
+  }
+  EXPECT_EQ(open_fds(), fds_before) << "descriptors leaked by a stream assigned over";
 }
 
 TEST_P(StreamLog, ManyStreamsOnOneFileShareOneWatch) {
