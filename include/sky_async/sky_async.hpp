@@ -7,6 +7,7 @@
 #include <sky_async/process.hpp>
 #include <sky_async/runtime.hpp>
 #include <sky_async/scan.hpp>
+#include <sky_async/stream_log.hpp>
 #include <sky_async/strings.hpp>
 #include <sky_async/system.hpp>
 #include <sky_async/tail.hpp>

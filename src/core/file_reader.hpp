@@ -44,6 +44,12 @@ class scoped_fd {
   scoped_fd& operator=(const scoped_fd&) = delete;
   int get() const noexcept { return fd_; }
   void reset(int fd = -1) noexcept;
+  // Hands the descriptor over to the caller, who closes it.
+  int release() noexcept {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_ = -1;
