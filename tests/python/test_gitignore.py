@@ -605,6 +605,27 @@ def test_a_bad_index_is_the_same_error_on_both_engines(engine: str, tmp_path: Pa
         ignored_paths(repo)
 
 
+@pytest.mark.parametrize("version", [2, 4])
+def test_a_truncated_index_is_not_a_git_index_on_both_engines(
+    engine: str, tmp_path: Path, version: int
+) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo, {"dir/tracked.txt": "", "dir/other.txt": "", "top.txt": "", "b.log": ""})
+    (repo / ".gitignore").write_text("*.log\n")
+    subprocess.run(["git", "-C", str(repo), "add", "dir", "top.txt"], check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(repo), "update-index", f"--index-version={version}"], check=True)
+    index = repo / ".git" / "index"
+    whole = index.read_bytes()
+    for cut in range(12, len(whole) - 20):  # every cut after the header, before the checksum
+        index.write_bytes(whole[:cut])
+        try:
+            listed = ignored_paths(repo)
+        except ValueError as exc:
+            assert "not a git index" in str(exc), (cut, exc)
+        else:  # a cut after the last entry: the entries are whole
+            assert listed == ["b.log"], cut
+
+
 def test_an_index_that_cannot_be_read_is_an_oserror_with_its_path(engine: str, tmp_path: Path) -> None:
     repo = init(tmp_path / "repo")
     index = repo / ".git" / "index"

@@ -483,46 +483,53 @@ def read_index(path: str, *, hash_size: int = 20) -> Index:
     extended = version >= 3
     unpack_mode = _MODE.unpack_from
     unpack_flags = _FLAGS.unpack_from
-    for _ in range(count):
-        start = offset
-        (mode,) = unpack_mode(data, start + 24)
-        offset += fixed
-        (flags,) = unpack_flags(data, offset)
-        offset += 2
-        if extended and flags & 0x4000:
-            offset += 2  # extended flags
-        if version == 4:
-            strip, offset = _varint(data, offset)
-            nul = data.index(b"\0", offset)
-            name = previous[: len(previous) - strip] + data[offset:nul]
-            offset = nul + 1
-            previous = name
-        else:
-            length = flags & 0xFFF  # the name's length, 0xFFF when it is that long or longer
-            nul = offset + length if length < 0xFFF else data.index(b"\0", offset + 0xFFF)
-            name = data[offset:nul]
-            offset = start + ((nul - start) // 8 + 1) * 8  # 1 to 8 NULs pad to 8 bytes
-        kind = mode & 0o170000
-        if kind == 0o040000:  # a sparse-index directory entry ('dir/')
-            name = name.rstrip(b"/")
-            directories.add(name)
-        else:
-            files.add(name)
-            if kind == 0o160000:
-                gitlinks.add(name)
-        slash = name.rfind(b"/")
-        if slash <= 0:
-            continue
-        parent = name[:slash]
-        if parent == parent_of_previous:
-            continue  # sorted entries: the same directory as the last one's, already added
-        parent_of_previous = parent
-        while parent not in directories:
-            directories.add(parent)
-            slash = parent.rfind(b"/")
+    try:
+        for _ in range(count):
+            start = offset
+            (mode,) = unpack_mode(data, start + 24)
+            offset += fixed
+            (flags,) = unpack_flags(data, offset)
+            offset += 2
+            if extended and flags & 0x4000:
+                offset += 2  # extended flags
+            if version == 4:
+                strip, offset = _varint(data, offset)
+                nul = data.index(b"\0", offset)
+                if strip > len(previous):
+                    raise IndexError(strip)
+                name = previous[: len(previous) - strip] + data[offset:nul]
+                offset = nul + 1
+                previous = name
+            else:
+                length = flags & 0xFFF  # the name's length, 0xFFF when it is that long or longer
+                nul = offset + length if length < 0xFFF else data.index(b"\0", offset + 0xFFF)
+                if nul > len(data):
+                    raise IndexError(nul)
+                name = data[offset:nul]
+                offset = start + ((nul - start) // 8 + 1) * 8  # 1 to 8 NULs pad to 8 bytes
+            kind = mode & 0o170000
+            if kind == 0o040000:  # a sparse-index directory entry ('dir/')
+                name = name.rstrip(b"/")
+                directories.add(name)
+            else:
+                files.add(name)
+                if kind == 0o160000:
+                    gitlinks.add(name)
+            slash = name.rfind(b"/")
             if slash <= 0:
-                break
-            parent = parent[:slash]
+                continue
+            parent = name[:slash]
+            if parent == parent_of_previous:
+                continue  # sorted entries: the same directory as the last one's, already added
+            parent_of_previous = parent
+            while parent not in directories:
+                directories.add(parent)
+                slash = parent.rfind(b"/")
+                if slash <= 0:
+                    break
+                parent = parent[:slash]
+    except (struct.error, IndexError, ValueError):  # the entries run past the end of the file
+        raise ValueError(f"{path}: not a git index") from None
     return index
 
 
