@@ -243,6 +243,35 @@ def tail():
     ]
 
 
+def ignore():
+    # The first byte picks the mode (see ignore_fuzzer.cpp): 0 an index (0x80 set: SHA-256
+    # names), 1 a glob and a path, 2 an ignore-file line and a path.
+    def entry(name, mode=0o100644, version=2, strip=0):
+        fixed = bytes(24) + struct.pack(">I", mode) + bytes(12) + bytes(20)  # stat data, name
+        if version == 4:
+            varint = bytes([strip]) if strip < 0x80 else bytes([0x80 | (strip >> 7) - 1, strip & 0x7F])
+            return fixed + struct.pack(">H", len(name)) + varint + name + b"\0"
+        body = fixed + struct.pack(">H", len(name)) + name
+        return body + bytes(8 - len(body) % 8)  # 1 to 8 NULs
+
+    def index(version, entries):
+        return b"\0" + b"DIRC" + struct.pack(">II", version, len(entries)) + b"".join(entries)
+
+    return [
+        index(2, [entry(b"README"), entry(b"src/a.c"), entry(b"src/lib/b.c"), entry(b"sub", 0o160000)]),
+        index(3, [entry(b"dir/file")]),
+        index(4, [entry(b"src/a.c", version=4), entry(b"b.c", version=4, strip=3)]),
+        index(2, [entry(b"sparse/", 0o040000), entry(b"z")]),
+        b"\0DIRC" + struct.pack(">II", 2, 5) + entry(b"cut-short")[:30],
+        b"\x01" + b"a*b?/ab*",
+        b"\x01" + b"**/a*?" + b"ab/ab",
+        b"\x02" + b"*.log\n" + b"dir/x.log",
+        b"\x02" + b"!/build/\n" + b"build",
+        b"\x02" + b"a/**/b" + b"a/x/y/b",
+        b"\x02" + b"[!a-z][[:digit:]]\\ " + b"B1 ",
+    ]
+
+
 def main():
     for target, make in [
         ("base36", base36),
@@ -252,6 +281,7 @@ def main():
         ("cgroup", cgroup),
         ("proc_stat", proc_stat),
         ("tail", tail),
+        ("ignore", ignore),
     ]:
         write(target, make())
     return 0

@@ -124,13 +124,16 @@ std::uint16_t be16(std::string_view data, std::size_t at) {
 }  // namespace
 
 index_paths read_index(const std::string& path, std::size_t hash_size) {
-  index_paths index;
   std::string data;
   if (const int error = read_file(path, true, data); error != 0) {
-    if (error == ENOENT) return index;
+    if (error == ENOENT) return {};
     throw file_error(error, path);
   }
-  const std::string_view view(data);
+  return parse_index(data, path, hash_size);
+}
+
+index_paths parse_index(std::string_view view, const std::string& path, std::size_t hash_size) {
+  index_paths index;
   if (view.size() < 12 || !view.starts_with("DIRC")) not_an_index(path);
   const std::uint32_t version = be32(view, 4);
   const std::uint32_t count = be32(view, 8);

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct index_paths {
 // empty when it does not exist, std::invalid_argument when it is not an index,
 // file_error when it cannot be read.
 index_paths read_index(const std::string& path, std::size_t hash_size);
+// The same over the index's bytes, `path` naming it in errors (fuzz/ignore_fuzzer.cpp).
+index_paths parse_index(std::string_view data, const std::string& path, std::size_t hash_size);
 
 struct listing_request {
   std::string top;         // the work tree's top, an absolute path without symbolic links
