@@ -53,6 +53,9 @@ _IN_Q_OVERFLOW = 0x4000
 _IN_IGNORED = 0x8000
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
 _READ_SIZE = 64 * 1024
+# The room an event with a name may need (NAME_MAX is 255): a read that leaves more of the
+# buffer empty took every event queued, and the next read would find none.
+_ROOM = _EVENT.size + 256
 # The file was written to: nothing else may have happened to its name. Any other file event
 # (moved, deleted, its link count changed) makes its readers look the name up again.
 _WRITTEN = _IN_MODIFY | _IN_CLOSE_WRITE
@@ -261,8 +264,13 @@ class Hub:
             if not data:
                 break
             self._route(data, woken)
-        for subscription in woken:
-            subscription.wake()
+            if len(data) < _READ_SIZE - _ROOM:  # every event queued fitted: none is left
+                break
+        for subscription in woken:  # subscription.wake(), inline: once per line followed
+            subscription.woken = True
+            waiter = subscription.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     def _route(self, data: bytes, woken: set[Subscription]) -> None:
         offset = 0
