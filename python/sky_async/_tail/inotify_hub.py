@@ -273,11 +273,17 @@ class Hub:
                 waiter.set_result(None)
 
     def _route(self, data: bytes, woken: set[Subscription]) -> None:
+        unpack, size, end, file_watches = _EVENT.unpack_from, _EVENT.size, len(data), self._files
         offset = 0
-        while offset + _EVENT.size <= len(data):
-            wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-            name_start = offset + _EVENT.size
+        while offset + size <= end:
+            wd, mask, _cookie, length = unpack(data, offset)
+            name_start = offset + size
             offset = name_start + length
+            if mask == _IN_MODIFY:  # the usual event, once per line followed: a file written to
+                written = file_watches.get(wd)
+                if written is not None:
+                    woken.update(written)
+                    continue
             if mask & _IN_Q_OVERFLOW:  # events were lost: every reader looks
                 for file_readers in self._files.values():
                     _renamed(file_readers, woken)
