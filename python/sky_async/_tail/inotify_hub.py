@@ -266,11 +266,8 @@ class Hub:
             self._route(data, woken)
             if len(data) < _READ_SIZE - _ROOM:  # every event queued fitted: none is left
                 break
-        for subscription in woken:  # subscription.wake(), inline: once per line followed
-            subscription.woken = True
-            waiter = subscription.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        for subscription in woken:
+            subscription.wake()
 
     def _route(self, data: bytes, woken: set[Subscription]) -> None:
         unpack, size, end, file_watches = _EVENT.unpack_from, _EVENT.size, len(data), self._files
@@ -282,7 +279,14 @@ class Hub:
             if mask == _IN_MODIFY:  # the usual event, once per line followed: a file written to
                 written = file_watches.get(wd)
                 if written is not None:
-                    woken.update(written)
+                    # Woken here (wake(), inline), not gathered into *woken*: a set of
+                    # every reader woken, which the garbage collector would go through on
+                    # each of its collections during the wake-ups.
+                    for subscription in written:
+                        subscription.woken = True
+                        waiter = subscription.waiter
+                        if waiter is not None and not waiter.done():
+                            waiter.set_result(None)
                     continue
             if mask & _IN_Q_OVERFLOW:  # events were lost: every reader looks
                 for file_readers in self._files.values():
