@@ -350,6 +350,26 @@ class _Follower:
         self._lines.feed(data, out)
         return True
 
+    def poll_appended(self, limit: int, budget: float) -> bytes | list[bytes]:
+        """``poll(budget, check_name=False)``, and when what is new is whole lines (it ends
+        with LF, no partial line was held) of at most *limit* bytes, those bytes as they
+        are, not split into lines: a follow's usual turn, one ``pread``."""
+        if not self.short_reads_end or self._closing or self._inotify is not None:
+            return self.poll(budget, check_name=False)
+        data = os.pread(self._fd, _READ_SIZE, self._offset)
+        size = len(data)
+        # Nothing (perhaps a truncation), a full read (perhaps more) or over the budget:
+        # poll() starts again from the same offset, with fstat-sized reads.
+        if not size or size == _READ_SIZE or size + self._lines.held_size > budget:
+            return self.poll(budget, check_name=False)
+        self.behind = False
+        self._offset += size
+        if size <= limit and data[-1] == 10 and not self._lines.held_size:  # 10: LF
+            return data
+        out: list[bytes] = []
+        self._lines.feed(data, out)
+        return out
+
     def _switch(self, out: list[bytes]) -> None:
         """The name now refers to a new file: finish the old one, then start the new one."""
         try:

@@ -53,6 +53,9 @@ _IN_Q_OVERFLOW = 0x4000
 _IN_IGNORED = 0x8000
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
 _READ_SIZE = 64 * 1024
+# The room an event with a name may need (NAME_MAX is 255): a read that leaves more of the
+# buffer empty took every event queued, and the next read would find none.
+_ROOM = _EVENT.size + 256
 # The file was written to: nothing else may have happened to its name. Any other file event
 # (moved, deleted, its link count changed) makes its readers look the name up again.
 _WRITTEN = _IN_MODIFY | _IN_CLOSE_WRITE
@@ -261,15 +264,30 @@ class Hub:
             if not data:
                 break
             self._route(data, woken)
+            if len(data) < _READ_SIZE - _ROOM:  # every event queued fitted: none is left
+                break
         for subscription in woken:
             subscription.wake()
 
     def _route(self, data: bytes, woken: set[Subscription]) -> None:
+        unpack, size, end, file_watches = _EVENT.unpack_from, _EVENT.size, len(data), self._files
         offset = 0
-        while offset + _EVENT.size <= len(data):
-            wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-            name_start = offset + _EVENT.size
+        while offset + size <= end:
+            wd, mask, _cookie, length = unpack(data, offset)
+            name_start = offset + size
             offset = name_start + length
+            if mask == _IN_MODIFY:  # the usual event, once per line followed: a file written to
+                written = file_watches.get(wd)
+                if written is not None:
+                    # Woken here (wake(), inline), not gathered into *woken*: a set of
+                    # every reader woken, which the garbage collector would go through on
+                    # each of its collections during the wake-ups.
+                    for subscription in written:
+                        subscription.woken = True
+                        waiter = subscription.waiter
+                        if waiter is not None and not waiter.done():
+                            waiter.set_result(None)
+                    continue
             if mask & _IN_Q_OVERFLOW:  # events were lost: every reader looks
                 for file_readers in self._files.values():
                     _renamed(file_readers, woken)

@@ -32,6 +32,10 @@ it is delivered as it is, so that nothing written is lost.
 
 One implementation serves the async iterator and the blocking generator: ``_Stream`` holds
 the buffer and decides the next step; each front end performs the steps (reads, waits).
+The async iterator takes a follow's usual turn in short: with nothing buffered, it waits
+for its subscription's event, reads what is new with one ``pread`` and, if that is whole
+lines that may go out now (*max_delay* passed, no *line_filter*, at most *max_chunk_bytes*),
+yields them decoded at once, not split into lines; anything else goes the general way.
 """
 
 from __future__ import annotations
@@ -138,6 +142,23 @@ class _Stream:
         deadline = self._last_yield + self._max_delay
         return self._take(now) if now >= deadline else deadline
 
+    def idle(self) -> bool:
+        """Whether ``step()`` would wait for a change with no deadline (nothing to yield)."""
+        return not (self._pending or self.need_read or self.follower.behind or self.ending)
+
+    def read_appended(self, now: float) -> str | None:
+        """A follow's usual read, the name known to be unchanged and nothing buffered: if
+        what is new is whole lines that may go out now, the chunk, decoded at once (no
+        split into lines); else None, the lines buffered as ``add()`` does."""
+        self.need_read = False
+        fits = self._filter is None and now >= self._last_yield + self._max_delay
+        new = self.follower.poll_appended(self._max_chunk if fits else -1, _INLINE_BYTES)
+        if isinstance(new, bytes):
+            self._last_yield = now
+            return new.decode(self._encoding, self._errors)
+        self.add(new)
+        return None
+
     def _take(self, now: float) -> str:
         """The next chunk: as many buffered lines as fit in max_chunk_bytes (at least one)."""
         lines: list[bytes] = []
@@ -191,6 +212,9 @@ class StreamLog(AsyncIterator[str]):
         self._subscribed = False
         self._subscription: Subscription | None = None
         self._woken: asyncio.Future[None] | None = None  # while a task waits for a change
+        # The subscription, once iteration has started with one: __anext__ then takes a
+        # follow's usual turns in short (_follow_wait, _follow_read).
+        self._fast: Subscription | None = None
 
     def __aiter__(self) -> StreamLog:
         return self
@@ -199,6 +223,15 @@ class StreamLog(AsyncIterator[str]):
         if self._done:
             raise StopAsyncIteration
         try:
+            # A follow's usual turn, in short: wait for an event on the file, then read what
+            # it announces (one pread); whole lines go out as they were read, decoded at
+            # once, without the buffer, step() or a timer.
+            woken = self._follow_wait()
+            if woken is not None:
+                await woken
+                chunk = self._follow_read()
+                if chunk is not None:
+                    return chunk
             chunk = await self._next()
         except BaseException:
             self.close()
@@ -207,6 +240,46 @@ class StreamLog(AsyncIterator[str]):
             self.close()
             raise StopAsyncIteration
         return chunk
+
+    def _follow_wait(self) -> asyncio.Future[None] | None:
+        """The future a follow's usual turn waits on (done if an event came meanwhile), or
+        None where the turn is ``_next()``'s: lines buffered, a read to finish, the name to
+        look up, *until* completed, no subscription (polling)."""
+        subscription = self._fast
+        if subscription is None or not self._stream.idle():
+            return None
+        until = self._until_future
+        if until is not None and until.done():
+            return None
+        woken: asyncio.Future[None] = subscription.hub.loop.create_future()
+        if subscription.woken:
+            woken.set_result(None)
+        else:
+            subscription.waiter = self._woken = woken
+            if until is not None:
+                until.add_done_callback(self._wake)
+        return woken
+
+    def _follow_read(self) -> str | None:
+        """After ``_follow_wait()``'s future: the chunk read, or None (``_next()`` goes on)."""
+        subscription = self._fast
+        assert subscription is not None
+        subscription.waiter = self._woken = None
+        until = self._until_future
+        if until is not None:
+            until.remove_done_callback(self._wake)
+        if self._done:  # closed by another task meanwhile
+            raise StopAsyncIteration
+        if subscription.renamed or (until is not None and until.done()):
+            self._stream.need_read = True  # the name must be looked up: the full read
+            return None
+        subscription.woken = False  # what this read finds covers the events so far
+        return self._stream.read_appended(subscription.hub.loop.time())
+
+    def _wake(self, _: object) -> None:
+        """*until* completed: a task waiting in ``_follow_wait()``'s future goes on."""
+        if self._woken is not None:
+            _settle(self._woken)
 
     async def _next(self) -> str | None:
         loop = asyncio.get_running_loop()
@@ -244,6 +317,7 @@ class StreamLog(AsyncIterator[str]):
             subscription.probe = stream.follower.changed
             # On a local file system a short read is the end of the file.
             stream.follower.short_reads_end = not subscription.rechecked
+            self._fast = subscription
 
     def _start_until(self) -> None:
         until = self._until
@@ -327,6 +401,8 @@ class StreamLog(AsyncIterator[str]):
         self._stream.close()
         if self._woken is not None:  # a task waits for a change: it ends now
             _settle(self._woken)
+            if self._until_future is not None:
+                self._until_future.remove_done_callback(self._wake)
         if self._subscription is not None:
             self._subscription.close()
         if self._owns_until and self._until_future is not None:
