@@ -100,7 +100,8 @@ def _rules_of(root: str) -> tuple[str, dict[str, str | None]]:
     ``git``) and, per top-most excluded path (``node_modules/``, ``debug.log``), the rule that
     excludes it (``.gitignore:1``, ``src/.gitignore:2``, ``.skyignore:3``), from ``scan_tree``'s
     engines: ``sky-async preflight --ignore`` names the same rules."""
-    kind = ".skyignore" if os.path.lexists(os.path.join(root, ".skyignore")) else "git"
+    # As SkyPilot's get_excluded_files chooses: os.path.exists (a dangling link is no .skyignore).
+    kind = ".skyignore" if os.path.exists(os.path.join(root, ".skyignore")) else "git"
     try:
         scan = sync.scan_tree(root, largest=0, max_problems=0, ignore="skypilot")
     except (OSError, ValueError, RuntimeError):  # rules SkyPilot's listing reported already
