@@ -238,3 +238,15 @@ def test_a_fifo_breaks_the_upload_and_is_reported_once(git_repo: Path) -> None:
     assert "upload         ERROR: the upload archive cannot be written:" in done.stdout
     assert "FIFO" in done.stdout and "more (see --max-problems)" not in done.stdout
     assert "verdict: 2 problem(s) found" in done.stdout
+
+
+def test_a_dangling_skyignore_link_is_no_skyignore(git_repo: Path) -> None:
+    # SkyPilot tests os.path.exists: a .skyignore that is a dangling link leaves git's rules on.
+    from sky_async.cli import _preflight_skypilot
+
+    root = git_repo
+    (root / ".skyignore").symlink_to("nowhere")
+    info = _preflight_skypilot.analyze_source(str(root), {})
+    assert info["error"] is None
+    assert info["ignore"] == "git"
+    assert {"path": "node_modules/", "size": 200_000, "rule": ".gitignore:1"} in info["excluded"]
