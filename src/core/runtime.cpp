@@ -1,5 +1,7 @@
 #include "core/runtime_impl.hpp"
 
+#include "core/thread_storage.hpp"
+
 #include "system/system_info.hpp"
 
 #include <boost/asio/post.hpp>
@@ -48,6 +50,7 @@ void worker::start() {
   std::promise<void> ready;
   std::future<void> started = ready.get_future();
   thread_ = std::thread([this, ready = std::move(ready)]() mutable {
+    reserve_thread_storage();
     pthread_setname_np(pthread_self(), ("sky-async-" + std::to_string(index_)).substr(0, 15).c_str());
     if (backend_ == io_backend::io_uring) {
       try {

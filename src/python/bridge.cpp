@@ -11,6 +11,7 @@
 namespace sky_async::python {
 
 completion_queue::completion_queue() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  detail::reserve_thread_storage();  // the loop's thread converts results here, where a bad_alloc may be thrown
   if (fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
 }
 
@@ -59,6 +60,7 @@ std::shared_ptr<pending_call> completion_queue::take_ready() {
 }
 
 void completion_queue::drain() {
+  detail::reserve_thread_storage();  // in case another thread drains than the one that made the queue
   eventfd_t ignored;
   ::eventfd_read(fd_, &ignored);
   std::shared_ptr<pending_call> batch;

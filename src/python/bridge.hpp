@@ -13,6 +13,8 @@
 
 #include <sky_async/detail/operation.hpp>
 
+#include "core/thread_storage.hpp"
+
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -157,6 +159,7 @@ auto without_gil(Work&& work) -> decltype(work()) {
 // without_gil for why it is taken back that way).
 template <typename Result>
 Result run_blocking(std::shared_ptr<detail::basic_operation<Result>> op) {
+  detail::reserve_thread_storage();  // the calling thread converts the result: see the header
   struct shared_state {
     std::mutex mutex;
     std::condition_variable cv;

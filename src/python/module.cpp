@@ -6,6 +6,7 @@
 #include <sky_async/version.hpp>
 
 #include "core/runtime_impl.hpp"
+#include "core/thread_storage.hpp"
 
 #include <exception>
 #include <string>
@@ -58,6 +59,8 @@ void translate_system_error(std::exception_ptr thrown) {
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "sky_async's native runtime (internal; use the sky_async package)";
+  // The importing thread first, as it likely calls in most (core/thread_storage.hpp).
+  detail::reserve_thread_storage();
   py::register_local_exception_translator(&translate_system_error);
   m.attr("__version__") = sky_async::version;
 

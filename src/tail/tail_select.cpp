@@ -1,5 +1,7 @@
 #include "tail/tail_select.hpp"
 
+#include "core/thread_storage.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -14,7 +16,7 @@ namespace sky_async::detail {
 namespace {
 
 // The thread's read buffer, kept between files (a file is read from start to end
-// within one call). Bytes are read into it from its end towards its start, so the
+// within one call) in a per_thread, not a thread_local (see core/thread_storage.hpp). Bytes are read into it from its end towards its start, so the
 // file's tail ends up in file order without moving what is held.
 class tail_buffer {
  public:
@@ -41,7 +43,10 @@ class tail_buffer {
   std::size_t capacity_ = 0;
 };
 
-thread_local tail_buffer thread_buffer;
+tail_buffer& thread_buffer() {
+  static per_thread<tail_buffer> buffers;
+  return buffers.get();
+}
 
 std::error_code select_into(tail_buffer& buffer, const tail_pread& pread, std::uint64_t size, std::size_t n,
                             std::size_t chunk_size, const std::function<bool()>& abandoned, tail_hint& hint,
@@ -120,7 +125,7 @@ std::error_code select_tail(const tail_pread& pread, std::uint64_t size, std::si
   out.line_count = 0;
   out.final_newline = false;
   if (n == 0 || size == 0) return {};
-  tail_buffer& buffer = thread_buffer;
+  tail_buffer& buffer = thread_buffer();
   try {
     const auto ec = select_into(buffer, pread, size, n, chunk_size, abandoned, hint, out);
     buffer.trim();

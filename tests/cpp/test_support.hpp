@@ -153,11 +153,19 @@ T run(asio::awaitable<T> awaitable) {
 
 // The open descriptors and what each refers to (less the one used to list them): compared
 // with EXPECT_EQ, a leak's message names the files left open, not only how many.
+//
+// Under ASan+UBSan, anonymous pipes are left out: UBSan's vptr check opens and closes one
+// to test that memory is readable, on whichever thread misses its type cache, so a worker
+// still finishing a handler can show one in a listing (seen once in CI: "pipe:[…]" as fds
+// 15 and 16 after a batch). sky_async itself never creates a pipe.
 inline std::map<int, std::string> open_fds() {
   std::map<int, std::string> fds;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
     const fs::path target = fs::read_symlink(entry.path(), ec);
+#if defined(__SANITIZE_ADDRESS__)
+    if (!ec && target.string().starts_with("pipe:")) continue;
+#endif
     fds.emplace(std::stoi(entry.path().filename().string()), ec ? "?" : target.string());
   }
   // The listing's own descriptor no longer exists once the iterator is gone.

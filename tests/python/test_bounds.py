@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_PRELUDE, Caller, MiB, hashlib_digest, run_python
+from conftest import API_PRELUDE, Caller, MiB, clean_env, hashlib_digest, run_python
 from sky_async._api import Api
 from test_tail import oracle as tail_oracle
 
@@ -158,6 +158,74 @@ def test_await_ends_with_memory_error_when_results_exhaust_the_address_space(
     outcomes = json.loads(proc.stdout)
     assert "hang" not in outcomes, (outcomes, proc.stderr[-3000:])
     assert outcomes[0] == "result", outcomes  # the first batch fits
+
+
+# The extension is loaded with dlopen, so glibc allocates each thread's block of
+# libstdc++'s thread-locals on the thread's first throw, and ends the process
+# ("cannot allocate memory for thread-local data: ABORT", exit 127) if that allocation
+# fails. Under an exhausted heap the first throw is std::bad_alloc: before the fix, the
+# loop's thread died converting a result instead of raising MemoryError (1 CI run in
+# ~20 of the test above). Each way a thread enters the extension must reserve it first.
+FIRST_THROW_SCRIPT = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_LIMIT}, {ADDRESS_SPACE_LIMIT}))
+import array, asyncio, ctypes, os, sys, threading
+import sky_async
+from sky_async import _native
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+NAN = float("nan")
+
+def first_throw_under_an_exhausted_heap():
+    # Every C heap block down to 8 bytes taken, then a call that throws in C++ (its
+    # argument check), then everything given back.
+    held, count, size = array.array("Q", bytes(8 * 100_000)), 0, 1 << 28
+    while size >= 8:
+        while count < len(held):
+            block = libc.malloc(size)
+            if not block:
+                break
+            held[count] = block
+            count += 1
+        size //= 2
+    try:
+        _native.wait_for_exit_blocking(1, NAN)
+        outcome = "no error"
+    except BaseException as error:
+        outcome = type(error).__name__
+    for index in range(count):
+        libc.free(held[index])
+    return outcome
+
+outcomes = []
+def on_a_thread(enter):
+    def run():
+        enter()
+        outcomes.append(first_throw_under_an_exhausted_heap())
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+how = sys.argv[1]
+if how == "importing thread":
+    outcomes.append(first_throw_under_an_exhausted_heap())
+elif how == "blocking call":
+    on_a_thread(lambda: sky_async.sync.tail_files([sys.executable], 1))
+elif how == "event loop":
+    on_a_thread(lambda: asyncio.run(sky_async.tail_files([sys.executable], 1)))
+print(outcomes)
+"""
+
+
+@pytest.mark.parametrize("how", ["importing thread", "blocking call", "event loop"])
+def test_a_first_throw_under_an_exhausted_heap_raises_instead_of_aborting(how: str) -> None:
+    proc = run_python(FIRST_THROW_SCRIPT, how, env=clean_env(SKY_ASYNC_BACKEND="native"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The message of the ValueError may not fit in the exhausted heap: then MemoryError.
+    assert proc.stdout.strip() in ("['ValueError']", "['MemoryError']"), (proc.stdout, proc.stderr[-3000:])
 
 
 def test_python_pool_leaves_half_an_address_space_limit_to_the_data() -> None:
