@@ -164,8 +164,8 @@ def test_await_ends_with_memory_error_when_results_exhaust_the_address_space(
 # libstdc++'s thread-locals on the thread's first throw, and ends the process
 # ("cannot allocate memory for thread-local data: ABORT", exit 127) if that allocation
 # fails. Under an exhausted heap the first throw is std::bad_alloc: before the fix, the
-# loop's thread died converting a result instead of raising MemoryError (1 CI run in
-# ~20 of the test above). Each way a thread enters the extension must reserve it first.
+# loop's thread died converting a result instead of raising MemoryError (seen once in
+# CI, in the test above). Each way a thread enters the extension must reserve it first.
 FIRST_THROW_SCRIPT = f"""
 import resource
 resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_LIMIT}, {ADDRESS_SPACE_LIMIT}))
