@@ -16,8 +16,9 @@ namespace sky_async::detail {
 namespace {
 
 // The thread's read buffer, kept between files (a file is read from start to end
-// within one call) in a per_thread, not a thread_local (see core/thread_storage.hpp). Bytes are read into it from its end towards its start, so the
-// file's tail ends up in file order without moving what is held.
+// within one call). Bytes are read into it from its end towards its start, so the
+// file's tail ends up in file order without moving what is held. A per_thread, not a
+// thread_local: see core/thread_storage.hpp.
 class tail_buffer {
  public:
   char* end() noexcept { return data_.get() + capacity_; }
