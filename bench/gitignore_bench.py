@@ -42,9 +42,9 @@ from sky_async import compat  # noqa: E402
 from sky_async._upload import gitignore as _gitignore  # noqa: E402
 
 try:
-    from sky_async._upload.native import gitignore_listing as native_listing
+    from sky_async._upload import native as native_engine
 except ImportError:
-    native_listing = None
+    native_engine = None
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -95,11 +95,11 @@ def best(fn: Callable[[], object], rounds: int) -> tuple[float, object]:
     return min(times), result
 
 
-def on_engine(engine: _gitignore.ListingEngine | None, fn: Callable[[], object]) -> Callable[[], object]:
-    """*fn* run with *engine* as the listing's engine (None: the pure-Python walk)."""
+def on_engine(engine: _gitignore.NativeEngine | None, fn: Callable[[], object]) -> Callable[[], object]:
+    """*fn* run with *engine* as git's engine (None: the pure-Python walk and reader)."""
 
     def run() -> object:
-        _gitignore.use_native_listing(engine)
+        _gitignore.use_native_engine(engine)
         return fn()
 
     return run
@@ -125,16 +125,16 @@ def main() -> int:
                 storage_utils.get_excluded_files_from_gitignore(str(root))
             ),
             "(c) sky_async ignored_paths, native engine": on_engine(
-                native_listing, lambda: _gitignore.ignored_paths(root)
+                native_engine, lambda: _gitignore.ignored_paths(root)
             ),
             "(d) sky_async ignored_paths, pure-Python engine": on_engine(
                 None, lambda: _gitignore.ignored_paths(root)
             ),
             "(e) sky_async compat.get_excluded_files_from_gitignore (native engine)": on_engine(
-                native_listing, lambda: compat.get_excluded_files_from_gitignore(str(root))
+                native_engine, lambda: compat.get_excluded_files_from_gitignore(str(root))
             ),
         }
-        if native_listing is None:
+        if native_engine is None:
             print("no compiled module: the native engine's rows are left out", file=sys.stderr)
             variants = {name: fn for name, fn in variants.items() if "native" not in name}
         times: dict[str, float] = {name: float("inf") for name in variants}

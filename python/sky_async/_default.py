@@ -62,7 +62,7 @@ def _load_api() -> Api:
         choice = "auto"
     if choice != "python":
         try:
-            from ._native_backend import NativeBackend, gitignore_listing
+            from ._native_backend import NativeBackend, gitignore_engine
         except ImportError as exc:
             if choice == "native":
                 raise
@@ -73,9 +73,9 @@ def _load_api() -> Api:
                 stacklevel=4,
             )
         else:
-            # git's ignore listing is not a backend operation (it is called synchronously,
-            # from the upload path), so its module is told which engine to run.
-            _gitignore.use_native_listing(gitignore_listing)
+            # git's ignore rules are not a backend operation (they are called synchronously,
+            # from the upload path), so their module is told which engine to run.
+            _gitignore.use_native_engine(gitignore_engine)
             return Api(NativeBackend())
     return Api(PythonBackend())
 

@@ -15,7 +15,9 @@ from ._process.native import NativeProcess
 from ._scan.native import NativeScan
 from ._system.native import NativeSystem
 from ._tail.native import NativeTail
-from ._upload.native import gitignore_listing as gitignore_listing
+from ._upload import native as gitignore_engine
+
+__all__ = ["NativeBackend", "gitignore_engine"]
 
 
 class NativeBackend(NativeHash, NativeTail, NativeProcess, NativeScan, NativeSystem, NativeMounts):

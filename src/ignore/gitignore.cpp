@@ -132,8 +132,14 @@ index_paths read_index(const std::string& path, std::size_t hash_size) {
   return parse_index(data, path, hash_size);
 }
 
-index_paths parse_index(std::string_view view, const std::string& path, std::size_t hash_size) {
-  index_paths index;
+namespace {
+
+// Calls on_entry(kind, name) for each entry of the index in `view`, in the index's order:
+// kind is the mode's file type bits (0040000 for a sparse-index directory "dir/",
+// 0160000 for a gitlink), name the entry's path.
+template <typename OnEntry>
+void for_each_entry(std::string_view view, const std::string& path, std::size_t hash_size,
+                    OnEntry&& on_entry) {
   if (view.size() < 12 || !view.starts_with("DIRC")) not_an_index(path);
   const std::uint32_t version = be32(view, 4);
   const std::uint32_t count = be32(view, 8);
@@ -142,10 +148,7 @@ index_paths parse_index(std::string_view view, const std::string& path, std::siz
   }
   const std::size_t fixed = 40 + hash_size;  // ctime to the object name; the flags follow
   std::size_t offset = 12;
-  index.files.reserve(
-      std::min<std::size_t>(count, view.size() / (fixed + 2)));  // a bad count cannot ask for more
   std::string name;  // the entry's path (version 4 keeps the previous one's prefix)
-  std::string parent_of_previous;
   for (std::uint32_t n = 0; n < count; ++n) {
     const std::size_t start = offset;
     if (view.size() < start + fixed + 2) not_an_index(path);
@@ -177,8 +180,20 @@ index_paths parse_index(std::string_view view, const std::string& path, std::siz
       name.assign(view.substr(offset, nul - offset));
       offset = start + ((nul - start) / 8 + 1) * 8;  // 1 to 8 NULs pad to 8 bytes
     }
-    const std::uint32_t kind = mode & 0170000U;
-    std::string_view entry = name;
+    on_entry(mode & 0170000U, std::string_view(name));
+  }
+}
+
+}  // namespace
+
+index_paths parse_index(std::string_view view, const std::string& path, std::size_t hash_size) {
+  index_paths index;
+  if (view.size() >= 12) {
+    // A bad count cannot ask for more than the bytes can hold.
+    index.files.reserve(std::min<std::size_t>(be32(view, 8), view.size() / (40 + hash_size + 2)));
+  }
+  std::string parent_of_previous;
+  for_each_entry(view, path, hash_size, [&](std::uint32_t kind, std::string_view entry) {
     if (kind == 0040000U) {  // a sparse-index directory entry ("dir/")
       while (entry.ends_with('/')) entry.remove_suffix(1);
       index.directories.emplace(entry);
@@ -187,9 +202,9 @@ index_paths parse_index(std::string_view view, const std::string& path, std::siz
       if (kind == 0160000U) index.gitlinks.emplace(entry);
     }
     std::size_t slash = entry.rfind('/');
-    if (slash == std::string_view::npos || slash == 0) continue;
+    if (slash == std::string_view::npos || slash == 0) return;
     std::string_view parent = entry.substr(0, slash);
-    if (parent == parent_of_previous) continue;  // sorted: the last entry's directory, already added
+    if (parent == parent_of_previous) return;  // sorted: the last entry's directory, already added
     parent_of_previous.assign(parent);
     // Every directory above it; once one is known, so are those above that one.
     while (index.directories.emplace(parent).second) {
@@ -197,8 +212,21 @@ index_paths parse_index(std::string_view view, const std::string& path, std::siz
       if (slash == std::string_view::npos || slash == 0) break;
       parent = parent.substr(0, slash);
     }
-  }
+  });
   return index;
+}
+
+std::vector<std::string> read_gitlinks(const std::string& path, std::size_t hash_size) {
+  std::string data;
+  if (const int error = read_file(path, true, data); error != 0) {
+    if (error == ENOENT) return {};
+    throw file_error(error, path);
+  }
+  std::vector<std::string> gitlinks;
+  for_each_entry(data, path, hash_size, [&](std::uint32_t kind, std::string_view entry) {
+    if (kind == 0160000U) gitlinks.emplace_back(entry);
+  });
+  return gitlinks;
 }
 
 namespace {

@@ -43,6 +43,9 @@ struct index_paths {
 index_paths read_index(const std::string& path, std::size_t hash_size);
 // The same over the index's bytes, `path` naming it in errors (fuzz/ignore_fuzzer.cpp).
 index_paths parse_index(std::string_view data, const std::string& path, std::size_t hash_size);
+// Only the index's submodules (gitlinks), in the index's order, without building the sets
+// of read_index: what SkyPilot's `git submodule foreach` starts from. Errors as read_index.
+std::vector<std::string> read_gitlinks(const std::string& path, std::size_t hash_size);
 
 struct listing_request {
   std::string top;         // the work tree's top, an absolute path without symbolic links

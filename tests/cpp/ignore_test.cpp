@@ -25,6 +25,7 @@ using sky_async::ignore::index_paths;
 using sky_async::ignore::list_ignored;
 using sky_async::ignore::listing_request;
 using sky_async::ignore::parse;
+using sky_async::ignore::read_gitlinks;
 using sky_async::ignore::read_index;
 using sky_async::ignore::wildmatch;
 using sky_async_test::temp_dir;
@@ -232,11 +233,20 @@ TEST_P(IndexReader, ReadsFilesGitlinksAndEveryDirectoryAbove) {
   EXPECT_EQ(index.directories, (std::unordered_set<std::string>{"a", "a/b"}));
 }
 
+TEST_P(IndexReader, GitlinksAloneComeInTheIndexsOrder) {
+  const temp_dir dir;
+  write_file(
+      dir / "index",
+      make_index({{"a/b/c.txt"}, {"a/mod", 0160000}, {"b"}, {"lib", 0160000}, {"z", 0160000}}, GetParam()));
+  EXPECT_EQ(read_gitlinks((dir / "index").string(), 20), (std::vector<std::string>{"a/mod", "lib", "z"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, IndexReader, ::testing::Values(2U, 4U));
 
 TEST(IndexReaderErrors, MissingIsEmptyAndAnythingElseIsNotAnIndex) {
   const temp_dir dir;
   EXPECT_TRUE(read_index((dir / "none").string(), 20).files.empty());
+  EXPECT_TRUE(read_gitlinks((dir / "none").string(), 20).empty());
   write_file(dir / "bad", "NOPE00000000");
   EXPECT_THROW(read_index((dir / "bad").string(), 20), std::invalid_argument);
   write_file(dir / "v9", std::string("DIRC\0\0\0\x09\0\0\0\0", 12));
@@ -245,6 +255,8 @@ TEST(IndexReaderErrors, MissingIsEmptyAndAnythingElseIsNotAnIndex) {
   cut.resize(40);
   write_file(dir / "cut", cut);
   EXPECT_THROW(read_index((dir / "cut").string(), 20), std::invalid_argument);
+  EXPECT_THROW(read_gitlinks((dir / "cut").string(), 20), std::invalid_argument);
+  EXPECT_THROW(read_gitlinks((dir / "v9").string(), 20), std::invalid_argument);
   try {
     read_index(dir.path().string(), 20);  // a directory: git cannot read it either
     ADD_FAILURE() << "no error";

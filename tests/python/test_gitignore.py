@@ -64,11 +64,11 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     pure-Python walk. Every test that lists runs on both."""
     if request.param == "native":
         require_native()
-        from sky_async._upload.native import gitignore_listing
+        from sky_async._upload import native
 
-        monkeypatch.setattr(_gitignore, "_native_listing", gitignore_listing)
+        monkeypatch.setattr(_gitignore, "_native_engine", native)
     else:
-        monkeypatch.setattr(_gitignore, "_native_listing", None)
+        monkeypatch.setattr(_gitignore, "_native_engine", None)
     return str(request.param)
 
 
@@ -423,6 +423,25 @@ def test_every_index_version_is_read(engine: str, tmp_path: Path, version: int) 
     assert ignored_paths(repo) == ["dir/deep/b.o"]
 
 
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_gitlinks_are_the_indexs_mode_160000_entries(engine: str, tmp_path: Path, version: int) -> None:
+    # Gitlinks made without any submodule checked out (git does not need one to record them).
+    repo = init(tmp_path / "repo")
+    write(repo, {"dir/file": "", "top": ""})
+    git(repo, "add", "dir/file", "top")
+    for path in ("dir/sub", "lib", "z/deeper/mod"):
+        git(repo, "update-index", "--add", "--cacheinfo", f"160000,{'1' * 40},{path}")
+    git(repo, "update-index", "--index-version", str(version))
+    by_git = {
+        line.split(b"\t", 1)[1]
+        for line in git(repo, "ls-files", "-s", "-z").split(b"\0")
+        if line.startswith(b"160000 ")
+    }
+    assert by_git == {b"dir/sub", b"lib", b"z/deeper/mod"}
+    assert GitIgnore(repo).gitlinks == by_git
+    assert GitIgnore(repo / "dir").gitlinks == by_git  # the whole index, wherever the root is
+
+
 def test_a_directory_whose_every_file_is_ignored_is_listed_with_its_files(
     engine: str, tmp_path: Path
 ) -> None:
@@ -651,7 +670,7 @@ def test_the_native_engine_lists_when_the_native_backend_is_in_use(backend: str)
     code = (
         "import sky_async\n"
         "from sky_async._upload import gitignore\n"
-        "print(sky_async.get_backend_info()['backend'], gitignore.native_listing() is not None)\n"
+        "print(sky_async.get_backend_info()['backend'], gitignore.native_engine() is not None)\n"
     )
     result = run_python(code, env=clean_env(SKY_ASYNC_BACKEND=backend, PYTHONPATH=os.pathsep.join(sys.path)))
     assert result.returncode == 0, result.stderr

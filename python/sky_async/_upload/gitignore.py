@@ -40,9 +40,9 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .._checks import require_str_path
 
@@ -78,25 +78,34 @@ _CLASSES: dict[bytes, frozenset[int]] = {
 }
 
 
-# The native listing engine, ``sky_async._native.gitignore_listing(top, prefix, index,
-# hash_size, exclude_files)`` (paths as bytes; None where git fails): what
-# ``GitIgnore.ignored_paths`` runs when it is set. ``sky_async._default`` sets it when the
-# native backend is the one in use; None (the pure-Python backend, or no compiled module)
-# lists with the walk below. This module imports no compiled code, so it is handed the engine.
-if TYPE_CHECKING:
-    ListingEngine = Callable[[bytes, bytes, bytes, int, list[bytes]], list[str] | None]
-_native_listing: ListingEngine | None = None
+class NativeEngine(Protocol):
+    """The native engine (the module ``sky_async._upload.native``): what ``GitIgnore`` runs
+    when it is set. ``sky_async._default`` sets it when the native backend is the one in
+    use; None (the pure-Python backend, or no compiled module) lists with the walk below
+    and reads the index in Python. This module imports no compiled code, so it is handed
+    the engine."""
+
+    def listing(
+        self, top: bytes, prefix: bytes, index: bytes, hash_size: int, exclude_files: list[bytes], /
+    ) -> list[str] | None:
+        """``GitIgnore.ignored_paths`` (paths as bytes; None where git fails)."""
+
+    def gitlinks(self, index: bytes, hash_size: int, /) -> list[bytes]:
+        """``GitIgnore.gitlinks``: the index's submodules, in the index's order."""
 
 
-def use_native_listing(engine: ListingEngine | None) -> None:
-    """List with *engine* (the native one) from now on; None: with the pure-Python walk."""
-    global _native_listing
-    _native_listing = engine
+_native_engine: NativeEngine | None = None
 
 
-def native_listing() -> ListingEngine | None:
-    """The engine ``ignored_paths`` uses, None for the pure-Python walk."""
-    return _native_listing
+def use_native_engine(engine: NativeEngine | None) -> None:
+    """Run *engine* (the native one) from now on; None: the pure-Python walk and reader."""
+    global _native_engine
+    _native_engine = engine
+
+
+def native_engine() -> NativeEngine | None:
+    """The engine ``GitIgnore`` uses, None for the pure-Python walk and reader."""
+    return _native_engine
 
 
 class NotAGitRepository(OSError):
@@ -696,6 +705,16 @@ class GitIgnore:
         return read_index(self._index_path, hash_size=self._hash_size)
 
     @functools.cached_property
+    def gitlinks(self) -> frozenset[bytes]:
+        """The index's submodules (entries of mode 160000), read on first use: by the
+        native engine when one is set, which reads only those (0.05 against 1.5 ms for
+        ``index`` on the 3,200 entries of ``bench/gitignore_bench.py``), else from ``index``."""
+        engine = _native_engine
+        if engine is not None:
+            return frozenset(engine.gitlinks(os.fsencode(self._index_path), self._hash_size))
+        return frozenset(self.index.gitlinks)
+
+    @functools.cached_property
     def global_patterns(self) -> list[list[Pattern]]:
         """info/exclude, then core.excludesFile: the weaker lists, strongest first."""
         return [read_patterns(path) for path in self._exclude_files]
@@ -784,11 +803,11 @@ class GitIgnore:
         root prints (``-z`` form: no quoting), in git's order: relative to the root,
         directories with a trailing ``/``, ``./`` when the root itself is listed.
 
-        Runs the native engine when one is set (``use_native_listing``), else the walk
+        Runs the native engine when one is set (``use_native_engine``), else the walk
         below; both give the same listing and errors."""
-        engine = _native_listing
+        engine = _native_engine
         if engine is not None:
-            listed = engine(
+            listed = engine.listing(
                 os.fsencode(self.repository.top),
                 self.prefix,
                 os.fsencode(self._index_path),

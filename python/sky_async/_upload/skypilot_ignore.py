@@ -92,7 +92,7 @@ def get_excluded_files_from_gitignore(src_dir_path: str) -> list[str]:
     top = ignore.repository.top
     named = _gitmodules_paths(top)
     submodules = []
-    for link in sorted(ignore.index.gitlinks):
+    for link in sorted(ignore.gitlinks):
         display = os.path.relpath(os.path.join(top, os.fsdecode(link)), os.path.realpath(path))
         if link not in named:
             raise _git_failure(path, f"No url found for submodule path '{display}' in .gitmodules")
