@@ -135,6 +135,7 @@ operation_handle start_for_loop(const std::shared_ptr<completion_queue>& queue,
 template <typename Work>
 auto without_gil(Work&& work) -> decltype(work()) {
   using result_type = decltype(work());
+  detail::reserve_thread_storage();  // `work` may throw on any thread: see core/thread_storage.hpp
   std::exception_ptr failure;
   std::optional<std::conditional_t<std::is_void_v<result_type>, bool, result_type>> result;
   PyThreadState* const thread_state = PyEval_SaveThread();

@@ -216,11 +216,13 @@ elif how == "blocking call":
     on_a_thread(lambda: sky_async.sync.tail_files([sys.executable], 1))
 elif how == "event loop":
     on_a_thread(lambda: asyncio.run(sky_async.tail_files([sys.executable], 1)))
+elif how == "call without the GIL":  # a synchronous native call, as git's listing makes
+    on_a_thread(lambda: _native.gitignore_gitlinks(b"/nonexistent/index", 20))
 print(outcomes)
 """
 
 
-@pytest.mark.parametrize("how", ["importing thread", "blocking call", "event loop"])
+@pytest.mark.parametrize("how", ["importing thread", "blocking call", "event loop", "call without the GIL"])
 def test_a_first_throw_under_an_exhausted_heap_raises_instead_of_aborting(how: str) -> None:
     proc = run_python(FIRST_THROW_SCRIPT, how, env=clean_env(SKY_ASYNC_BACKEND="native"))
     assert proc.returncode == 0, proc.stderr[-3000:]
