@@ -9,7 +9,7 @@
 // thread_local object allocates too, and glibc aborts when that fails. Hence:
 // - every thread that runs sky_async code calls reserve_thread_storage() when it starts
 //   (the workers) or enters (the Python threads: import, a loop's completion queue, a
-//   blocking call), before it can meet an exhausted heap;
+//   blocking call, a call that releases the GIL), before it can meet an exhausted heap;
 // - sky_async keeps no thread_local with a destructor: per_thread<T> holds a thread's
 //   object through a pthread key, whose value needs no allocation and whose destructor
 //   frees the object when the thread ends.

@@ -121,15 +121,22 @@ std::uint16_t be16(std::string_view data, std::size_t at) {
   return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
 }
 
+// The index file's bytes, or std::nullopt when there is none (a repository without a
+// commit or an add); file_error when it cannot be read.
+std::optional<std::string> read_index_file(const std::string& path) {
+  std::string data;
+  if (const int error = read_file(path, true, data); error != 0) {
+    if (error == ENOENT) return std::nullopt;
+    throw file_error(error, path);
+  }
+  return data;
+}
+
 }  // namespace
 
 index_paths read_index(const std::string& path, std::size_t hash_size) {
-  std::string data;
-  if (const int error = read_file(path, true, data); error != 0) {
-    if (error == ENOENT) return {};
-    throw file_error(error, path);
-  }
-  return parse_index(data, path, hash_size);
+  const auto data = read_index_file(path);
+  return data ? parse_index(*data, path, hash_size) : index_paths{};
 }
 
 namespace {
@@ -217,13 +224,10 @@ index_paths parse_index(std::string_view view, const std::string& path, std::siz
 }
 
 std::vector<std::string> read_gitlinks(const std::string& path, std::size_t hash_size) {
-  std::string data;
-  if (const int error = read_file(path, true, data); error != 0) {
-    if (error == ENOENT) return {};
-    throw file_error(error, path);
-  }
+  const auto data = read_index_file(path);
+  if (!data) return {};
   std::vector<std::string> gitlinks;
-  for_each_entry(data, path, hash_size, [&](std::uint32_t kind, std::string_view entry) {
+  for_each_entry(*data, path, hash_size, [&](std::uint32_t kind, std::string_view entry) {
     if (kind == 0160000U) gitlinks.emplace_back(entry);
   });
   return gitlinks;

@@ -11,7 +11,8 @@
 namespace sky_async::python {
 
 completion_queue::completion_queue() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  // The loop's thread converts results in drain(), where a bad_alloc may be thrown.
+  // The loop's thread starts operations and converts their results (drain()), either of
+  // which may throw bad_alloc.
   detail::reserve_thread_storage();
   if (fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
 }
